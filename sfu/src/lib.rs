@@ -1,0 +1,218 @@
+//! Plenum's media plane: a selective forwarding unit on str0m.
+//!
+//! Modules:
+//! - [`router`] — the sans-IO routing core (rooms → sources → slots → subscribers): which
+//!   packet goes to which slot, which layer, when to ask for a keyframe, who is on stage.
+//!   No sockets, no clock reads; deterministic unit tests in `tests/`.
+//! - [`rewrite`] — per-slot rewriting of sequence numbers, timestamps and VP8 picture ids so
+//!   each receive slot is one continuous stream.
+//! - `driver` — the tokio glue: one UDP socket for all peers, datagrams routed by map
+//!   (STUN username before nomination, remote address after), one str0m `Rtc` per peer in
+//!   RTP mode, router outputs turned into writes, keyframe requests and [`SfuEvent`]s.
+//!
+//! Run-loop contract of the driver (per str0m): every input is followed by draining
+//! `poll_output` until `Output::Timeout`; writes to one connection are batched and followed
+//! by one `Input::Timeout(now)` and a drain, which is when packets leave.
+//!
+//! Signalling drives it through [`SfuHandle`] and listens to [`SfuEvent`]s; nothing here
+//! knows about congress rules.
+
+mod driver;
+pub mod rewrite;
+pub mod router;
+
+use std::net::SocketAddr;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use driver::spawn;
+pub use router::{Kind, PeerId, RoomId, RouterConfig, SlotLayout, SlotRole};
+
+/// Errors of the media plane, as signalling shows them to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    /// The offer could not be parsed or negotiated.
+    #[error("invalid SDP offer: {0}")]
+    InvalidSdp(String),
+    /// The media task is gone (shutting down).
+    #[error("media plane unavailable")]
+    Unavailable,
+    /// The UDP socket could not be bound.
+    #[error("cannot bind media socket {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// No DTLS certificate could be generated.
+    #[error("cannot generate the DTLS certificate")]
+    Crypto,
+    /// A configured public address is not usable as an ICE candidate.
+    #[error("invalid public address {0}")]
+    InvalidPublicAddress(SocketAddr),
+}
+
+/// Media plane settings (the `[media]` config section).
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The one UDP port for all peers.
+    pub bind: SocketAddr,
+    /// Addresses announced as ICE candidates. Empty: the bound address (which must then not
+    /// be unspecified). A port of 0 means: the bound port.
+    pub public_addresses: Vec<SocketAddr>,
+    /// Receive slots offered to every subscriber.
+    pub slots: SlotLayout,
+    /// Routing policy.
+    pub router: RouterConfig,
+}
+
+/// One negotiated receive slot of a subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    /// What the slot shows.
+    pub role: SlotRole,
+    /// The m-line's mid.
+    pub mid: String,
+}
+
+/// The result of connecting a peer.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The SDP answer for the browser.
+    pub answer: String,
+    /// The receive slots, by mid.
+    pub slots: Vec<SlotInfo>,
+    /// The peer offered a microphone m-line.
+    pub has_audio: bool,
+    /// The peer offered a camera m-line.
+    pub has_video: bool,
+}
+
+/// What the media plane reports to signalling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SfuEvent {
+    /// A subscriber's slot shows another participant.
+    SlotChanged {
+        /// The room.
+        room: RoomId,
+        /// Whose slot.
+        subscriber: PeerId,
+        /// Which slot.
+        role: SlotRole,
+        /// Its mid.
+        mid: String,
+        /// The participant shown, if any.
+        source: Option<PeerId>,
+    },
+    /// The room's stage changed.
+    StageChanged {
+        /// The room.
+        room: RoomId,
+        /// Who is on stage.
+        stage: Option<PeerId>,
+        /// Chosen by a moderator.
+        pinned: bool,
+    },
+    /// A peer's connection is gone (ICE consent expired, DTLS closed).
+    PeerDisconnected {
+        /// The room.
+        room: RoomId,
+        /// The peer.
+        peer: PeerId,
+    },
+}
+
+enum Command {
+    Connect {
+        peer: PeerId,
+        room: RoomId,
+        offer: String,
+        reply: oneshot::Sender<Result<Connected, SfuError>>,
+    },
+    Disconnect {
+        peer: PeerId,
+    },
+    SetPublishing {
+        peer: PeerId,
+        kind: Kind,
+        on: bool,
+    },
+    SetMuted {
+        peer: PeerId,
+        muted: bool,
+    },
+    SetStagePin {
+        room: RoomId,
+        peer: Option<PeerId>,
+    },
+}
+
+/// A cheap, cloneable handle to the running media plane.
+#[derive(Debug, Clone)]
+pub struct SfuHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Connect { peer, room, .. } => write!(f, "Connect({peer:?}, {room:?})"),
+            Command::Disconnect { peer } => write!(f, "Disconnect({peer:?})"),
+            Command::SetPublishing { peer, kind, on } => {
+                write!(f, "SetPublishing({peer:?}, {kind:?}, {on})")
+            }
+            Command::SetMuted { peer, muted } => write!(f, "SetMuted({peer:?}, {muted})"),
+            Command::SetStagePin { room, peer } => write!(f, "SetStagePin({room:?}, {peer:?})"),
+        }
+    }
+}
+
+impl SfuHandle {
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Negotiate a peer's connection from its SDP offer; the peer joins `room`.
+    pub async fn connect(
+        &self,
+        peer: PeerId,
+        room: RoomId,
+        offer: String,
+    ) -> Result<Connected, SfuError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Connect {
+            peer,
+            room,
+            offer,
+            reply,
+        })?;
+        answer.await.map_err(|_| SfuError::Unavailable)?
+    }
+
+    /// Drop a peer's connection (it left).
+    pub fn disconnect(&self, peer: PeerId) -> Result<(), SfuError> {
+        self.send(Command::Disconnect { peer })
+    }
+
+    /// Start/stop forwarding a peer's microphone or camera.
+    pub fn set_publishing(&self, peer: PeerId, kind: Kind, on: bool) -> Result<(), SfuError> {
+        self.send(Command::SetPublishing { peer, kind, on })
+    }
+
+    /// Server-side mute: a muted peer's audio is not forwarded.
+    pub fn set_muted(&self, peer: PeerId, muted: bool) -> Result<(), SfuError> {
+        self.send(Command::SetMuted { peer, muted })
+    }
+
+    /// Pin a peer to the room's stage, or follow the speaker (`None`).
+    pub fn set_stage_pin(&self, room: RoomId, peer: Option<PeerId>) -> Result<(), SfuError> {
+        self.send(Command::SetStagePin { room, peer })
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), SfuError> {
+        self.commands.send(cmd).map_err(|_| SfuError::Unavailable)
+    }
+}

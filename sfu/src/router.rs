@@ -1,0 +1,793 @@
+//! The sans-IO router: rooms → sources → slots → subscribers.
+//!
+//! No sockets, no clock reads, no locks: time is an argument of every input. The driver feeds
+//! it packets and membership changes and carries out what comes back:
+//!
+//! - inputs: [`Router::add_peer`], [`Router::remove_peer`], [`Router::set_publishing`],
+//!   [`Router::set_muted`], [`Router::set_stage_pin`], [`Router::handle_packet`],
+//!   [`Router::handle_keyframe_request`], [`Router::handle_timeout`];
+//! - outputs: the [`Forward`]s that `handle_packet` appends to the caller's buffer (one per
+//!   receiving slot), and [`RouterOutput`]s drained with [`Router::poll_output`];
+//! - [`Router::poll_timeout`] says when `handle_timeout` is due next.
+//!
+//! Policy (foundation): the stage shows the moderator's pick or the current speaker (dominant
+//! speaker by RFC 6464 audio level, with hysteresis) in the highest active simulcast layer;
+//! tiles show other camera publishers (recent speakers first) in the lowest active layer;
+//! audio slots carry the loudest other speakers. Video slots switch source on a keyframe of
+//! the new source; every switch asks for one (throttled per source and layer).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::rewrite::{PacketIds, SlotRewriter};
+
+/// A connection of one participant to the media plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// A group of peers that see and hear each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomId(pub u64);
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Opus audio.
+    Audio,
+    /// VP8 video (simulcast layers 0..=2).
+    Video,
+}
+
+/// The highest simulcast layer index (full resolution).
+pub const TOP_LAYER: u8 = 2;
+
+/// What a receive slot is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SlotRole {
+    /// The big video: the speaker or the moderator's pick.
+    Stage,
+    /// One of the small videos.
+    Tile(u8),
+    /// One of the mixed-by-the-browser audio streams.
+    Audio(u8),
+}
+
+impl SlotRole {
+    /// Audio or video.
+    pub fn kind(self) -> Kind {
+        match self {
+            SlotRole::Stage | SlotRole::Tile(_) => Kind::Video,
+            SlotRole::Audio(_) => Kind::Audio,
+        }
+    }
+
+    /// The name used in the signalling protocol: `stage`, `tile-3`, `audio-0`.
+    pub fn name(self) -> String {
+        match self {
+            SlotRole::Stage => "stage".to_owned(),
+            SlotRole::Tile(i) => format!("tile-{i}"),
+            SlotRole::Audio(i) => format!("audio-{i}"),
+        }
+    }
+}
+
+/// How many receive slots of each kind a subscriber negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotLayout {
+    /// 0 or 1 stage video slot.
+    pub stage: u8,
+    /// Tile video slots.
+    pub tiles: u8,
+    /// Audio slots.
+    pub audio: u8,
+}
+
+impl SlotLayout {
+    /// The slots in the order the router indexes them: stage, tiles, audio.
+    pub fn roles(&self) -> Vec<SlotRole> {
+        let stage = (0..self.stage.min(1)).map(|_| SlotRole::Stage);
+        let tiles = (0..self.tiles).map(SlotRole::Tile);
+        let audio = (0..self.audio).map(SlotRole::Audio);
+        stage.chain(tiles).chain(audio).collect()
+    }
+}
+
+/// Tuning of the routing policy.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// Minimum time between two keyframe requests to the same source layer.
+    pub keyframe_interval: Duration,
+    /// How long a new loudest speaker must stay loudest before the stage follows.
+    pub speaker_hold: Duration,
+    /// A simulcast layer without packets for this long counts as paused.
+    pub layer_timeout: Duration,
+    /// How often slots are re-evaluated (speaker changes, layer activity).
+    pub evaluation_interval: Duration,
+    /// Smoothed loudness (0 = silence … 127 = 0 dBov) above which someone counts as speaking.
+    pub speaking_threshold: f32,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            keyframe_interval: Duration::from_millis(500),
+            speaker_hold: Duration::from_millis(1200),
+            layer_timeout: Duration::from_millis(1000),
+            evaluation_interval: Duration::from_millis(200),
+            speaking_threshold: 40.0,
+        }
+    }
+}
+
+/// One received RTP packet, as far as routing is concerned.
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingPacket {
+    /// Who sent it.
+    pub source: PeerId,
+    /// Audio or video.
+    pub kind: Kind,
+    /// Simulcast layer (0 lowest; always 0 for audio and non-simulcast video).
+    pub layer: u8,
+    /// Sequence number, timestamp and VP8 ids.
+    pub ids: PacketIds,
+    /// The packet starts a VP8 keyframe.
+    pub keyframe: bool,
+    /// RFC 6464 audio level in -dBov (-127 silence … 0 loudest), if the packet has one.
+    pub audio_level: Option<i8>,
+}
+
+/// Send a packet to one slot of one subscriber, with these rewritten ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    /// The receiving peer.
+    pub subscriber: PeerId,
+    /// Index into the subscriber's [`SlotLayout::roles`].
+    pub slot: usize,
+    /// The ids to put on the wire.
+    pub ids: crate::rewrite::RewrittenIds,
+}
+
+/// Something the driver must do or report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouterOutput {
+    /// Ask the publisher for a keyframe on this layer (PLI).
+    RequestKeyframe {
+        /// The publisher.
+        source: PeerId,
+        /// Video layer.
+        layer: u8,
+    },
+    /// A subscriber's slot now shows another source (or none).
+    SlotChanged {
+        /// The room.
+        room: RoomId,
+        /// Whose slot.
+        subscriber: PeerId,
+        /// Index into the subscriber's [`SlotLayout::roles`].
+        slot: usize,
+        /// The slot's role.
+        role: SlotRole,
+        /// The source now shown, `None` when empty.
+        source: Option<PeerId>,
+    },
+    /// The room's stage shows someone else.
+    StageChanged {
+        /// The room.
+        room: RoomId,
+        /// Who is on stage.
+        stage: Option<PeerId>,
+        /// A moderator picked them (otherwise: the current speaker).
+        pinned: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Slot {
+    role: SlotRole,
+    /// The participant this slot is assigned to (what the client is told).
+    source: Option<PeerId>,
+    /// What is forwarded now.
+    forwarding: Option<(PeerId, u8)>,
+    /// What is forwarded from the next keyframe on.
+    pending: Option<(PeerId, u8)>,
+    rewriter: SlotRewriter,
+}
+
+#[derive(Debug)]
+struct Peer {
+    room: RoomId,
+    joined: u64,
+    slots: Vec<Slot>,
+    audio_on: bool,
+    video_on: bool,
+    muted: bool,
+    /// Last packet time per video layer.
+    layer_seen: [Option<Instant>; 3],
+    /// Last keyframe request per video layer.
+    keyframe_asked: [Option<Instant>; 3],
+    /// Exponentially smoothed loudness, 0 (silence) … 127 (0 dBov).
+    loudness: f32,
+    last_spoke: Option<Instant>,
+}
+
+impl Peer {
+    fn audible(&self) -> bool {
+        self.audio_on && !self.muted
+    }
+
+    fn layer_active(&self, layer: u8, now: Instant, timeout: Duration) -> bool {
+        self.layer_seen[usize::from(layer)]
+            .is_some_and(|t| now.saturating_duration_since(t) < timeout)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    /// Members in join order.
+    peers: Vec<PeerId>,
+    pin: Option<PeerId>,
+    speaker: Option<PeerId>,
+    challenger: Option<(PeerId, Instant)>,
+    stage: Option<PeerId>,
+    previous_stage: Option<PeerId>,
+}
+
+/// The routing state of all rooms. See the module docs for the call contract.
+#[derive(Debug)]
+pub struct Router {
+    config: RouterConfig,
+    peers: HashMap<PeerId, Peer>,
+    rooms: HashMap<RoomId, Room>,
+    /// (source, kind) → slots that forward or wait for that source.
+    index: HashMap<(PeerId, Kind), Vec<(PeerId, usize)>>,
+    index_dirty: bool,
+    outputs: VecDeque<RouterOutput>,
+    next_evaluation: Option<Instant>,
+    join_counter: u64,
+}
+
+impl Router {
+    /// An empty router.
+    pub fn new(config: RouterConfig) -> Self {
+        Self {
+            config,
+            peers: HashMap::new(),
+            rooms: HashMap::new(),
+            index: HashMap::new(),
+            index_dirty: false,
+            outputs: VecDeque::new(),
+            next_evaluation: None,
+            join_counter: 0,
+        }
+    }
+
+    /// A peer joined `room` with the given receive slots. It publishes nothing until
+    /// [`Router::set_publishing`].
+    pub fn add_peer(&mut self, now: Instant, peer: PeerId, room: RoomId, layout: SlotLayout) {
+        if self.peers.contains_key(&peer) {
+            self.remove_peer(now, peer);
+        }
+        let slots = layout
+            .roles()
+            .into_iter()
+            .map(|role| Slot {
+                role,
+                source: None,
+                forwarding: None,
+                pending: None,
+                rewriter: SlotRewriter::new(match role.kind() {
+                    Kind::Audio => 48_000,
+                    Kind::Video => 90_000,
+                }),
+            })
+            .collect();
+        self.join_counter += 1;
+        self.peers.insert(
+            peer,
+            Peer {
+                room,
+                joined: self.join_counter,
+                slots,
+                audio_on: false,
+                video_on: false,
+                muted: false,
+                layer_seen: [None; 3],
+                keyframe_asked: [None; 3],
+                loudness: 0.0,
+                last_spoke: None,
+            },
+        );
+        self.rooms.entry(room).or_default().peers.push(peer);
+        self.evaluate_room(now, room);
+    }
+
+    /// A peer left (or its connection died). Slots that showed it are re-assigned.
+    pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
+        let Some(p) = self.peers.remove(&peer) else {
+            return;
+        };
+        self.index_dirty = true;
+        let room_id = p.room;
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            room.peers.retain(|&x| x != peer);
+            if room.pin == Some(peer) {
+                room.pin = None;
+            }
+            if room.speaker == Some(peer) {
+                room.speaker = None;
+            }
+            if room.previous_stage == Some(peer) {
+                room.previous_stage = None;
+            }
+            if room.challenger.is_some_and(|(c, _)| c == peer) {
+                room.challenger = None;
+            }
+            if room.peers.is_empty() {
+                self.rooms.remove(&room_id);
+                return;
+            }
+        }
+        self.evaluate_room(now, room_id);
+    }
+
+    /// Start or stop forwarding a peer's microphone or camera.
+    pub fn set_publishing(&mut self, now: Instant, peer: PeerId, kind: Kind, on: bool) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        match kind {
+            Kind::Audio => p.audio_on = on,
+            Kind::Video => p.video_on = on,
+        }
+        if !on && kind == Kind::Audio {
+            p.loudness = 0.0;
+        }
+        let room = p.room;
+        self.evaluate_room(now, room);
+    }
+
+    /// Mute or unmute a peer's microphone: a muted peer's audio is not forwarded.
+    pub fn set_muted(&mut self, now: Instant, peer: PeerId, muted: bool) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.muted = muted;
+        if muted {
+            p.loudness = 0.0;
+        }
+        let room = p.room;
+        self.evaluate_room(now, room);
+    }
+
+    /// Put a peer on the room's stage, or (`None`) let the stage follow the speaker.
+    pub fn set_stage_pin(&mut self, now: Instant, room: RoomId, peer: Option<PeerId>) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        r.pin = peer.filter(|p| r.peers.contains(p));
+        self.evaluate_room(now, room);
+    }
+
+    /// Route one packet: appends a [`Forward`] per receiving slot to `out`.
+    pub fn handle_packet(&mut self, now: Instant, packet: &IncomingPacket, out: &mut Vec<Forward>) {
+        if self.index_dirty {
+            self.rebuild_index();
+        }
+        let Some(src) = self.peers.get_mut(&packet.source) else {
+            return;
+        };
+        let layer = packet.layer.min(TOP_LAYER);
+        match packet.kind {
+            Kind::Audio => {
+                if !src.audible() {
+                    return;
+                }
+                if let Some(level) = packet.audio_level {
+                    // -127..=0 dBov → 0..=127 loudness; ~200 ms smoothing at 50 packets/s.
+                    let loudness = f32::from(level.clamp(-127, 0)) + 127.0;
+                    src.loudness += (loudness - src.loudness) * 0.1;
+                    if src.loudness > self.config.speaking_threshold {
+                        src.last_spoke = Some(now);
+                    }
+                }
+            }
+            Kind::Video => {
+                if !src.video_on {
+                    return;
+                }
+                let first_seen = src.layer_seen[usize::from(layer)].is_none();
+                src.layer_seen[usize::from(layer)] = Some(now);
+                if first_seen {
+                    // A new layer may be what a slot is waiting for: re-evaluate soon.
+                    self.next_evaluation = Some(now);
+                }
+            }
+        }
+        let Some(targets) = self.index.get(&(packet.source, packet.kind)) else {
+            return;
+        };
+        let mut switched = false;
+        let mut want_keyframe = false;
+        for &(subscriber, slot_index) in targets {
+            let Some(slot) = self
+                .peers
+                .get_mut(&subscriber)
+                .and_then(|p| p.slots.get_mut(slot_index))
+            else {
+                continue;
+            };
+            let this = Some((packet.source, layer));
+            if slot.pending == this {
+                if packet.keyframe || packet.kind == Kind::Audio {
+                    slot.forwarding = slot.pending.take();
+                    slot.rewriter.switch_source();
+                    switched = true;
+                } else {
+                    want_keyframe = true;
+                }
+            }
+            if slot.forwarding == this {
+                if let Some(ids) = slot.rewriter.rewrite(now, packet.ids) {
+                    out.push(Forward {
+                        subscriber,
+                        slot: slot_index,
+                        ids,
+                    });
+                }
+            }
+        }
+        if switched {
+            self.index_dirty = true;
+        }
+        if want_keyframe {
+            self.request_keyframe(now, packet.source, layer);
+        }
+    }
+
+    /// A subscriber's browser asked for a keyframe on a slot (PLI/FIR).
+    pub fn handle_keyframe_request(&mut self, now: Instant, subscriber: PeerId, slot: usize) {
+        let target = self
+            .peers
+            .get(&subscriber)
+            .and_then(|p| p.slots.get(slot))
+            .and_then(|s| s.pending.or(s.forwarding));
+        if let Some((source, layer)) = target {
+            self.request_keyframe(now, source, layer);
+        }
+    }
+
+    /// When [`Router::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_evaluation
+    }
+
+    /// Re-evaluate speakers, stages and slots of every room.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_evaluation.is_some_and(|t| t > now) {
+            return;
+        }
+        let rooms: Vec<RoomId> = self.rooms.keys().copied().collect();
+        for room in rooms {
+            self.update_speaker(now, room);
+            self.evaluate_room(now, room);
+        }
+        self.next_evaluation = if self.rooms.is_empty() {
+            None
+        } else {
+            Some(now + self.config.evaluation_interval)
+        };
+    }
+
+    /// The next thing to do or report.
+    pub fn poll_output(&mut self) -> Option<RouterOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// The room's current stage participant.
+    pub fn stage(&self, room: RoomId) -> Option<PeerId> {
+        self.rooms.get(&room).and_then(|r| r.stage)
+    }
+
+    /// The source a subscriber's slot is assigned to.
+    pub fn slot_source(&self, subscriber: PeerId, slot: usize) -> Option<PeerId> {
+        self.peers
+            .get(&subscriber)
+            .and_then(|p| p.slots.get(slot))
+            .and_then(|s| s.source)
+    }
+
+    fn request_keyframe(&mut self, now: Instant, source: PeerId, layer: u8) {
+        let Some(p) = self.peers.get_mut(&source) else {
+            return;
+        };
+        let asked = &mut p.keyframe_asked[usize::from(layer.min(TOP_LAYER))];
+        if asked.is_some_and(|t| now.saturating_duration_since(t) < self.config.keyframe_interval)
+        {
+            return;
+        }
+        *asked = Some(now);
+        self.outputs
+            .push_back(RouterOutput::RequestKeyframe { source, layer });
+    }
+
+    fn rebuild_index(&mut self) {
+        self.index.clear();
+        for (&subscriber, p) in &self.peers {
+            for (i, slot) in p.slots.iter().enumerate() {
+                let kind = slot.role.kind();
+                let mut sources = [slot.forwarding, slot.pending].map(|s| s.map(|(id, _)| id));
+                if sources[0] == sources[1] {
+                    sources[1] = None;
+                }
+                for src in sources.into_iter().flatten() {
+                    self.index
+                        .entry((src, kind))
+                        .or_default()
+                        .push((subscriber, i));
+                }
+            }
+        }
+        self.index_dirty = false;
+    }
+
+    /// Dominant speaker with hysteresis: a challenger takes over after `speaker_hold`.
+    fn update_speaker(&mut self, now: Instant, room_id: RoomId) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let threshold = self.config.speaking_threshold;
+        let loudest = room
+            .peers
+            .iter()
+            .filter_map(|id| self.peers.get(id).map(|p| (*id, p)))
+            .filter(|(_, p)| p.audible() && p.loudness > threshold)
+            .max_by(|a, b| a.1.loudness.total_cmp(&b.1.loudness))
+            .map(|(id, _)| id);
+        match loudest {
+            None => room.challenger = None,
+            Some(l) if room.speaker == Some(l) => room.challenger = None,
+            Some(l) if room.speaker.is_none() => {
+                room.speaker = Some(l);
+                room.challenger = None;
+            }
+            Some(l) => match room.challenger {
+                Some((c, since)) if c == l => {
+                    if now.saturating_duration_since(since) >= self.config.speaker_hold {
+                        room.speaker = Some(l);
+                        room.challenger = None;
+                    }
+                }
+                _ => room.challenger = Some((l, now)),
+            },
+        }
+    }
+
+    /// Recompute the room's stage and every member's slot assignments.
+    fn evaluate_room(&mut self, now: Instant, room_id: RoomId) {
+        if self.next_evaluation.is_none() {
+            self.next_evaluation = Some(now + self.config.evaluation_interval);
+        }
+        let Some(room) = self.rooms.get(&room_id) else {
+            return;
+        };
+        let has_video = |id: &PeerId| self.peers.get(id).is_some_and(|p| p.video_on);
+
+        // Stage: the pick, else the speaker (with a camera), else whoever was there, else
+        // the first camera in join order.
+        let stage = room
+            .pin
+            .filter(has_video)
+            .or(room.speaker.filter(has_video))
+            .or(room.stage.filter(has_video))
+            .or_else(|| room.peers.iter().copied().find(has_video));
+        let pinned = room.pin.is_some() && stage == room.pin;
+        if stage != room.stage {
+            let old = room.stage;
+            let room = self.rooms.get_mut(&room_id).expect("room exists: looked up above");
+            room.previous_stage = old.or(room.previous_stage);
+            room.stage = stage;
+            self.outputs.push_back(RouterOutput::StageChanged {
+                room: room_id,
+                stage,
+                pinned,
+            });
+        }
+        let Some(room) = self.rooms.get(&room_id) else {
+            return;
+        };
+
+        // Rankings shared by all subscribers of the room.
+        let mut video_rank: Vec<PeerId> = room.peers.iter().copied().filter(has_video).collect();
+        video_rank.sort_by_key(|id| {
+            let p = &self.peers[id];
+            (std::cmp::Reverse(p.last_spoke), p.joined)
+        });
+        let mut audio_rank: Vec<PeerId> = room
+            .peers
+            .iter()
+            .copied()
+            .filter(|id| self.peers.get(id).is_some_and(Peer::audible))
+            .collect();
+        audio_rank.sort_by(|a, b| {
+            let (pa, pb) = (&self.peers[a], &self.peers[b]);
+            pb.loudness
+                .total_cmp(&pa.loudness)
+                .then(pa.joined.cmp(&pb.joined))
+        });
+        let threshold = self.config.speaking_threshold;
+        let speaking: Vec<PeerId> = audio_rank
+            .iter()
+            .copied()
+            .filter(|id| self.peers[id].loudness > threshold)
+            .collect();
+
+        let members = room.peers.clone();
+        let previous_stage = room.previous_stage;
+        let mut changes: Vec<(PeerId, usize, Option<PeerId>, Option<u8>)> = Vec::new();
+        for &sub in &members {
+            let Some(p) = self.peers.get(&sub) else {
+                continue;
+            };
+            // The stage slot never shows the subscriber itself.
+            let stage_src = stage
+                .filter(|&s| s != sub)
+                .or(previous_stage.filter(|s| *s != sub && has_video(s)))
+                .or_else(|| video_rank.iter().copied().find(|&s| s != sub));
+            let tile_candidates: Vec<PeerId> = video_rank
+                .iter()
+                .copied()
+                .filter(|&s| s != sub && Some(s) != stage_src)
+                .collect();
+            let audio_candidates: Vec<PeerId> =
+                audio_rank.iter().copied().filter(|&s| s != sub).collect();
+            let audio_wanted: Vec<PeerId> =
+                speaking.iter().copied().filter(|&s| s != sub).collect();
+
+            let tiles: Vec<usize> = slot_indices(p, |r| matches!(r, SlotRole::Tile(_)));
+            let audios: Vec<usize> = slot_indices(p, |r| matches!(r, SlotRole::Audio(_)));
+            let mut assign: Vec<(usize, Option<PeerId>)> = Vec::new();
+            for i in slot_indices(p, |r| r == SlotRole::Stage) {
+                assign.push((i, stage_src));
+            }
+            let n_tiles = tiles.len();
+            let tile_wanted: Vec<PeerId> = tile_candidates.iter().copied().take(n_tiles).collect();
+            assign.extend(sticky_assign(p, &tiles, &tile_wanted, &tile_candidates));
+            assign.extend(sticky_assign(p, &audios, &audio_wanted, &audio_candidates));
+
+            for (i, src) in assign {
+                let slot = &p.slots[i];
+                let layer = match (slot.role, src) {
+                    (SlotRole::Audio(_), Some(_)) => Some(0),
+                    (SlotRole::Stage, Some(s)) => Some(self.choose_layer(now, s, true)),
+                    (SlotRole::Tile(_), Some(s)) => Some(self.choose_layer(now, s, false)),
+                    (_, None) => None,
+                };
+                let target = src.zip(layer);
+                let unchanged = slot.source == src
+                    && (slot.pending == target || (slot.pending.is_none() && slot.forwarding == target));
+                if !unchanged {
+                    changes.push((sub, i, src, layer));
+                }
+            }
+        }
+        for (sub, i, src, layer) in changes {
+            self.apply_slot(now, room_id, sub, i, src.zip(layer));
+        }
+    }
+
+    /// The simulcast layer to forward: the highest (stage) or lowest (tile) active one; when
+    /// none is active yet, the preferred extreme.
+    fn choose_layer(&self, now: Instant, source: PeerId, high: bool) -> u8 {
+        let Some(p) = self.peers.get(&source) else {
+            return 0;
+        };
+        let timeout = self.config.layer_timeout;
+        let mut active = (0..=TOP_LAYER).filter(|&l| p.layer_active(l, now, timeout));
+        let chosen = if high { active.next_back() } else { active.next() };
+        chosen.unwrap_or(if high { TOP_LAYER } else { 0 })
+    }
+
+    fn apply_slot(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        sub: PeerId,
+        i: usize,
+        target: Option<(PeerId, u8)>,
+    ) {
+        let forwarding_gone = self
+            .peers
+            .get(&sub)
+            .and_then(|p| p.slots.get(i))
+            .and_then(|s| s.forwarding)
+            .is_some_and(|(s, _)| !self.peers.contains_key(&s));
+        let Some(slot) = self.peers.get_mut(&sub).and_then(|p| p.slots.get_mut(i)) else {
+            return;
+        };
+        let role = slot.role;
+        let source = target.map(|(s, _)| s);
+        let source_changed = slot.source != source;
+        slot.source = source;
+        self.index_dirty = true;
+        match target {
+            None => {
+                slot.forwarding = None;
+                slot.pending = None;
+            }
+            Some(t) if slot.forwarding == Some(t) => slot.pending = None,
+            Some(t) if role.kind() == Kind::Audio => {
+                slot.forwarding = Some(t);
+                slot.pending = None;
+                slot.rewriter.switch_source();
+            }
+            Some(t) => {
+                // Keep forwarding the old source until the new one sends a keyframe, unless
+                // the old one is gone.
+                if forwarding_gone {
+                    slot.forwarding = None;
+                }
+                slot.pending = Some(t);
+                self.request_keyframe(now, t.0, t.1);
+            }
+        }
+        if source_changed {
+            self.outputs.push_back(RouterOutput::SlotChanged {
+                room,
+                subscriber: sub,
+                slot: i,
+                role,
+                source,
+            });
+        }
+    }
+}
+
+fn slot_indices(p: &Peer, pred: impl Fn(SlotRole) -> bool) -> Vec<usize> {
+    p.slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| pred(s.role))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Assign sources to a group of slots: a slot keeps its source while it is wanted (or still
+/// a candidate and no wanted source needs the place); wanted sources fill free slots first,
+/// then evict unwanted ones; left-over free slots take further candidates in rank order.
+fn sticky_assign(
+    p: &Peer,
+    slots: &[usize],
+    wanted: &[PeerId],
+    candidates: &[PeerId],
+) -> Vec<(usize, Option<PeerId>)> {
+    let mut result: Vec<(usize, Option<PeerId>)> = slots
+        .iter()
+        .map(|&i| (i, p.slots[i].source.filter(|s| candidates.contains(s))))
+        .collect();
+    let placed = |result: &[(usize, Option<PeerId>)], s: PeerId| {
+        result.iter().any(|(_, x)| *x == Some(s))
+    };
+    for &w in wanted {
+        if placed(&result, w) {
+            continue;
+        }
+        let free = result.iter().position(|(_, x)| x.is_none()).or_else(|| {
+            result
+                .iter()
+                .position(|(_, x)| x.is_some_and(|s| !wanted.contains(&s)))
+        });
+        if let Some(pos) = free {
+            result[pos].1 = Some(w);
+        }
+    }
+    for &c in candidates {
+        if placed(&result, c) {
+            continue;
+        }
+        match result.iter().position(|(_, x)| x.is_none()) {
+            Some(pos) => result[pos].1 = Some(c),
+            None => break,
+        }
+    }
+    result
+}

@@ -1,0 +1,215 @@
+//! Plenum's control plane: HTTPS, the WebSocket signalling protocol, auth, rooms, storage.
+//!
+//! Modules:
+//! - [`protocol`] — wire types of protocol version 1 (docs/protocol.md);
+//! - [`auth`] — signed access tokens and roles;
+//! - [`invite`] — invites (stored record + token + link) and the demo congress;
+//! - [`room`] — one actor task per active room; drives the media plane through
+//!   [`plenum_sfu::SfuHandle`] and turns its events into protocol events;
+//! - `ws` — one WebSocket connection: parse, check, ask the room, answer;
+//! - [`storage`] — the `Store` trait and its SQLite backend with migrations;
+//! - [`tls`] — certificate files, self-signed on first start;
+//! - `web` — the embedded browser client.
+//!
+//! [`app`] builds the axum router (tested with real sockets); [`serve`] runs it over HTTPS.
+
+pub mod auth;
+pub mod invite;
+pub mod protocol;
+pub mod room;
+pub mod storage;
+pub mod tls;
+mod web;
+mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use plenum_sfu::SlotLayout;
+
+use crate::auth::TokenKeys;
+use crate::room::Rooms;
+use crate::storage::Store;
+
+/// Unix time in seconds; injected so token expiry is testable.
+pub type Clock = fn() -> u64;
+
+/// The wall clock as unix seconds.
+pub fn system_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Shared state of all HTTP handlers.
+#[derive(Debug)]
+pub struct AppState {
+    /// Token keys.
+    pub keys: TokenKeys,
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Active rooms.
+    pub rooms: Arc<Rooms>,
+    /// Receive slots every client should offer.
+    pub slots: SlotLayout,
+    /// Origins allowed to open the WebSocket (scheme://host[:port]).
+    pub allowed_origins: Vec<String>,
+    /// The Prometheus renderer, if metrics are installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// Unix time.
+    pub clock: Clock,
+}
+
+/// The HTTP routes.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(web::index))
+        .route("/join", get(web::index))
+        .route("/assets/{*path}", get(web::asset))
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match &state.metrics {
+        Some(h) => h.render().into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are disabled").into_response(),
+    }
+}
+
+async fn ws_upgrade(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .unwrap_or("");
+    if !state.allowed_origins.iter().any(|a| a == origin) {
+        metrics::counter!("plenum_ws_rejected_origin_total").increment(1);
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    upgrade
+        .max_message_size(protocol::MAX_FRAME_BYTES)
+        .max_frame_size(protocol::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| ws::serve(socket, state))
+}
+
+/// How to terminate TLS.
+#[derive(Debug, Clone)]
+pub enum TlsSetup {
+    /// HTTPS with these PEM files.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// Plain HTTP (only behind a TLS-terminating reverse proxy).
+    Off,
+}
+
+/// Errors starting the HTTP server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Binding the port failed.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Loading the certificate failed.
+    #[error("cannot load TLS certificate: {0}")]
+    Tls(std::io::Error),
+}
+
+/// A running HTTP server.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address (port 0 resolved).
+    pub addr: SocketAddr,
+    /// Graceful shutdown trigger.
+    pub handle: axum_server::Handle<SocketAddr>,
+    /// Ends when the server has stopped.
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Serve `app` on a bound listener over HTTPS (or HTTP with [`TlsSetup::Off`]).
+pub async fn serve(
+    listener: std::net::TcpListener,
+    tls: TlsSetup,
+    app: Router,
+) -> Result<Running, ServeError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr: SocketAddr::from(([0, 0, 0, 0], 0)), source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let handle = axum_server::Handle::new();
+    let service = app.into_make_service();
+    let task = match tls {
+        TlsSetup::Files { cert, key } => {
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(ServeError::Tls)?;
+            let server = axum_server::from_tcp_rustls(listener, config)
+                .map_err(|source| ServeError::Bind { addr, source })?
+                .handle(handle.clone());
+            tokio::spawn(server.serve(service))
+        }
+        TlsSetup::Off => {
+            let server = axum_server::from_tcp(listener)
+                .map_err(|source| ServeError::Bind { addr, source })?
+                .handle(handle.clone());
+            tokio::spawn(server.serve(service))
+        }
+    };
+    Ok(Running {
+        addr: bound,
+        handle,
+        task,
+    })
+}
+
+impl Running {
+    /// Stop accepting, let open requests finish for up to `grace`, then wait for the end.
+    pub async fn shutdown(self, grace: Duration) {
+        self.handle.graceful_shutdown(Some(grace));
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,320 @@
+//! Persistence: one trait per concern, SQLite (embedded, zero setup) as the default backend.
+//!
+//! Migrations are numbered SQL scripts applied in order (`PRAGMA user_version` tracks the
+//! schema version). The same trait will get a PostgreSQL backend and one conformance suite.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+
+use crate::auth::Role;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// Migrating the schema failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// A record with this id exists already.
+    #[error("{0} exists already")]
+    Duplicate(String),
+    /// A stored value is not what this version understands.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// A congress room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// Short id used in tokens and URLs.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// An issued invite (the token's `jti`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    /// Token id.
+    pub id: String,
+    /// Room.
+    pub room_id: String,
+    /// Participant id the token carries.
+    pub participant_id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Revoked invites no longer admit anyone.
+    pub revoked: bool,
+}
+
+/// Rooms and invites.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Create a room; `Duplicate` if the id is taken.
+    fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError>;
+    /// Look a room up.
+    fn room(&self, id: &str) -> Result<Option<RoomRecord>, StorageError>;
+    /// All rooms, by id.
+    fn rooms(&self) -> Result<Vec<RoomRecord>, StorageError>;
+    /// Record an issued invite.
+    fn insert_invite(&self, invite: &InviteRecord) -> Result<(), StorageError>;
+    /// Look an invite up by token id.
+    fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StorageError>;
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        "CREATE TABLE rooms (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE invites (
+            id TEXT PRIMARY KEY NOT NULL,
+            room_id TEXT NOT NULL REFERENCES rooms(id),
+            participant_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX invites_room ON invites(room_id);",
+    )])
+}
+
+/// The SQLite backend. One connection; calls are short and serialized.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Open (or create) the database file and migrate it to the current schema.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        Self::init(Connection::open(path)?)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> Result<Self, StorageError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StorageError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations().to_latest(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        // A poisoned lock means a panic mid-call; the connection itself is still consistent
+        // (SQLite rolls back unfinished statements), so keep using it.
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn)
+    }
+}
+
+/// SQLite integers are signed; unix seconds fit comfortably.
+fn to_sql_time(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn from_sql_time(t: i64) -> u64 {
+    u64::try_from(t).unwrap_or(0)
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+impl Store for SqliteStore {
+    fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO rooms (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![room.id, room.name, to_sql_time(room.created_at)],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StorageError::Duplicate(format!("room {}", room.id))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+    }
+
+    fn room(&self, id: &str) -> Result<Option<RoomRecord>, StorageError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT id, name, created_at FROM rooms WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(RoomRecord {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at: from_sql_time(r.get(2)?),
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    fn rooms(&self) -> Result<Vec<RoomRecord>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT id, name, created_at FROM rooms ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(RoomRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at: from_sql_time(r.get(2)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn insert_invite(&self, invite: &InviteRecord) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO invites (id, room_id, participant_id, name, role, created_at, expires_at, revoked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    invite.id,
+                    invite.room_id,
+                    invite.participant_id,
+                    invite.name,
+                    invite.role.as_str(),
+                    to_sql_time(invite.created_at),
+                    to_sql_time(invite.expires_at),
+                    invite.revoked
+                ],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StorageError::Duplicate(format!("invite {} (or its room is missing)", invite.id))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+    }
+
+    fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StorageError> {
+        self.with(|c| {
+            let row = c
+                .query_row(
+                    "SELECT id, room_id, participant_id, name, role, created_at, expires_at, revoked
+                     FROM invites WHERE id = ?1",
+                    params![id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            from_sql_time(r.get(5)?),
+                            from_sql_time(r.get(6)?),
+                            r.get::<_, bool>(7)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|(id, room_id, participant_id, name, role, created_at, expires_at, revoked)| {
+                Ok(InviteRecord {
+                    role: role.parse().map_err(StorageError::Corrupt)?,
+                    id,
+                    room_id,
+                    participant_id,
+                    name,
+                    created_at,
+                    expires_at,
+                    revoked,
+                })
+            })
+            .transpose()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The conformance suite every backend must pass.
+    fn conformance(store: &dyn Store) {
+        let room = RoomRecord {
+            id: "demo".into(),
+            name: "Demo".into(),
+            created_at: 1,
+        };
+        store.create_room(&room).unwrap();
+        assert!(matches!(
+            store.create_room(&room),
+            Err(StorageError::Duplicate(_))
+        ));
+        assert_eq!(store.room("demo").unwrap(), Some(room.clone()));
+        assert_eq!(store.room("nope").unwrap(), None);
+        assert_eq!(store.rooms().unwrap(), vec![room]);
+
+        let invite = InviteRecord {
+            id: "i-1".into(),
+            room_id: "demo".into(),
+            participant_id: "p-1".into(),
+            name: "Anna".into(),
+            role: Role::Moderator,
+            created_at: 2,
+            expires_at: 3,
+            revoked: false,
+        };
+        store.insert_invite(&invite).unwrap();
+        assert_eq!(store.invite("i-1").unwrap(), Some(invite.clone()));
+        let orphan = InviteRecord {
+            id: "i-2".into(),
+            room_id: "missing".into(),
+            ..invite
+        };
+        assert!(store.insert_invite(&orphan).is_err());
+        assert_eq!(store.invite("i-2").unwrap(), None);
+    }
+
+    #[test]
+    fn sqlite_in_memory_conforms() {
+        conformance(&SqliteStore::in_memory().unwrap());
+    }
+
+    #[test]
+    fn sqlite_file_conforms_and_survives_reopen() {
+        let dir = std::env::temp_dir().join(format!("plenum-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let _ = std::fs::remove_file(&path);
+        conformance(&SqliteStore::open(&path).unwrap());
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert!(reopened.room("demo").unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

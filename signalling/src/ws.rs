@@ -1,0 +1,216 @@
+//! One WebSocket connection: parse commands, check them, hand them to the room, write
+//! answers and events. A single writer task owns the socket's sending half.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+use crate::AppState;
+use crate::auth::TokenError;
+use crate::protocol::{
+    Answer, CloseReason, Command, ErrorBody, ErrorCode, Event, PROTOCOL_VERSION, parse_envelope,
+};
+use crate::room::{ConnId, MemberCommand, Outbound, RoomHandle, RoomMsg};
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+struct Joined {
+    room: RoomHandle,
+    participant: String,
+}
+
+/// Serve one upgraded WebSocket until either side closes it.
+pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
+    let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
+    let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<String>();
+
+    let writer = tokio::spawn(async move {
+        loop {
+            let text = tokio::select! {
+                biased;
+                Some(a) = answer_rx.recv() => a,
+                o = out_rx.recv() => match o {
+                    Some(Outbound::Event(e)) => to_json(&e),
+                    Some(Outbound::Close(reason)) => {
+                        let _ = sink.send(Message::Text(to_json(&Event::Closing { reason }).into())).await;
+                        let _ = sink.send(Message::Close(None)).await;
+                        break;
+                    }
+                    None => break,
+                },
+            };
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+    });
+    metrics::gauge!("plenum_ws_connections").increment(1.0);
+
+    let mut joined: Option<Joined> = None;
+    let mut writer = writer;
+    loop {
+        let msg = tokio::select! {
+            m = stream.next() => m,
+            _ = &mut writer => break,
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
+                let _ = answer_tx.send(to_json(&Answer::err(
+                    None,
+                    ErrorBody::new(ErrorCode::BadRequest, "binary frames are not part of the protocol"),
+                )));
+                continue;
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => continue, // ping/pong are handled by the library
+        };
+        let (answer, close) = handle_text(&state, conn, &out_tx, &mut joined, text.as_str()).await;
+        let _ = answer_tx.send(to_json(&answer));
+        if let Some(reason) = close {
+            let _ = out_tx.send(Outbound::Close(reason));
+        }
+    }
+    if let Some(j) = joined {
+        let _ = j.room.send(RoomMsg::Disconnected {
+            participant: j.participant,
+            conn,
+        });
+    }
+    metrics::gauge!("plenum_ws_connections").decrement(1.0);
+    debug!(conn = conn.0, "connection closed");
+}
+
+/// Handle one text frame: the answer, and whether to close the connection afterwards.
+async fn handle_text(
+    state: &AppState,
+    conn: ConnId,
+    out: &mpsc::UnboundedSender<Outbound>,
+    joined: &mut Option<Joined>,
+    text: &str,
+) -> (Answer, Option<CloseReason>) {
+    let envelope = match parse_envelope(text) {
+        Ok(e) => e,
+        Err((id, err)) => return (Answer::err(id, err), None),
+    };
+    let id = envelope.id;
+    metrics::counter!("plenum_ws_commands_total", "cmd" => envelope.command.name()).increment(1);
+    let result = match envelope.command {
+        Command::Ping => Ok(json!({})),
+        Command::Join { protocol, token } => {
+            if joined.is_some() {
+                Err(ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has joined already"))
+            } else {
+                join(state, conn, out, joined, protocol, &token).await
+            }
+        }
+        other => match joined.as_ref() {
+            None => Err(ErrorBody::new(ErrorCode::NotJoined, "send join first")),
+            Some(j) => match member_command(other) {
+                Some(command) => {
+                    ask(&j.room, |reply| RoomMsg::Command {
+                        participant: j.participant.clone(),
+                        conn,
+                        command,
+                        reply,
+                    })
+                    .await
+                }
+                None => Err(ErrorBody::new(ErrorCode::Internal, "command routed wrongly")),
+            },
+        },
+    };
+    match result {
+        Ok(v) => (Answer::ok(id, v), None),
+        Err(e) => {
+            let close = e.code.closes_connection().then_some(CloseReason::Error);
+            (Answer::err(Some(id), e), close)
+        }
+    }
+}
+
+/// The room's part of a command (`join` and `ping` are the connection's own).
+fn member_command(command: Command) -> Option<MemberCommand> {
+    Some(match command {
+        Command::Offer { sdp } => MemberCommand::Offer(sdp),
+        Command::Publish { kind } => MemberCommand::Publish(kind, true),
+        Command::Unpublish { kind } => MemberCommand::Publish(kind, false),
+        Command::SetMuted { muted } => MemberCommand::SetMuted(muted),
+        Command::SetStage { participant_id } => MemberCommand::SetStage(participant_id),
+        Command::Leave => MemberCommand::Leave,
+        Command::Ping | Command::Join { .. } => return None,
+    })
+}
+
+async fn join(
+    state: &AppState,
+    conn: ConnId,
+    out: &mpsc::UnboundedSender<Outbound>,
+    joined: &mut Option<Joined>,
+    protocol: u32,
+    token: &str,
+) -> Result<serde_json::Value, ErrorBody> {
+    if protocol != PROTOCOL_VERSION {
+        return Err(ErrorBody::new(
+            ErrorCode::UnsupportedVersion,
+            format!("this server speaks protocol {PROTOCOL_VERSION}"),
+        ));
+    }
+    let claims = state
+        .keys
+        .verify(token, (state.clock)())
+        .map_err(|e| match e {
+            TokenError::Invalid => ErrorBody::new(ErrorCode::InvalidToken, e.to_string()),
+            TokenError::Expired => ErrorBody::new(ErrorCode::TokenExpired, e.to_string()),
+        })?;
+    // The invite must exist and not be revoked, for the room the token names.
+    let invite = state.store.invite(&claims.jti).map_err(|_| {
+        ErrorBody::new(ErrorCode::Internal, "storage unavailable")
+    })?;
+    if !invite.is_some_and(|i| !i.revoked && i.room_id == claims.room && i.participant_id == claims.sub)
+    {
+        return Err(ErrorBody::new(ErrorCode::InvalidToken, "this invite is not valid (any more)"));
+    }
+    let Some(room) = state.rooms.get_or_start(&claims.room)? else {
+        return Err(ErrorBody::new(ErrorCode::InvalidToken, "the token's room does not exist"));
+    };
+    let participant = claims.sub.clone();
+    let layout = state.slots;
+    let mut result = ask(&room, |reply| RoomMsg::Join {
+        claims,
+        conn,
+        out: out.clone(),
+        reply,
+    })
+    .await?;
+    result["slots"] = json!({
+        "stage": layout.stage,
+        "tiles": layout.tiles,
+        "audio": layout.audio,
+    });
+    *joined = Some(Joined { room, participant });
+    Ok(result)
+}
+
+async fn ask(
+    room: &RoomHandle,
+    msg: impl FnOnce(oneshot::Sender<Result<serde_json::Value, ErrorBody>>) -> RoomMsg,
+) -> Result<serde_json::Value, ErrorBody> {
+    let (tx, rx) = oneshot::channel();
+    room.send(msg(tx))?;
+    rx.await
+        .map_err(|_| ErrorBody::new(ErrorCode::Internal, "the room did not answer"))?
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    // Our protocol types serialize infallibly (no maps with non-string keys, no custom
+    // serializers that can fail).
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}

@@ -1,0 +1,291 @@
+//! The root configuration: one TOML file, `PLENUM_*` environment overrides, command-line
+//! flags — in that order of precedence, lowest first. Every key is documented in
+//! `deploy/plenum.sample.toml`; unknown keys are rejected with their name.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything `plenum serve` needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the database, token key and certificate live.
+    pub data_dir: PathBuf,
+    /// HTTPS and WebSocket.
+    pub http: HttpConfig,
+    /// The media plane.
+    pub media: MediaSection,
+    /// Invite links.
+    pub invites: InviteConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// The URL people open (scheme://host[:port]); default: derived from `bind`.
+    pub public_url: Option<String>,
+    /// Serve HTTPS (false only behind a TLS-terminating reverse proxy).
+    pub tls: bool,
+    /// Certificate chain (PEM); default `<data_dir>/tls/cert.pem`, self-signed if missing.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM); default `<data_dir>/tls/key.pem`, created with the certificate.
+    pub tls_key: Option<PathBuf>,
+    /// Further origins allowed to open the WebSocket.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// The one UDP port for all media.
+    pub bind: SocketAddr,
+    /// Addresses announced to browsers as ICE candidates (port 0 = the bound port).
+    pub public_addresses: Vec<SocketAddr>,
+    /// Stage video slots per subscriber (0 or 1).
+    pub stage_slots: u8,
+    /// Tile video slots per subscriber.
+    pub tile_slots: u8,
+    /// Audio slots per subscriber.
+    pub audio_slots: u8,
+}
+
+/// `[invites]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InviteConfig {
+    /// How long an invite link stays valid.
+    pub valid_hours: u64,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter, e.g. `info` or `plenum_sfu=debug,info`.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            http: HttpConfig::default(),
+            media: MediaSection::default(),
+            invites: InviteConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            public_url: None,
+            tls: true,
+            tls_cert: None,
+            tls_key: None,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 50000)),
+            public_addresses: Vec::new(),
+            stage_slots: 1,
+            tile_slots: 8,
+            audio_slots: 3,
+        }
+    }
+}
+
+impl Default for InviteConfig {
+    fn default() -> Self {
+        Self { valid_hours: 72 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Top-level names the environment may set (`PLENUM_HTTP__BIND`, `PLENUM_DATA_DIR`, …).
+/// Other `PLENUM_*` variables belong to other tools and are ignored; unknown keys inside a
+/// section are rejected like in the file.
+const ENV_ROOTS: &[&str] = &["data_dir", "http", "media", "invites", "log"];
+
+/// Command-line values that override file and environment.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--http-bind`, `--public-url`
+    #[serde(skip_serializing_if = "serde_json_like_empty")]
+    pub http: HttpOverrides,
+    /// `--media-bind`
+    #[serde(skip_serializing_if = "media_empty")]
+    pub media: MediaOverrides,
+}
+
+/// `[http]` flags.
+#[derive(Debug, Default, Serialize)]
+pub struct HttpOverrides {
+    /// `--http-bind`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    /// `--public-url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+/// `[media]` flags.
+#[derive(Debug, Default, Serialize)]
+pub struct MediaOverrides {
+    /// `--media-bind`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+}
+
+fn serde_json_like_empty(h: &HttpOverrides) -> bool {
+    h.bind.is_none() && h.public_url.is_none()
+}
+
+fn media_empty(m: &MediaOverrides) -> bool {
+    m.bind.is_none()
+}
+
+/// Load the configuration: defaults, then `file` (if given), then the environment, then
+/// `overrides`.
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(Box::new(figment::Error::from(format!(
+                "config file {} does not exist",
+                path.display()
+            ))));
+        }
+        fig = fig.merge(Toml::file(path));
+    }
+    fig = fig
+        .merge(
+            Env::prefixed("PLENUM_")
+                .split("__")
+                .filter(|k| ENV_ROOTS.iter().any(|r| k.as_str().split('.').next() == Some(*r))),
+        )
+        .merge(Serialized::defaults(overrides));
+    fig.extract().map_err(Box::new)
+}
+
+impl Config {
+    /// The URL people open: configured, or derived from the bound address.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if let Some(url) = &self.http.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let scheme = if self.http.tls { "https" } else { "http" };
+        let host = if bound.ip().is_unspecified() {
+            "localhost".to_owned()
+        } else {
+            match bound {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            }
+        };
+        format!("{scheme}://{host}:{}", bound.port())
+    }
+
+    /// Origins allowed to open the WebSocket: the public URL's, its localhost/127.0.0.1
+    /// twin, and the configured extra ones.
+    pub fn allowed_origins(&self, public_url: &str) -> Vec<String> {
+        let mut origins = vec![public_url.to_owned()];
+        for (a, b) in [("://127.0.0.1:", "://localhost:"), ("://localhost:", "://127.0.0.1:")] {
+            if public_url.contains(a) {
+                origins.push(public_url.replace(a, b));
+            }
+        }
+        origins.extend(self.http.allowed_origins.iter().cloned());
+        origins
+    }
+
+    /// Certificate and key paths.
+    pub fn tls_paths(&self) -> (PathBuf, PathBuf) {
+        let dir = self.data_dir.join("tls");
+        (
+            self.http.tls_cert.clone().unwrap_or_else(|| dir.join("cert.pem")),
+            self.http.tls_key.clone().unwrap_or_else(|| dir.join("key.pem")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_file_is_complete_and_valid() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/plenum.sample.toml");
+        let cfg = load(Some(&sample), &Overrides::default()).unwrap();
+        assert_eq!(cfg, Config::default(), "the sample documents the defaults");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_by_name() {
+        let dir = std::env::temp_dir().join(format!("plenum-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "[http]\nbindd = \"127.0.0.1:1\"\n").unwrap();
+        let err = load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("bindd"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let o = Overrides {
+            data_dir: Some("/tmp/x".into()),
+            http: HttpOverrides {
+                bind: Some("127.0.0.1:0".parse().unwrap()),
+                public_url: None,
+            },
+            media: MediaOverrides::default(),
+        };
+        let cfg = load(None, &o).unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.http.bind.port(), 0);
+        assert_eq!(cfg.media, MediaSection::default());
+    }
+
+    #[test]
+    fn public_url_and_origins() {
+        let cfg = Config::default();
+        let url = cfg.public_url("127.0.0.1:8443".parse().unwrap());
+        assert_eq!(url, "https://127.0.0.1:8443");
+        assert_eq!(
+            cfg.allowed_origins(&url),
+            vec!["https://127.0.0.1:8443", "https://localhost:8443"]
+        );
+        assert_eq!(
+            cfg.public_url("0.0.0.0:1".parse().unwrap()),
+            "https://localhost:1"
+        );
+    }
+}

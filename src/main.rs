@@ -1,0 +1,268 @@
+//! `plenum`: the congress server (media plane + control plane + web client) in one binary.
+//!
+//! `plenum serve` (the default) wires the crates together: configuration, storage, token
+//! keys, the SFU task, the room registry and the HTTPS server; on an empty data directory it
+//! creates the demo congress and prints its invite links. `plenum invite` prints a new link.
+
+mod config;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use plenum_signalling::auth::{Role, TokenKeys};
+use plenum_signalling::invite::{self, Invite};
+use plenum_signalling::room::Rooms;
+use plenum_signalling::storage::{SqliteStore, Store};
+use plenum_signalling::{AppState, TlsSetup, system_clock};
+use plenum_sfu::{MediaConfig, RouterConfig, SlotLayout};
+use tracing::info;
+
+use crate::config::{Config, HttpOverrides, MediaOverrides, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(name = "plenum", version, about = "Self-hosted, privacy-first congress platform")]
+struct Cli {
+    /// TOML configuration file (all keys: deploy/plenum.sample.toml).
+    #[arg(long, global = true, env = "PLENUM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, keys, certificate).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server (default).
+    Serve(ServeArgs),
+    /// Print a new invite link for a room.
+    Invite(InviteArgs),
+}
+
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// HTTPS listen address, e.g. 127.0.0.1:8443 (port 0: any free port).
+    #[arg(long)]
+    http_bind: Option<std::net::SocketAddr>,
+    /// UDP media address, e.g. 127.0.0.1:50000 (port 0: any free port).
+    #[arg(long)]
+    media_bind: Option<std::net::SocketAddr>,
+    /// The URL people open, used in invite links.
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct InviteArgs {
+    /// Room id.
+    #[arg(long, default_value = invite::DEMO_ROOM)]
+    room: String,
+    /// The participant's display name.
+    #[arg(long)]
+    name: String,
+    /// moderator, delegate or observer.
+    #[arg(long, default_value = "delegate")]
+    role: Role,
+    /// Validity in hours (default: invites.valid_hours).
+    #[arg(long)]
+    valid_hours: Option<u64>,
+    /// The URL people open (default: from the configuration).
+    #[arg(long)]
+    public_url: Option<String>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let serve_args = match &cli.command {
+        Some(Cmd::Serve(a)) => Some(a),
+        None => None,
+        Some(Cmd::Invite(_)) => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        http: HttpOverrides {
+            bind: serve_args.and_then(|a| a.http_bind),
+            public_url: serve_args.and_then(|a| a.public_url.clone()),
+        },
+        media: MediaOverrides {
+            bind: serve_args.and_then(|a| a.media_bind),
+        },
+    };
+    let config = config::load(cli.config.as_deref(), &overrides)
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log.filter)
+                .context("log.filter is not a valid filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    match cli.command {
+        Some(Cmd::Invite(args)) => print_invite(&config, args),
+        Some(Cmd::Serve(_)) | None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(serve(config))
+        }
+    }
+}
+
+/// Open the database and the token key in the data directory, creating both if needed.
+fn open_data(config: &Config) -> Result<(Arc<SqliteStore>, TokenKeys)> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let store = SqliteStore::open(&dir.join("plenum.db")).context("cannot open the database")?;
+    let keys = TokenKeys::new(&token_secret(&dir.join("token.key"))?);
+    Ok((Arc::new(store), keys))
+}
+
+/// The HMAC secret for access tokens: 32 random bytes, created once, owner-readable only.
+fn token_secret(path: &Path) -> Result<Vec<u8>> {
+    if path.exists() {
+        let secret = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if secret.len() < 32 {
+            bail!("{} is shorter than 32 bytes", path.display());
+        }
+        return Ok(secret);
+    }
+    let secret: [u8; 32] = rand::random();
+    plenum_signalling::tls::write_private(path, &secret)?;
+    Ok(secret.to_vec())
+}
+
+fn print_invite(config: &Config, args: InviteArgs) -> Result<()> {
+    let (store, keys) = open_data(config)?;
+    let hours = args.valid_hours.unwrap_or(config.invites.valid_hours);
+    let invite = invite::issue(
+        store.as_ref(),
+        &keys,
+        &args.room,
+        &args.name,
+        args.role,
+        system_clock(),
+        hours * 3600,
+    )?;
+    let url = args
+        .public_url
+        .unwrap_or_else(|| config.public_url(config.http.bind));
+    println!("{}", invite.link(&url));
+    Ok(())
+}
+
+fn print_links(url: &str, invites: &[Invite]) {
+    for i in invites {
+        println!("  {}  {}  {}", i.record.role.as_str(), i.record.name, i.link(url));
+    }
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let (store, keys) = open_data(&config)?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+
+    let slots = SlotLayout {
+        stage: config.media.stage_slots.min(1),
+        tiles: config.media.tile_slots,
+        audio: config.media.audio_slots,
+    };
+    let (sfu_events_tx, sfu_events) = tokio::sync::mpsc::unbounded_channel();
+    let (sfu, sfu_task) = plenum_sfu::spawn(
+        MediaConfig {
+            bind: config.media.bind,
+            public_addresses: config.media.public_addresses.clone(),
+            slots,
+            router: RouterConfig::default(),
+        },
+        sfu_events_tx,
+    )
+    .await?;
+    let store_dyn: Arc<dyn Store> = store.clone();
+    let rooms = Arc::new(Rooms::new(store_dyn.clone(), sfu.clone()));
+    tokio::spawn(rooms.clone().dispatch_sfu_events(sfu_events));
+
+    let tls = if config.http.tls {
+        let (cert, key) = config.tls_paths();
+        let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        if let Some(host) = config
+            .http
+            .public_url
+            .as_deref()
+            .and_then(|u| u.split("://").nth(1))
+            .and_then(|rest| rest.split(['/', ':']).next())
+        {
+            hosts.push(host.to_owned());
+        }
+        if plenum_signalling::tls::ensure_self_signed(&cert, &key, &hosts)? {
+            info!("created a self-signed certificate in {}", cert.display());
+        }
+        TlsSetup::Files { cert, key }
+    } else {
+        TlsSetup::Off
+    };
+
+    // Bind first so a port of 0 resolves before the public URL and origins are derived.
+    let listener = std::net::TcpListener::bind(config.http.bind)
+        .with_context(|| format!("cannot bind {}", config.http.bind))?;
+    let bound = listener.local_addr()?;
+    let public_url = config.public_url(bound);
+    let state = Arc::new(AppState {
+        keys: keys.clone(),
+        store: store_dyn.clone(),
+        rooms,
+        slots,
+        allowed_origins: config.allowed_origins(&public_url),
+        metrics: Some(metrics),
+        clock: system_clock,
+    });
+    let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
+    println!(
+        "plenum: listening on {public_url} (media udp {})",
+        sfu.local_addr()
+    );
+    let valid = config.invites.valid_hours * 3600;
+    match invite::create_demo(store.as_ref(), &keys, system_clock(), valid)? {
+        Some((room, invites)) => {
+            println!("plenum: demo congress created: {} (room {})", room.name, room.id);
+            print_links(&public_url, &invites);
+        }
+        None => println!(
+            "plenum: new invite links: plenum invite --room {} --name NAME --role delegate",
+            invite::DEMO_ROOM
+        ),
+    }
+
+    shutdown_signal().await;
+    info!("shutting down");
+    running.shutdown(Duration::from_secs(5)).await;
+    drop(sfu);
+    sfu_task.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
