@@ -1,1 +1,19 @@
-//! placeholder
+//! Synthetic Plenum participants: the real signalling protocol over a WebSocket, real
+//! WebRTC (str0m) over real UDP, synthetic media with valid RTP and VP8 framing.
+//!
+//! Modules:
+//! - [`signal`] — a protocol-1 WebSocket client (commands with ids, answers, events);
+//! - [`synth`] — media generators: VP8 simulcast layers (payload descriptor, keyframes on
+//!   an interval and on request, a send timestamp in every packet) and audio frames with
+//!   RFC 6464 levels;
+//! - [`participant`] — one participant: joins, negotiates its slots, publishes, receives,
+//!   and records per-slot statistics.
+//!
+//! Used by the server's integration tests and by the load tester.
+
+pub mod participant;
+pub mod signal;
+pub mod synth;
+
+pub use participant::{Participant, ParticipantConfig, SlotStats};
+pub use signal::{SignalClient, SignalError};

@@ -281,34 +281,34 @@ impl Driver {
             .accept_offer(offer)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
 
-        // Learn the m-lines from the MediaAdded events str0m emits for the offer.
-        let mut added = Vec::new();
-        let next_timeout;
-        loop {
-            match rtc.poll_output() {
-                Ok(Output::Event(Event::MediaAdded(m))) => added.push(m),
-                Ok(Output::Event(_)) | Ok(Output::Transmit(_)) => {}
-                Ok(Output::Timeout(t)) => {
-                    next_timeout = t;
-                    break;
-                }
-                Err(e) => return Err(SfuError::InvalidSdp(e.to_string())),
-            }
-        }
+        // The m-lines, in SDP order, with their kind and our direction.
+        let answer_sdp = answer.to_sdp_string();
+        let lines: Vec<(Mid, MediaKind, Direction)> = answer_sdp
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=mid:"))
+            .filter_map(|m| {
+                let mid = Mid::from(m.trim());
+                rtc.media(mid).map(|media| (mid, media.kind(), media.direction()))
+            })
+            .collect();
+        let next_timeout = match rtc.poll_output() {
+            Ok(Output::Timeout(t)) => t,
+            _ => now,
+        };
         let mut audio_mid = None;
         let mut video_mid = None;
         let mut video_slots = Vec::new();
         let mut audio_slots = Vec::new();
-        for m in &added {
-            match (m.kind, m.direction) {
+        for &(mid, kind, direction) in &lines {
+            match (kind, direction) {
                 (MediaKind::Audio, Direction::RecvOnly) if audio_mid.is_none() => {
-                    audio_mid = Some(m.mid)
+                    audio_mid = Some(mid)
                 }
                 (MediaKind::Video, Direction::RecvOnly) if video_mid.is_none() => {
-                    video_mid = Some(m.mid)
+                    video_mid = Some(mid)
                 }
-                (MediaKind::Audio, Direction::SendOnly) => audio_slots.push(m.mid),
-                (MediaKind::Video, Direction::SendOnly) => video_slots.push(m.mid),
+                (MediaKind::Audio, Direction::SendOnly) => audio_slots.push(mid),
+                (MediaKind::Video, Direction::SendOnly) => video_slots.push(mid),
                 _ => {}
             }
         }
@@ -365,7 +365,7 @@ impl Driver {
         self.metrics.peers.set(self.peers.len() as f64);
         debug!(peer = peer_id.0, room = room.0, ?layout, "peer negotiated");
         Ok(Connected {
-            answer: answer.to_sdp_string(),
+            answer: answer_sdp,
             slots: infos,
             has_audio: audio_mid.is_some(),
             has_video: video_mid.is_some(),

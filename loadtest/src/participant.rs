@@ -1,0 +1,455 @@
+//! One synthetic participant: joins over the WebSocket protocol, negotiates one str0m
+//! connection with fixed receive slots, publishes synthetic simulcast VP8 and audio over
+//! real UDP, and records what arrives on each slot.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Pt, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::signal::{SignalClient, SignalError};
+use crate::synth::{AudioSource, DEFAULT_LAYERS, Frame, LayerSpec, VideoLayer, send_timestamp, unix_micros};
+
+/// How a participant behaves.
+#[derive(Debug, Clone)]
+pub struct ParticipantConfig {
+    /// `https://host:port` of the server.
+    pub base_url: String,
+    /// Origin header for the WebSocket (normally the same as `base_url`).
+    pub origin: String,
+    /// PEM of the server certificate to trust.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Access token from an invite.
+    pub token: String,
+    /// Publish a microphone.
+    pub publish_audio: bool,
+    /// Publish a camera with these simulcast layers (empty: no camera).
+    pub layers: Vec<LayerSpec>,
+    /// Loudness while talking, -dBov.
+    pub talk_level: i8,
+    /// Talk continuously instead of in bursts.
+    pub always_talk: bool,
+    /// Keyframe interval (keyframes also come on request).
+    pub keyframe_interval: Duration,
+    /// Seed for generated media.
+    pub seed: u64,
+    /// Local address for the UDP socket (127.0.0.1 in tests).
+    pub bind_ip: IpAddr,
+}
+
+impl ParticipantConfig {
+    /// A publisher of audio and three-layer video, talking in bursts.
+    pub fn new(base_url: &str, token: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            origin: base_url.to_owned(),
+            ca_pem: None,
+            token: token.to_owned(),
+            publish_audio: true,
+            layers: DEFAULT_LAYERS.to_vec(),
+            talk_level: 30,
+            always_talk: false,
+            keyframe_interval: Duration::from_secs(3),
+            seed: 1,
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}
+
+/// What arrived on one receive slot.
+#[derive(Debug, Clone, Default)]
+pub struct SlotStats {
+    /// `stage`, `tile-N`, `audio-N`.
+    pub slot: String,
+    /// RTP packets received.
+    pub packets: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// SSRCs seen (one, for a well-rewritten slot).
+    pub ssrcs: Vec<u32>,
+    /// Whether the very first packet started a VP8 keyframe.
+    pub first_is_keyframe: Option<bool>,
+    /// Extended sequence numbers as received (str0m's receive-side extension).
+    pub seqs: Vec<u64>,
+    /// Keyframe starts seen.
+    pub keyframes: u64,
+    /// Width from the last keyframe header.
+    pub last_keyframe_width: Option<u16>,
+    /// One-way latency samples (µs) from the send timestamps.
+    pub latencies_us: Vec<u64>,
+    /// When the first packet arrived.
+    pub first_packet_at: Option<Instant>,
+}
+
+/// Participant failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ParticipantError {
+    /// Signalling failed.
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    /// WebRTC negotiation failed.
+    #[error("webrtc: {0}")]
+    Rtc(String),
+    /// Socket trouble.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running participant. Dropping it stops its media task.
+#[derive(Debug)]
+pub struct Participant {
+    /// The signalling connection (send further commands, read events).
+    pub signal: SignalClient,
+    /// The `join` result.
+    pub joined: Value,
+    /// The `offer` result's slot list.
+    pub slots: Vec<Value>,
+    stats: Arc<Mutex<HashMap<String, SlotStats>>>,
+    connected: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Participant {
+    /// Join, negotiate and start media. Returns once the offer is answered; media flows as
+    /// soon as ICE and DTLS complete (see [`Participant::wait_connected`]).
+    pub async fn join(config: ParticipantConfig) -> Result<Self, ParticipantError> {
+        let signal =
+            SignalClient::connect(&config.base_url, &config.origin, config.ca_pem.as_deref())
+                .await?;
+        let joined = signal
+            .request("join", json!({ "protocol": 1, "token": config.token }))
+            .await?;
+        let count = |k: &str| joined["slots"][k].as_u64().unwrap_or(0) as usize;
+        let (stage, tiles, audio) = (count("stage"), count("tiles"), count("audio"));
+
+        let socket = UdpSocket::bind(SocketAddr::new(config.bind_ip, 0)).await?;
+        let local = socket.local_addr()?;
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(Instant::now());
+        let candidate = Candidate::host(local, "udp").map_err(|e| ParticipantError::Rtc(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+
+        let mut api = rtc.sdp_api();
+        let audio_mid = config
+            .publish_audio
+            .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+        let video_mid = (!config.layers.is_empty()).then(|| {
+            let mut sim = Simulcast::new();
+            for l in &config.layers {
+                sim.add_send_layer(SimulcastLayer::new(l.rid));
+            }
+            api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(sim))
+        });
+        for _ in 0..stage + tiles {
+            api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        }
+        for _ in 0..audio {
+            api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
+        let (offer, pending): (_, SdpPendingOffer) = api
+            .apply()
+            .ok_or_else(|| ParticipantError::Rtc("nothing to offer".into()))?;
+        let answer = signal
+            .request("offer", json!({ "sdp": offer.to_sdp_string() }))
+            .await?;
+        let sdp = answer["sdp"].as_str().unwrap_or_default();
+        let sdp_answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| ParticipantError::Rtc(e.to_string()))?;
+        rtc.sdp_api()
+            .accept_answer(pending, sdp_answer)
+            .map_err(|e| ParticipantError::Rtc(e.to_string()))?;
+        let slots: Vec<Value> = answer["slots"].as_array().cloned().unwrap_or_default();
+
+        let stats = Arc::new(Mutex::new(HashMap::new()));
+        {
+            let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+            for slot in &slots {
+                let mid = slot["mid"].as_str().unwrap_or_default().to_owned();
+                s.insert(
+                    mid,
+                    SlotStats {
+                        slot: slot["slot"].as_str().unwrap_or_default().to_owned(),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let (connected_tx, connected) = watch::channel(false);
+        let media = Media {
+            rtc,
+            socket,
+            local,
+            audio_mid,
+            video_mid,
+            audio: config
+                .publish_audio
+                .then(|| AudioSource::new(config.talk_level, config.always_talk, config.seed)),
+            layers: config
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| VideoLayer::new(*l, config.keyframe_interval, config.seed * 7 + i as u64))
+                .collect(),
+            seq: HashMap::new(),
+            stats: stats.clone(),
+            connected: connected_tx,
+        };
+        let task = tokio::spawn(media.run(stop_rx));
+        if config.publish_audio {
+            signal.request("publish", json!({ "kind": "audio" })).await?;
+        }
+        if !config.layers.is_empty() {
+            signal.request("publish", json!({ "kind": "video" })).await?;
+        }
+        Ok(Self {
+            signal,
+            joined,
+            slots,
+            stats,
+            connected,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The participant's id.
+    pub fn id(&self) -> String {
+        self.joined["participant"]["id"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Wait until ICE and DTLS are up (or `timeout` passes). Returns whether it connected.
+    pub async fn wait_connected(&mut self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.connected.wait_for(|c| *c))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// A copy of the statistics of the slot named `slot` (`stage`, `tile-0`, …).
+    pub fn slot_stats(&self, slot: &str) -> Option<SlotStats> {
+        let s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.values().find(|v| v.slot == slot).cloned()
+    }
+
+    /// Copies of all slots' statistics.
+    pub fn all_stats(&self) -> Vec<SlotStats> {
+        let s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.values().cloned().collect()
+    }
+
+    /// Stop media and close the connection.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Participant {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+struct Media {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    audio_mid: Option<Mid>,
+    video_mid: Option<Mid>,
+    audio: Option<AudioSource>,
+    layers: Vec<VideoLayer>,
+    /// Next sequence number per (mid, rid).
+    seq: HashMap<(Mid, Option<String>), u64>,
+    stats: Arc<Mutex<HashMap<String, SlotStats>>>,
+    connected: watch::Sender<bool>,
+}
+
+impl Media {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut buf = vec![0u8; 2000];
+        let tick = Duration::from_millis(5);
+        let mut is_connected = false;
+        loop {
+            let now = Instant::now();
+            let timeout = self.drain(now, &mut is_connected);
+            let wake = timeout.min(now + tick);
+            tokio::select! {
+                _ = stop.changed() => break,
+                r = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, source)) = r
+                        && let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &buf[..n])
+                    {
+                        let _ = self.rtc.handle_input(Input::Receive(Instant::now(), rx));
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+            let now = Instant::now();
+            if is_connected {
+                self.produce(now);
+            }
+            let _ = self.rtc.handle_input(Input::Timeout(now));
+        }
+        self.rtc.disconnect();
+    }
+
+    /// Drain outputs; returns the next timeout.
+    fn drain(&mut self, now: Instant, is_connected: &mut bool) -> Instant {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => return t,
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.socket.try_send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(e)) => match e {
+                    Event::Connected => {
+                        *is_connected = true;
+                        let _ = self.connected.send(true);
+                    }
+                    Event::KeyframeRequest(req) => {
+                        let rid = req.rid.map(|r| r.to_string());
+                        for l in &mut self.layers {
+                            if rid.as_deref().is_none_or(|r| r == l.spec().rid) {
+                                l.request_keyframe();
+                            }
+                        }
+                    }
+                    Event::RtpPacket(p) => self.record(now, p),
+                    _ => {}
+                },
+                Err(_) => return now + Duration::from_millis(50),
+            }
+        }
+    }
+
+    fn record(&mut self, now: Instant, p: str0m::rtp::RtpPacket) {
+        let ssrc = p.header.ssrc;
+        let Some(mid) = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
+            return;
+        };
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(s) = stats.get_mut(&mid.to_string()) else {
+            return;
+        };
+        let keyframe = str0m::format::detect_vp8_keyframe(&p.payload);
+        if s.first_is_keyframe.is_none() {
+            s.first_is_keyframe = Some(keyframe);
+            s.first_packet_at = Some(now);
+        }
+        if keyframe {
+            s.keyframes += 1;
+            s.last_keyframe_width = vp8_keyframe_width(&p.payload);
+        }
+        s.packets += 1;
+        s.bytes += p.payload.len() as u64;
+        if !s.ssrcs.contains(&*ssrc) {
+            s.ssrcs.push(*ssrc);
+        }
+        s.seqs.push(*p.seq_no);
+        if let Some(sent) = send_timestamp(&p.payload) {
+            s.latencies_us.push(unix_micros().saturating_sub(sent));
+        }
+    }
+
+    fn produce(&mut self, now: Instant) {
+        if let (Some(mid), Some(src)) = (self.audio_mid, self.audio.as_mut())
+            && let Some(frame) = src.poll(now)
+        {
+            write_frame(&mut self.rtc, &mut self.seq, mid, None, Codec::Opus, frame, now);
+        }
+        if let Some(mid) = self.video_mid {
+            for layer in &mut self.layers {
+                if let Some(frame) = layer.poll(now) {
+                    let rid = Some(layer.spec().rid);
+                    write_frame(&mut self.rtc, &mut self.seq, mid, rid, Codec::Vp8, frame, now);
+                }
+            }
+        }
+    }
+}
+
+fn write_frame(
+    rtc: &mut Rtc,
+    seqs: &mut HashMap<(Mid, Option<String>), u64>,
+    mid: Mid,
+    rid: Option<&str>,
+    codec: Codec,
+    frame: Frame,
+    now: Instant,
+) {
+    let Some(pt) = payload_type(rtc, mid, codec) else {
+        return;
+    };
+    let seq = seqs
+        .entry((mid, rid.map(str::to_owned)))
+        .or_insert_with(|| 1000 + u64::from(frame.rtp_time % 20_000));
+    let mut api = rtc.direct_api();
+    let Some(tx) = api.stream_tx_by_mid(mid, rid.map(Into::into)) else {
+        return;
+    };
+    let n = frame.payloads.len();
+    for (i, payload) in frame.payloads.into_iter().enumerate() {
+        let mut w = RtpWrite::new(pt, (*seq).into(), frame.rtp_time, now, payload)
+            .marker(i + 1 == n)
+            .nackable(codec == Codec::Vp8);
+        if frame.audio_level.is_some() {
+            w = w.ext_vals(ExtensionValues {
+                audio_level: frame.audio_level,
+                ..Default::default()
+            });
+        }
+        tx.write_rtp(w);
+        *seq += 1;
+    }
+}
+
+fn payload_type(rtc: &Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
+    let media = rtc.media(mid)?;
+    let remote = media.remote_pts();
+    rtc.codec_config()
+        .params()
+        .iter()
+        .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
+        .map(|p| p.pt())
+}
+
+/// The width in a VP8 keyframe header (first packet of the frame).
+pub fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
+    let mut i = 1;
+    let b0 = *payload.first()?;
+    if b0 & 0x80 != 0 {
+        let x = *payload.get(1)?;
+        i = 2;
+        if x & 0x80 != 0 {
+            i += if payload.get(i)? & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    // frame tag (3) + start code (3), then 14-bit width, little endian.
+    let w = payload.get(i + 6..i + 8)?;
+    Some(u16::from_le_bytes([w[0], w[1]]) & 0x3fff)
+}

@@ -1,0 +1,317 @@
+//! Synthetic media with realistic framing: what a browser's encoder would put on the wire,
+//! minus the pictures. Every payload ends with an 8-byte send timestamp (µs since the Unix
+//! epoch, big endian) so receivers measure one-way latency through the server.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Largest RTP payload we produce (leaves room for headers, SRTP and extensions).
+pub const MAX_PAYLOAD: usize = 1100;
+
+/// One simulcast layer's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerSpec {
+    /// The rid (`q`, `h`, `f`).
+    pub rid: &'static str,
+    /// Width in pixels (carried in keyframe headers).
+    pub width: u16,
+    /// Height in pixels.
+    pub height: u16,
+    /// Frames per second.
+    pub fps: u32,
+    /// Target bitrate, bits per second.
+    pub bitrate: u32,
+}
+
+/// Chromium's usual three layers for a 720p camera.
+pub const DEFAULT_LAYERS: [LayerSpec; 3] = [
+    LayerSpec {
+        rid: "q",
+        width: 320,
+        height: 180,
+        fps: 15,
+        bitrate: 150_000,
+    },
+    LayerSpec {
+        rid: "h",
+        width: 640,
+        height: 360,
+        fps: 30,
+        bitrate: 500_000,
+    },
+    LayerSpec {
+        rid: "f",
+        width: 1280,
+        height: 720,
+        fps: 30,
+        bitrate: 1_500_000,
+    },
+];
+
+/// Microseconds since the Unix epoch.
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The send timestamp at the end of a payload, if it is long enough.
+pub fn send_timestamp(payload: &[u8]) -> Option<u64> {
+    let tail = payload.len().checked_sub(8)?;
+    let bytes: [u8; 8] = payload[tail..].try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// One encoded frame, packetized.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// RTP timestamp.
+    pub rtp_time: u32,
+    /// Payloads in order; the last one carries the marker bit.
+    pub payloads: Vec<Vec<u8>>,
+    /// A keyframe.
+    pub keyframe: bool,
+    /// RFC 6464 level (-dBov, audio only).
+    pub audio_level: Option<i8>,
+}
+
+/// A VP8 simulcast layer generator.
+#[derive(Debug)]
+pub struct VideoLayer {
+    spec: LayerSpec,
+    rng: StdRng,
+    picture_id: u16,
+    tl0: u8,
+    rtp_time: u32,
+    next_at: Option<Instant>,
+    keyframe_interval: Duration,
+    last_keyframe: Option<Instant>,
+    force_keyframe: bool,
+}
+
+impl VideoLayer {
+    /// A generator for `spec`, keyframes every `keyframe_interval` and on request.
+    pub fn new(spec: LayerSpec, keyframe_interval: Duration, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Self {
+            spec,
+            picture_id: rng.random_range(0..0x7fff),
+            tl0: rng.random(),
+            rtp_time: rng.random(),
+            rng,
+            next_at: None,
+            keyframe_interval,
+            last_keyframe: None,
+            force_keyframe: true,
+        }
+    }
+
+    /// The layer's shape.
+    pub fn spec(&self) -> LayerSpec {
+        self.spec
+    }
+
+    /// The next frame is a keyframe (a PLI arrived).
+    pub fn request_keyframe(&mut self) {
+        self.force_keyframe = true;
+    }
+
+    /// The frame due at `now`, if one is.
+    pub fn poll(&mut self, now: Instant) -> Option<Frame> {
+        let interval = Duration::from_micros(1_000_000 / u64::from(self.spec.fps));
+        let due = *self.next_at.get_or_insert(now);
+        if now < due {
+            return None;
+        }
+        // Catch up without bursts after a stall.
+        self.next_at = Some(if now - due > interval { now + interval } else { due + interval });
+        let keyframe = self.force_keyframe
+            || self
+                .last_keyframe
+                .is_none_or(|t| now.duration_since(t) >= self.keyframe_interval);
+        if keyframe {
+            self.force_keyframe = false;
+            self.last_keyframe = Some(now);
+        }
+        let mean = (self.spec.bitrate / 8 / self.spec.fps) as usize;
+        let size = if keyframe { mean * 4 } else { mean * self.rng.random_range(8..12) / 10 };
+        let frame = self.packetize(size.max(40), keyframe);
+        self.rtp_time = self.rtp_time.wrapping_add(90_000 / self.spec.fps);
+        self.picture_id = (self.picture_id + 1) & 0x7fff;
+        if keyframe {
+            self.tl0 = self.tl0.wrapping_add(1);
+        }
+        Some(frame)
+    }
+
+    fn packetize(&mut self, size: usize, keyframe: bool) -> Frame {
+        // Descriptor: X=1, S on the first packet, PID 0; I (15-bit picture id), L, T.
+        let descriptor_len = 6;
+        let chunk = MAX_PAYLOAD - descriptor_len - 8;
+        let n = size.div_ceil(chunk).max(1);
+        let stamp = unix_micros().to_be_bytes();
+        let mut payloads = Vec::with_capacity(n);
+        for i in 0..n {
+            let len = if i + 1 == n { size - chunk * (n - 1) } else { chunk };
+            let mut p = Vec::with_capacity(descriptor_len + len.max(10) + 8);
+            p.push(0x80 | if i == 0 { 0x10 } else { 0 });
+            p.push(0x80 | 0x40 | 0x20);
+            p.push(0x80 | (self.picture_id >> 8) as u8);
+            p.push(self.picture_id as u8);
+            p.push(self.tl0);
+            p.push(0x20); // TID 0, Y=1
+            if i == 0 {
+                // VP8 frame tag: P bit 0 = keyframe; show_frame; then the start code and size.
+                let tag = if keyframe { 0x10 } else { 0x11 };
+                p.extend_from_slice(&[tag, 0x00, 0x00]);
+                if keyframe {
+                    p.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+                    p.extend_from_slice(&self.spec.width.to_le_bytes());
+                    p.extend_from_slice(&self.spec.height.to_le_bytes());
+                }
+            }
+            while p.len() < descriptor_len + len {
+                p.push(self.rng.random());
+            }
+            p.extend_from_slice(&stamp);
+            payloads.push(p);
+        }
+        Frame {
+            rtp_time: self.rtp_time,
+            payloads,
+            keyframe,
+            audio_level: None,
+        }
+    }
+}
+
+/// Speech-like audio: bursts of talk (loud, varying) and pauses (near silence), 20 ms frames.
+#[derive(Debug)]
+pub struct AudioSource {
+    rng: StdRng,
+    rtp_time: u32,
+    next_at: Option<Instant>,
+    talking_until: Option<Instant>,
+    silent_until: Option<Instant>,
+    /// Base loudness while talking, -dBov (e.g. 20 = loud, 50 = quiet).
+    pub talk_level: i8,
+    /// Talk all the time (a speaker on stage).
+    pub always_talk: bool,
+}
+
+impl AudioSource {
+    /// A source with the given talking level and seed.
+    pub fn new(talk_level: i8, always_talk: bool, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        Self {
+            rtp_time: rng.random(),
+            rng,
+            next_at: None,
+            talking_until: None,
+            silent_until: None,
+            talk_level,
+            always_talk,
+        }
+    }
+
+    /// The 20 ms frame due at `now`, if one is.
+    pub fn poll(&mut self, now: Instant) -> Option<Frame> {
+        let interval = Duration::from_millis(20);
+        let due = *self.next_at.get_or_insert(now);
+        if now < due {
+            return None;
+        }
+        self.next_at = Some(if now - due > interval { now + interval } else { due + interval });
+        let talking = self.always_talk || self.update_burst(now);
+        let level = if talking {
+            -(self.talk_level + self.rng.random_range(0..8))
+        } else {
+            -(110 + self.rng.random_range(0..17))
+        };
+        let size = if talking { self.rng.random_range(70..120) } else { 12 };
+        let mut payload: Vec<u8> = (0..size).map(|_| self.rng.random()).collect();
+        payload.extend_from_slice(&unix_micros().to_be_bytes());
+        let frame = Frame {
+            rtp_time: self.rtp_time,
+            payloads: vec![payload],
+            keyframe: false,
+            audio_level: Some(level),
+        };
+        self.rtp_time = self.rtp_time.wrapping_add(960);
+        Some(frame)
+    }
+
+    fn update_burst(&mut self, now: Instant) -> bool {
+        if let Some(t) = self.talking_until
+            && now < t
+        {
+            return true;
+        }
+        if let Some(t) = self.silent_until
+            && now < t
+        {
+            return false;
+        }
+        if self.talking_until.is_some_and(|t| now >= t) {
+            self.talking_until = None;
+            self.silent_until = Some(now + Duration::from_millis(self.rng.random_range(800..2500)));
+            false
+        } else {
+            self.silent_until = None;
+            self.talking_until = Some(now + Duration::from_millis(self.rng.random_range(1000..4000)));
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_frame_is_a_detectable_keyframe_with_timestamp() {
+        let t0 = Instant::now();
+        let mut layer = VideoLayer::new(DEFAULT_LAYERS[2], Duration::from_secs(3), 1);
+        let frame = layer.poll(t0).unwrap();
+        assert!(frame.keyframe);
+        assert!(frame.payloads.len() > 1, "a 720p keyframe spans several packets");
+        let first = &frame.payloads[0];
+        assert!(str0m::format::detect_vp8_keyframe(first));
+        let d = str0m::rtp::Vp8Descriptor::parse(first).unwrap();
+        assert!(d.picture_id().is_some() && d.tl0_pic_idx().is_some());
+        assert!(send_timestamp(first).unwrap() > 0);
+        assert!(layer.poll(t0).is_none(), "not due yet");
+        let next = layer.poll(t0 + Duration::from_millis(34)).unwrap();
+        assert!(!next.keyframe);
+        assert!(!str0m::format::detect_vp8_keyframe(&next.payloads[0]));
+    }
+
+    #[test]
+    fn bitrate_is_about_the_target() {
+        let t0 = Instant::now();
+        let mut layer = VideoLayer::new(DEFAULT_LAYERS[1], Duration::from_secs(10), 2);
+        let mut bytes = 0;
+        for i in 0..300u64 {
+            if let Some(f) = layer.poll(t0 + Duration::from_micros(i * 33_334)) {
+                bytes += f.payloads.iter().map(Vec::len).sum::<usize>();
+            }
+        }
+        let bps = bytes as f64 * 8.0 / 10.0;
+        assert!((400_000.0..700_000.0).contains(&bps), "{bps}");
+    }
+
+    #[test]
+    fn audio_levels_vary_between_talk_and_pause() {
+        let t0 = Instant::now();
+        let mut a = AudioSource::new(25, false, 3);
+        let levels: Vec<i8> = (0..500u64)
+            .filter_map(|i| a.poll(t0 + Duration::from_millis(i * 20)))
+            .filter_map(|f| f.audio_level)
+            .collect();
+        assert!(levels.iter().any(|&l| l > -40));
+        assert!(levels.iter().any(|&l| l < -100));
+    }
+}

@@ -1,0 +1,109 @@
+//! A `plenum` server process for integration tests: a fresh data directory, ports chosen
+//! by the OS on 127.0.0.1, its printed demo links parsed, killed on drop.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct TestServer {
+    child: Child,
+    pub data_dir: PathBuf,
+    pub url: String,
+    /// (role, name, link) of the demo invites, in printed order.
+    pub links: Vec<(String, String, String)>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        let data_dir = std::env::temp_dir().join(format!(
+            "plenum-test-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ rand_suffix()
+        ));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
+            .args(["serve", "--http-bind", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("PLENUM_LOG__FILTER", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start plenum");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut url = None;
+        let mut links = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while links.len() < 3 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("plenum printed its links in time");
+            if let Some(rest) = line.strip_prefix("plenum: listening on ") {
+                url = Some(rest.split_whitespace().next().unwrap().to_owned());
+            } else if line.starts_with("  ") && line.contains("/join#token=") {
+                let parts: Vec<&str> = line.trim().split("  ").collect();
+                links.push((
+                    parts[0].to_owned(),
+                    parts[1].to_owned(),
+                    parts[parts.len() - 1].to_owned(),
+                ));
+            }
+        }
+        Self {
+            child,
+            data_dir,
+            url: url.expect("listening line"),
+            links,
+        }
+    }
+
+    /// The token of the i-th demo link.
+    pub fn token(&self, i: usize) -> String {
+        self.links[i].2.split("#token=").nth(1).unwrap().to_owned()
+    }
+
+    /// The server's self-signed certificate.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.data_dir.join("tls/cert.pem")).unwrap()
+    }
+
+    /// Run `plenum invite` against this server's data directory; returns the token.
+    pub fn invite(&self, name: &str, role: &str, extra: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
+            .args(["invite", "--room", "demo", "--name", name, "--role", role])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("PLENUM_LOG__FILTER", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let link = String::from_utf8(out.stdout).unwrap();
+        link.trim().split("#token=").nth(1).unwrap().to_owned()
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::collections::hash_map::RandomState::new()
+        .hash_one(0u8) as u128
+}
+
+use std::hash::BuildHasher;
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}

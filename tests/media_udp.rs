@@ -1,0 +1,88 @@
+//! Real sockets: str0m participants publish simulcast VP8 + audio to a running `plenum`
+//! over UDP on 127.0.0.1; subscribers receive one continuous stream per slot.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use plenum_loadtest::{Participant, ParticipantConfig, SlotStats};
+
+fn config(server: &common::TestServer, i: usize) -> ParticipantConfig {
+    let mut c = ParticipantConfig::new(&server.url, &server.token(i));
+    c.ca_pem = Some(server.ca_pem());
+    c.seed = i as u64 + 1;
+    c
+}
+
+fn assert_contiguous(s: &SlotStats) {
+    let mut seqs = s.seqs.clone();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let gaps: Vec<(u64, u64)> = seqs
+        .windows(2)
+        .filter(|w| w[1] != w[0] + 1)
+        .map(|w| (w[0], w[1]))
+        .collect();
+    assert!(gaps.is_empty(), "slot {} has sequence gaps {gaps:?}", s.slot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_slot_is_one_continuous_stream_starting_with_a_keyframe() {
+    let server = common::TestServer::start();
+
+    // The moderator publishes audio (talking) and three VP8 layers.
+    let mut publisher_cfg = config(&server, 0);
+    publisher_cfg.always_talk = true;
+    publisher_cfg.talk_level = 20;
+    let mut publisher = Participant::join(publisher_cfg).await.unwrap();
+
+    // Two delegates only watch and listen.
+    let mut subscribers = Vec::new();
+    for i in 1..3 {
+        let mut c = config(&server, i);
+        c.publish_audio = false;
+        c.layers.clear();
+        subscribers.push(Participant::join(c).await.unwrap());
+    }
+    assert!(publisher.wait_connected(Duration::from_secs(10)).await);
+    for s in &mut subscribers {
+        assert!(s.wait_connected(Duration::from_secs(10)).await);
+    }
+
+    // Let media flow.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    for sub in &subscribers {
+        let stage = sub.slot_stats("stage").unwrap_or_else(|| panic!("a stage slot in {:?}", sub.slots));
+        assert!(stage.packets > 100, "stage received {} packets", stage.packets);
+        assert_eq!(stage.ssrcs.len(), 1, "one SSRC per slot");
+        assert_eq!(stage.first_is_keyframe, Some(true), "the slot starts with a keyframe");
+        assert_eq!(stage.last_keyframe_width, Some(1280), "the stage gets the top layer");
+        assert_contiguous(&stage);
+
+        let audio: Vec<SlotStats> = sub
+            .all_stats()
+            .into_iter()
+            .filter(|s| s.slot.starts_with("audio-") && s.packets > 0)
+            .collect();
+        assert_eq!(audio.len(), 1, "the one talker is heard on one audio slot");
+        assert!(audio[0].packets > 100);
+        assert_contiguous(&audio[0]);
+
+        let tiles: u64 = sub
+            .all_stats()
+            .iter()
+            .filter(|s| s.slot.starts_with("tile-"))
+            .map(|s| s.packets)
+            .sum();
+        assert_eq!(tiles, 0, "the only camera is on stage, not in a tile");
+    }
+
+    // The publisher sees nobody on its own stage (no other camera).
+    assert_eq!(publisher.slot_stats("stage").unwrap().packets, 0);
+    for s in subscribers {
+        s.stop().await;
+    }
+    publisher.stop().await;
+}
