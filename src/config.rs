@@ -189,7 +189,11 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<fi
         .merge(
             Env::prefixed("PLENUM_")
                 .split("__")
-                .filter(|k| ENV_ROOTS.iter().any(|r| k.as_str().split('.').next() == Some(*r))),
+                .filter(|k| {
+                    // The filter runs after `__` became `.`.
+                    let root = k.as_str().split('.').next().unwrap_or_default();
+                    ENV_ROOTS.iter().any(|r| root.eq_ignore_ascii_case(r))
+                }),
         )
         .merge(Serialized::defaults(overrides));
     fig.extract().map_err(Box::new)
