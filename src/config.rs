@@ -186,15 +186,11 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<fi
         fig = fig.merge(Toml::file(path));
     }
     fig = fig
-        .merge(
-            Env::prefixed("PLENUM_")
-                .split("__")
-                .filter(|k| {
-                    // The filter runs after `__` became `.`.
-                    let root = k.as_str().split('.').next().unwrap_or_default();
-                    ENV_ROOTS.iter().any(|r| root.eq_ignore_ascii_case(r))
-                }),
-        )
+        .merge(Env::prefixed("PLENUM_").split("__").filter(|k| {
+            // The filter runs after `__` became `.`.
+            let root = k.as_str().split('.').next().unwrap_or_default();
+            ENV_ROOTS.iter().any(|r| root.eq_ignore_ascii_case(r))
+        }))
         .merge(Serialized::defaults(overrides));
     fig.extract().map_err(Box::new)
 }
@@ -221,7 +217,10 @@ impl Config {
     /// twin, and the configured extra ones.
     pub fn allowed_origins(&self, public_url: &str) -> Vec<String> {
         let mut origins = vec![public_url.to_owned()];
-        for (a, b) in [("://127.0.0.1:", "://localhost:"), ("://localhost:", "://127.0.0.1:")] {
+        for (a, b) in [
+            ("://127.0.0.1:", "://localhost:"),
+            ("://localhost:", "://127.0.0.1:"),
+        ] {
             if public_url.contains(a) {
                 origins.push(public_url.replace(a, b));
             }
@@ -234,8 +233,14 @@ impl Config {
     pub fn tls_paths(&self) -> (PathBuf, PathBuf) {
         let dir = self.data_dir.join("tls");
         (
-            self.http.tls_cert.clone().unwrap_or_else(|| dir.join("cert.pem")),
-            self.http.tls_key.clone().unwrap_or_else(|| dir.join("key.pem")),
+            self.http
+                .tls_cert
+                .clone()
+                .unwrap_or_else(|| dir.join("cert.pem")),
+            self.http
+                .tls_key
+                .clone()
+                .unwrap_or_else(|| dir.join("key.pem")),
         )
     }
 }
@@ -257,7 +262,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("bad.toml");
         std::fs::write(&file, "[http]\nbindd = \"127.0.0.1:1\"\n").unwrap();
-        let err = load(Some(&file), &Overrides::default()).unwrap_err().to_string();
+        let err = load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("bindd"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -12,18 +12,22 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use plenum_sfu::{MediaConfig, RouterConfig, SlotLayout};
 use plenum_signalling::auth::{Role, TokenKeys};
 use plenum_signalling::invite::{self, Invite};
 use plenum_signalling::room::Rooms;
 use plenum_signalling::storage::{SqliteStore, Store};
 use plenum_signalling::{AppState, TlsSetup, system_clock};
-use plenum_sfu::{MediaConfig, RouterConfig, SlotLayout};
 use tracing::info;
 
 use crate::config::{Config, HttpOverrides, MediaOverrides, Overrides};
 
 #[derive(Debug, Parser)]
-#[command(name = "plenum", version, about = "Self-hosted, privacy-first congress platform")]
+#[command(
+    name = "plenum",
+    version,
+    about = "Self-hosted, privacy-first congress platform"
+)]
 struct Cli {
     /// TOML configuration file (all keys: deploy/plenum.sample.toml).
     #[arg(long, global = true, env = "PLENUM_CONFIG")]
@@ -126,7 +130,8 @@ fn open_data(config: &Config) -> Result<(Arc<SqliteStore>, TokenKeys)> {
 /// The HMAC secret for access tokens: 32 random bytes, created once, owner-readable only.
 fn token_secret(path: &Path) -> Result<Vec<u8>> {
     if path.exists() {
-        let secret = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let secret =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         if secret.len() < 32 {
             bail!("{} is shorter than 32 bytes", path.display());
         }
@@ -158,7 +163,12 @@ fn print_invite(config: &Config, args: InviteArgs) -> Result<()> {
 
 fn print_links(url: &str, invites: &[Invite]) {
     for i in invites {
-        println!("  {}  {}  {}", i.record.role.as_str(), i.record.name, i.link(url));
+        println!(
+            "  {}  {}  {}",
+            i.record.role.as_str(),
+            i.record.name,
+            i.link(url)
+        );
     }
 }
 
@@ -190,7 +200,11 @@ async fn serve(config: Config) -> Result<()> {
 
     let tls = if config.http.tls {
         let (cert, key) = config.tls_paths();
-        let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let mut hosts = vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ];
         if let Some(host) = config
             .http
             .public_url
@@ -230,7 +244,10 @@ async fn serve(config: Config) -> Result<()> {
     let valid = config.invites.valid_hours * 3600;
     match invite::create_demo(store.as_ref(), &keys, system_clock(), valid)? {
         Some((room, invites)) => {
-            println!("plenum: demo congress created: {} (room {})", room.name, room.id);
+            println!(
+                "plenum: demo congress created: {} (room {})",
+                room.name, room.id
+            );
             print_links(&public_url, &invites);
         }
         None => println!(
@@ -251,13 +268,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

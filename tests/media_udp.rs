@@ -24,7 +24,11 @@ fn assert_contiguous(s: &SlotStats) {
         .filter(|w| w[1] != w[0] + 1)
         .map(|w| (w[0], w[1]))
         .collect();
-    assert!(gaps.is_empty(), "slot {} has sequence gaps {gaps:?}", s.slot);
+    assert!(
+        gaps.is_empty(),
+        "slot {} has sequence gaps {gaps:?}",
+        s.slot
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,11 +58,25 @@ async fn stage_slot_is_one_continuous_stream_starting_with_a_keyframe() {
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     for sub in &subscribers {
-        let stage = sub.slot_stats("stage").unwrap_or_else(|| panic!("a stage slot in {:?}", sub.slots));
-        assert!(stage.packets > 100, "stage received {} packets", stage.packets);
+        let stage = sub
+            .slot_stats("stage")
+            .unwrap_or_else(|| panic!("a stage slot in {:?}", sub.slots));
+        assert!(
+            stage.packets > 100,
+            "stage received {} packets",
+            stage.packets
+        );
         assert_eq!(stage.ssrcs.len(), 1, "one SSRC per slot");
-        assert_eq!(stage.first_is_keyframe, Some(true), "the slot starts with a keyframe");
-        assert_eq!(stage.last_keyframe_width, Some(1280), "the stage gets the top layer");
+        assert_eq!(
+            stage.first_is_keyframe,
+            Some(true),
+            "the slot starts with a keyframe"
+        );
+        assert_eq!(
+            stage.last_keyframe_width,
+            Some(1280),
+            "the stage gets the top layer"
+        );
         assert_contiguous(&stage);
 
         let audio: Vec<SlotStats> = sub

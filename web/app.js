@@ -285,6 +285,11 @@ function renderStage() {
   frame.dataset.participantId = shown ?? '';
   frame.classList.toggle('empty', !shown);
   $('stage-video').hidden = !shown;
+  // The stage slot never shows yourself: while you are on stage it shows whoever was before.
+  const label = $('stage-name');
+  label.hidden = !shown;
+  label.textContent = shown ? participantName(shown) : '';
+  $('stage-video').setAttribute('aria-label', shown ? t('tiles.videoLabel', { name: participantName(shown) }) : t('stage.videoLabel'));
 
   const empty = $('stage-empty');
   empty.hidden = Boolean(shown);
@@ -770,6 +775,18 @@ window.plenumTest = {
       stage: state.stage,
       lastError: state.lastError,
       screen: state.screen,
+    };
+  },
+  /** Connection states and SDPs, for diagnosing a failing test. */
+  peer() {
+    const pc = state.pc;
+    if (!pc) return null;
+    return {
+      connectionState: pc.connectionState,
+      iceConnectionState: pc.iceConnectionState,
+      signalingState: pc.signalingState,
+      localSdp: pc.localDescription?.sdp ?? null,
+      remoteSdp: pc.remoteDescription?.sdp ?? null,
     };
   },
   async stats() {

@@ -19,7 +19,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::signal::{SignalClient, SignalError};
-use crate::synth::{AudioSource, DEFAULT_LAYERS, Frame, LayerSpec, VideoLayer, send_timestamp, unix_micros};
+use crate::synth::{
+    AudioSource, DEFAULT_LAYERS, Frame, LayerSpec, VideoLayer, send_timestamp, unix_micros,
+};
 
 /// How a participant behaves.
 #[derive(Debug, Clone)]
@@ -136,13 +138,17 @@ impl Participant {
 
         let socket = UdpSocket::bind(SocketAddr::new(config.bind_ip, 0)).await?;
         let local = socket.local_addr()?;
-        let mut rtc = RtcConfig::new()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .build(Instant::now());
-        let candidate = Candidate::host(local, "udp").map_err(|e| ParticipantError::Rtc(e.to_string()))?;
+        // Boxed: an `Rtc` is large and lives across the awaits below.
+        let mut rtc = Box::new(
+            RtcConfig::new()
+                .set_rtp_mode(true)
+                .clear_codecs()
+                .enable_opus(true, false)
+                .enable_vp8(true)
+                .build(Instant::now()),
+        );
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| ParticipantError::Rtc(e.to_string()))?;
         rtc.add_local_candidate(candidate);
 
         let mut api = rtc.sdp_api();
@@ -205,7 +211,9 @@ impl Participant {
                 .layers
                 .iter()
                 .enumerate()
-                .map(|(i, l)| VideoLayer::new(*l, config.keyframe_interval, config.seed * 7 + i as u64))
+                .map(|(i, l)| {
+                    VideoLayer::new(*l, config.keyframe_interval, config.seed * 7 + i as u64)
+                })
                 .collect(),
             seq: HashMap::new(),
             stats: stats.clone(),
@@ -213,10 +221,14 @@ impl Participant {
         };
         let task = tokio::spawn(media.run(stop_rx));
         if config.publish_audio {
-            signal.request("publish", json!({ "kind": "audio" })).await?;
+            signal
+                .request("publish", json!({ "kind": "audio" }))
+                .await?;
         }
         if !config.layers.is_empty() {
-            signal.request("publish", json!({ "kind": "video" })).await?;
+            signal
+                .request("publish", json!({ "kind": "video" }))
+                .await?;
         }
         Ok(Self {
             signal,
@@ -231,7 +243,10 @@ impl Participant {
 
     /// The participant's id.
     pub fn id(&self) -> String {
-        self.joined["participant"]["id"].as_str().unwrap_or_default().to_owned()
+        self.joined["participant"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Wait until ICE and DTLS are up (or `timeout` passes). Returns whether it connected.
@@ -269,7 +284,7 @@ impl Drop for Participant {
 }
 
 struct Media {
-    rtc: Rtc,
+    rtc: Box<Rtc>,
     socket: UdpSocket,
     local: SocketAddr,
     audio_mid: Option<Mid>,
@@ -374,13 +389,29 @@ impl Media {
         if let (Some(mid), Some(src)) = (self.audio_mid, self.audio.as_mut())
             && let Some(frame) = src.poll(now)
         {
-            write_frame(&mut self.rtc, &mut self.seq, mid, None, Codec::Opus, frame, now);
+            write_frame(
+                &mut self.rtc,
+                &mut self.seq,
+                mid,
+                None,
+                Codec::Opus,
+                frame,
+                now,
+            );
         }
         if let Some(mid) = self.video_mid {
             for layer in &mut self.layers {
                 if let Some(frame) = layer.poll(now) {
                     let rid = Some(layer.spec().rid);
-                    write_frame(&mut self.rtc, &mut self.seq, mid, rid, Codec::Vp8, frame, now);
+                    write_frame(
+                        &mut self.rtc,
+                        &mut self.seq,
+                        mid,
+                        rid,
+                        Codec::Vp8,
+                        frame,
+                        now,
+                    );
                 }
             }
         }

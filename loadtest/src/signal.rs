@@ -33,9 +33,16 @@ pub enum SignalError {
     /// The connection ended before the answer.
     #[error("connection closed")]
     Closed,
+    /// No answer within the request timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
+/// Answers awaited by id; `None` once the connection has ended.
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Value>>>>>;
+
+/// How long a command waits for its answer.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A connected signalling client.
 #[derive(Debug)]
@@ -89,7 +96,7 @@ impl SignalClient {
         let (mut sink, mut stream) = ws.split();
         let (tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (ev_tx, events) = mpsc::unbounded_channel();
-        let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
                 if sink.send(m).await.is_err() {
@@ -107,7 +114,8 @@ impl SignalClient {
                 if v.get("event").is_some() {
                     let _ = ev_tx.send(v);
                 } else if let Some(id) = v.get("id").and_then(Value::as_u64) {
-                    if let Some(reply) = pending2.lock().await.remove(&id) {
+                    let reply = pending2.lock().await.as_mut().and_then(|p| p.remove(&id));
+                    if let Some(reply) = reply {
                         let _ = reply.send(v);
                     }
                 } else {
@@ -115,7 +123,8 @@ impl SignalClient {
                     let _ = ev_tx.send(v);
                 }
             }
-            pending2.lock().await.clear();
+            // Dropping the senders fails every waiting request; later ones see `None`.
+            *pending2.lock().await = None;
         });
         Ok(Self {
             tx,
@@ -148,9 +157,15 @@ impl SignalClient {
         msg.insert("id".into(), json!(id));
         msg.insert("cmd".into(), json!(cmd));
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().await.insert(id, tx);
+        match self.pending.lock().await.as_mut() {
+            Some(p) => p.insert(id, tx),
+            None => return Err(SignalError::Closed),
+        };
         self.send_text(Value::Object(msg).to_string())?;
-        rx.await.map_err(|_| SignalError::Closed)
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(answer) => answer.map_err(|_| SignalError::Closed),
+            Err(_) => Err(SignalError::Timeout(REQUEST_TIMEOUT)),
+        }
     }
 
     /// Send a raw text frame (for protocol tests).

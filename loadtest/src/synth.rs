@@ -127,7 +127,11 @@ impl VideoLayer {
             return None;
         }
         // Catch up without bursts after a stall.
-        self.next_at = Some(if now - due > interval { now + interval } else { due + interval });
+        self.next_at = Some(if now - due > interval {
+            now + interval
+        } else {
+            due + interval
+        });
         let keyframe = self.force_keyframe
             || self
                 .last_keyframe
@@ -137,7 +141,11 @@ impl VideoLayer {
             self.last_keyframe = Some(now);
         }
         let mean = (self.spec.bitrate / 8 / self.spec.fps) as usize;
-        let size = if keyframe { mean * 4 } else { mean * self.rng.random_range(8..12) / 10 };
+        let size = if keyframe {
+            mean * 4
+        } else {
+            mean * self.rng.random_range(8..12) / 10
+        };
         let frame = self.packetize(size.max(40), keyframe);
         self.rtp_time = self.rtp_time.wrapping_add(90_000 / self.spec.fps);
         self.picture_id = (self.picture_id + 1) & 0x7fff;
@@ -155,7 +163,11 @@ impl VideoLayer {
         let stamp = unix_micros().to_be_bytes();
         let mut payloads = Vec::with_capacity(n);
         for i in 0..n {
-            let len = if i + 1 == n { size - chunk * (n - 1) } else { chunk };
+            let len = if i + 1 == n {
+                size - chunk * (n - 1)
+            } else {
+                chunk
+            };
             let mut p = Vec::with_capacity(descriptor_len + len.max(10) + 8);
             p.push(0x80 | if i == 0 { 0x10 } else { 0 });
             p.push(0x80 | 0x40 | 0x20);
@@ -224,14 +236,22 @@ impl AudioSource {
         if now < due {
             return None;
         }
-        self.next_at = Some(if now - due > interval { now + interval } else { due + interval });
+        self.next_at = Some(if now - due > interval {
+            now + interval
+        } else {
+            due + interval
+        });
         let talking = self.always_talk || self.update_burst(now);
         let level = if talking {
             -(self.talk_level + self.rng.random_range(0..8))
         } else {
             -(110 + self.rng.random_range(0..17))
         };
-        let size = if talking { self.rng.random_range(70..120) } else { 12 };
+        let size = if talking {
+            self.rng.random_range(70..120)
+        } else {
+            12
+        };
         let mut payload: Vec<u8> = (0..size).map(|_| self.rng.random()).collect();
         payload.extend_from_slice(&unix_micros().to_be_bytes());
         let frame = Frame {
@@ -261,7 +281,8 @@ impl AudioSource {
             false
         } else {
             self.silent_until = None;
-            self.talking_until = Some(now + Duration::from_millis(self.rng.random_range(1000..4000)));
+            self.talking_until =
+                Some(now + Duration::from_millis(self.rng.random_range(1000..4000)));
             true
         }
     }
@@ -277,7 +298,10 @@ mod tests {
         let mut layer = VideoLayer::new(DEFAULT_LAYERS[2], Duration::from_secs(3), 1);
         let frame = layer.poll(t0).unwrap();
         assert!(frame.keyframe);
-        assert!(frame.payloads.len() > 1, "a 720p keyframe spans several packets");
+        assert!(
+            frame.payloads.len() > 1,
+            "a 720p keyframe spans several packets"
+        );
         let first = &frame.payloads[0];
         assert!(str0m::format::detect_vp8_keyframe(first));
         let d = str0m::rtp::Vp8Descriptor::parse(first).unwrap();

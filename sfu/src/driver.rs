@@ -30,9 +30,7 @@ use tracing::{debug, info, warn};
 
 use crate::rewrite::PacketIds;
 use crate::router::{Forward, IncomingPacket, Kind, PeerId, RoomId, Router, RouterOutput};
-use crate::{
-    Command, Connected, MediaConfig, SfuError, SfuEvent, SfuHandle, SlotInfo, SlotLayout,
-};
+use crate::{Command, Connected, MediaConfig, SfuError, SfuEvent, SfuHandle, SlotInfo, SlotLayout};
 
 /// Datagrams read per loop turn before the batched writes are flushed.
 const RECV_BATCH: usize = 64;
@@ -143,6 +141,12 @@ struct Peer {
     rx: HashMap<Ssrc, (Kind, u8)>,
     /// The ssrc of each video layer, learned from packets (for keyframe requests).
     layer_ssrc: [Option<Ssrc>; 3],
+    /// Receive slots, handed to the router once the connection is up.
+    layout: SlotLayout,
+    /// Publishing and mute state, kept here until the router knows the peer.
+    audio_on: bool,
+    video_on: bool,
+    muted: bool,
 }
 
 /// A packet waiting to be written to a subscriber.
@@ -238,9 +242,20 @@ impl Driver {
             }
             Command::Disconnect { peer } => self.remove_peer(now, peer, false),
             Command::SetPublishing { peer, kind, on } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    match kind {
+                        Kind::Audio => p.audio_on = on,
+                        Kind::Video => p.video_on = on,
+                    }
+                }
                 self.router.set_publishing(now, peer, kind, on)
             }
-            Command::SetMuted { peer, muted } => self.router.set_muted(now, peer, muted),
+            Command::SetMuted { peer, muted } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.muted = muted;
+                }
+                self.router.set_muted(now, peer, muted)
+            }
             Command::SetStagePin { room, peer } => self.router.set_stage_pin(now, room, peer),
         }
     }
@@ -272,8 +287,8 @@ impl Driver {
             .set_local_ice_credentials(creds)
             .build(now);
         for addr in &self.candidates {
-            let candidate = Candidate::host(*addr, "udp")
-                .map_err(|_| SfuError::InvalidPublicAddress(*addr))?;
+            let candidate =
+                Candidate::host(*addr, "udp").map_err(|_| SfuError::InvalidPublicAddress(*addr))?;
             rtc.add_local_candidate(candidate);
         }
         let answer: SdpAnswer = rtc
@@ -288,7 +303,8 @@ impl Driver {
             .filter_map(|l| l.strip_prefix("a=mid:"))
             .filter_map(|m| {
                 let mid = Mid::from(m.trim());
-                rtc.media(mid).map(|media| (mid, media.kind(), media.direction()))
+                rtc.media(mid)
+                    .map(|media| (mid, media.kind(), media.direction()))
             })
             .collect();
         let next_timeout = match rtc.poll_output() {
@@ -322,15 +338,17 @@ impl Driver {
         };
         let mut slots = Vec::new();
         let mut infos = Vec::new();
-        let mids = video_slots.iter().take(stage + tiles).chain(&audio_slots[..audio]);
+        let mids = video_slots
+            .iter()
+            .take(stage + tiles)
+            .chain(&audio_slots[..audio]);
         for (role, mid) in layout.roles().into_iter().zip(mids) {
             let codec = match role.kind() {
                 Kind::Audio => Codec::Opus,
                 Kind::Video => Codec::Vp8,
             };
-            let pt = payload_type(&rtc, *mid, codec).ok_or_else(|| {
-                SfuError::InvalidSdp(format!("m-line {mid} offers no {codec:?}"))
-            })?;
+            let pt = payload_type(&rtc, *mid, codec)
+                .ok_or_else(|| SfuError::InvalidSdp(format!("m-line {mid} offers no {codec:?}")))?;
             slots.push(TxSlot {
                 mid: *mid,
                 pt,
@@ -358,10 +376,15 @@ impl Driver {
                 slots,
                 rx: HashMap::new(),
                 layer_ssrc: [None; 3],
+                layout,
+                audio_on: false,
+                video_on: false,
+                muted: false,
             },
         );
         self.timers.push(Reverse((next_timeout, peer_id)));
-        self.router.add_peer(now, peer_id, room, layout);
+        // The router learns of the peer when its connection is up (Event::Connected):
+        // forwarding to a peer that cannot receive yet would start its slots mid-frame.
         self.metrics.peers.set(self.peers.len() as f64);
         debug!(peer = peer_id.0, room = room.0, ?layout, "peer negotiated");
         Ok(Connected {
@@ -498,11 +521,12 @@ impl Driver {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.connected = true;
                     debug!(peer = id.0, "connected");
-                    for slot in 0..peer.slots.len() {
-                        if peer.slots[slot].kind == Kind::Video {
-                            self.router.handle_keyframe_request(now, id, slot);
-                        }
-                    }
+                    self.router.add_peer(now, id, peer.room, peer.layout);
+                    self.router.set_muted(now, id, peer.muted);
+                    self.router
+                        .set_publishing(now, id, Kind::Audio, peer.audio_on);
+                    self.router
+                        .set_publishing(now, id, Kind::Video, peer.video_on);
                 }
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => return true,
@@ -528,12 +552,14 @@ impl Driver {
         let (kind, layer) = match peer.rx.get(&ssrc) {
             Some(&known) => known,
             None => {
-                let mut api = peer.rtc.direct_api();
-                let Some(stream) = api.stream_rx(&ssrc) else {
+                let Some((mid, rid)) = peer
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|s| (s.mid(), s.rid()))
+                else {
                     return;
                 };
-                let (mid, rid) = (stream.mid(), stream.rid());
-                drop(api);
                 let kind = if Some(mid) == peer.audio_mid {
                     Kind::Audio
                 } else if Some(mid) == peer.video_mid {
@@ -573,7 +599,8 @@ impl Driver {
             audio_level: packet.header.ext_vals.audio_level,
         };
         self.forwards.clear();
-        self.router.handle_packet(now, &incoming, &mut self.forwards);
+        self.router
+            .handle_packet(now, &incoming, &mut self.forwards);
         for forward in self.forwards.drain(..) {
             self.outbox.push(Outgoing {
                 forward,
@@ -687,9 +714,15 @@ impl Driver {
         };
         let (mid, pt, kind) = (slot.mid, slot.pt, slot.kind);
         let ids = out.forward.ids;
-        let mut write = RtpWrite::new(pt, ids.seq.into(), ids.timestamp, out.wallclock, out.payload.clone())
-            .marker(out.marker)
-            .nackable(kind == Kind::Video);
+        let mut write = RtpWrite::new(
+            pt,
+            ids.seq.into(),
+            ids.timestamp,
+            out.wallclock,
+            out.payload.clone(),
+        )
+        .marker(out.marker)
+        .nackable(kind == Kind::Video);
         if let Some(desc) = out.vp8 {
             let mut patch = desc.patch();
             if let Some(pid) = ids.picture_id {

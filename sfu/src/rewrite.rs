@@ -200,12 +200,16 @@ mod tests {
         // 100 ms later another source with unrelated numbers takes the slot.
         let t1 = t0 + Duration::from_millis(100);
         r.switch_source();
-        let out = r.rewrite(t1, ids(40_000, 7_777_777, 30_000)).expect("forwarded");
+        let out = r
+            .rewrite(t1, ids(40_000, 7_777_777, 30_000))
+            .expect("forwarded");
         assert_eq!(out.seq, 110);
         assert_eq!(out.timestamp, 27_000 + 9_000);
         assert_eq!(out.picture_id, Some(30));
         assert_eq!(out.tl0_pic_idx, Some(30));
-        let out2 = r.rewrite(t1, ids(40_001, 7_780_777, 30_001)).expect("forwarded");
+        let out2 = r
+            .rewrite(t1, ids(40_001, 7_780_777, 30_001))
+            .expect("forwarded");
         assert_eq!(out2.seq, 111);
         assert_eq!(out2.timestamp, 36_000 + 3000);
         assert_eq!(out2.picture_id, Some(31));

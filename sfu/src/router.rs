@@ -426,14 +426,14 @@ impl Router {
                     want_keyframe = true;
                 }
             }
-            if slot.forwarding == this {
-                if let Some(ids) = slot.rewriter.rewrite(now, packet.ids) {
-                    out.push(Forward {
-                        subscriber,
-                        slot: slot_index,
-                        ids,
-                    });
-                }
+            if slot.forwarding == this
+                && let Some(ids) = slot.rewriter.rewrite(now, packet.ids)
+            {
+                out.push(Forward {
+                    subscriber,
+                    slot: slot_index,
+                    ids,
+                });
             }
         }
         if switched {
@@ -501,8 +501,7 @@ impl Router {
             return;
         };
         let asked = &mut p.keyframe_asked[usize::from(layer.min(TOP_LAYER))];
-        if asked.is_some_and(|t| now.saturating_duration_since(t) < self.config.keyframe_interval)
-        {
+        if asked.is_some_and(|t| now.saturating_duration_since(t) < self.config.keyframe_interval) {
             return;
         }
         *asked = Some(now);
@@ -583,7 +582,10 @@ impl Router {
         let pinned = room.pin.is_some() && stage == room.pin;
         if stage != room.stage {
             let old = room.stage;
-            let room = self.rooms.get_mut(&room_id).expect("room exists: looked up above");
+            let room = self
+                .rooms
+                .get_mut(&room_id)
+                .expect("room exists: looked up above");
             room.previous_stage = old.or(room.previous_stage);
             room.stage = stage;
             self.outputs.push_back(RouterOutput::StageChanged {
@@ -664,7 +666,8 @@ impl Router {
                 };
                 let target = src.zip(layer);
                 let unchanged = slot.source == src
-                    && (slot.pending == target || (slot.pending.is_none() && slot.forwarding == target));
+                    && (slot.pending == target
+                        || (slot.pending.is_none() && slot.forwarding == target));
                 if !unchanged {
                     changes.push((sub, i, src, layer));
                 }
@@ -683,7 +686,11 @@ impl Router {
         };
         let timeout = self.config.layer_timeout;
         let mut active = (0..=TOP_LAYER).filter(|&l| p.layer_active(l, now, timeout));
-        let chosen = if high { active.next_back() } else { active.next() };
+        let chosen = if high {
+            active.next_back()
+        } else {
+            active.next()
+        };
         chosen.unwrap_or(if high { TOP_LAYER } else { 0 })
     }
 
@@ -764,9 +771,8 @@ fn sticky_assign(
         .iter()
         .map(|&i| (i, p.slots[i].source.filter(|s| candidates.contains(s))))
         .collect();
-    let placed = |result: &[(usize, Option<PeerId>)], s: PeerId| {
-        result.iter().any(|(_, x)| *x == Some(s))
-    };
+    let placed =
+        |result: &[(usize, Option<PeerId>)], s: PeerId| result.iter().any(|(_, x)| *x == Some(s));
     for &w in wanted {
         if placed(&result, w) {
             continue;

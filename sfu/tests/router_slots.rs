@@ -79,7 +79,11 @@ fn moderator_pin_overrides_the_speaker_and_can_be_released() {
         pinned: true
     }));
     w.talk(b, -20, Duration::from_secs(3));
-    assert_eq!(w.router.stage(ROOM), Some(c), "a pin holds against speakers");
+    assert_eq!(
+        w.router.stage(ROOM),
+        Some(c),
+        "a pin holds against speakers"
+    );
     w.router.set_stage_pin(w.now, ROOM, None);
     w.advance(Duration::from_millis(200));
     assert_eq!(w.router.stage(ROOM), Some(b));
@@ -103,9 +107,15 @@ fn audio_slots_carry_the_loudest_others_and_never_oneself() {
         .iter()
         .map(|&s| w.router.slot_source(a, s))
         .collect();
-    assert!(heard.contains(&Some(b)) && heard.contains(&Some(c)), "{heard:?}");
+    assert!(
+        heard.contains(&Some(b)) && heard.contains(&Some(c)),
+        "{heard:?}"
+    );
     let fwds = w.audio(b, -20);
-    assert!(fwds.iter().all(|f| f.subscriber != b), "nobody hears themselves");
+    assert!(
+        fwds.iter().all(|f| f.subscriber != b),
+        "nobody hears themselves"
+    );
     assert_eq!(fwds.iter().filter(|f| f.subscriber == a).count(), 1);
 }
 

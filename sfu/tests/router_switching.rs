@@ -13,8 +13,14 @@ fn a_new_slot_waits_for_a_keyframe_and_asks_for_one() {
     let a = w.join(1);
     let b = w.join(2);
     let asked = w.keyframe_requests();
-    assert!(asked.contains(&(a, TOP_LAYER)), "stage wants A's top layer: {asked:?}");
-    assert!(to(&w.video(a, TOP_LAYER, false), b, STAGE).is_empty(), "no delta before a keyframe");
+    assert!(
+        asked.contains(&(a, TOP_LAYER)),
+        "stage wants A's top layer: {asked:?}"
+    );
+    assert!(
+        to(&w.video(a, TOP_LAYER, false), b, STAGE).is_empty(),
+        "no delta before a keyframe"
+    );
     let fwd = to(&w.video(a, TOP_LAYER, true), b, STAGE);
     assert_eq!(fwd.len(), 1, "the keyframe starts the slot");
     assert_eq!(to(&w.video(a, TOP_LAYER, false), b, STAGE).len(), 1);
@@ -29,7 +35,10 @@ fn keyframe_requests_are_throttled() {
     for _ in 0..10 {
         w.video(a, TOP_LAYER, false);
     }
-    assert!(w.keyframe_requests().is_empty(), "asked already within the interval");
+    assert!(
+        w.keyframe_requests().is_empty(),
+        "asked already within the interval"
+    );
     w.now += Duration::from_millis(600);
     w.video(a, TOP_LAYER, false);
     assert_eq!(w.keyframe_requests(), vec![(a, TOP_LAYER)]);
@@ -78,7 +87,11 @@ fn stage_falls_back_to_a_lower_layer_when_the_top_one_stops() {
         w.advance(Duration::from_millis(100));
     }
     assert!(w.keyframe_requests().contains(&(a, 1)));
-    assert_eq!(to(&w.video(a, 1, true), b, STAGE).len(), 1, "switched on the keyframe");
+    assert_eq!(
+        to(&w.video(a, 1, true), b, STAGE).len(),
+        1,
+        "switched on the keyframe"
+    );
 }
 
 #[test]
@@ -101,13 +114,22 @@ fn sequence_timestamp_and_picture_id_stay_continuous_across_a_speaker_switch() {
     got.extend(to(&w.video(b, TOP_LAYER, true), c, STAGE));
     for _ in 0..20 {
         got.extend(to(&w.video(b, TOP_LAYER, false), c, STAGE));
-        assert!(to(&w.video(a, TOP_LAYER, false), c, STAGE).is_empty(), "A is off the slot");
+        assert!(
+            to(&w.video(a, TOP_LAYER, false), c, STAGE).is_empty(),
+            "A is off the slot"
+        );
     }
     for pair in got.windows(2) {
         let (x, y) = (pair[0].ids, pair[1].ids);
         assert_eq!(y.seq, x.seq + 1, "sequence continues");
-        assert!(y.timestamp.wrapping_sub(x.timestamp) < 90_000, "timestamps move forward");
-        assert!(y.timestamp != x.timestamp, "a new frame has a new timestamp");
+        assert!(
+            y.timestamp.wrapping_sub(x.timestamp) < 90_000,
+            "timestamps move forward"
+        );
+        assert!(
+            y.timestamp != x.timestamp,
+            "a new frame has a new timestamp"
+        );
         assert_eq!(
             y.picture_id.unwrap(),
             (x.picture_id.unwrap() + 1) & 0x7fff,
@@ -126,7 +148,10 @@ fn leave_frees_slots_and_rejoin_gets_them_back() {
     assert_eq!(w.router.slot_source(c, TILE0), Some(b));
     w.router.remove_peer(w.now, b);
     assert_eq!(w.router.slot_source(c, TILE0), None);
-    assert!(w.video(b, 0, true).is_empty(), "packets of a departed peer go nowhere");
+    assert!(
+        w.video(b, 0, true).is_empty(),
+        "packets of a departed peer go nowhere"
+    );
     // A leaves too: the stage moves on and nobody forwards A any more.
     w.router.remove_peer(w.now, a);
     assert_eq!(w.router.slot_source(c, STAGE), None);

@@ -31,7 +31,11 @@ pub struct Invite {
 impl Invite {
     /// The link a person opens; the token travels in the fragment, never to server logs.
     pub fn link(&self, public_url: &str) -> String {
-        format!("{}/join#token={}", public_url.trim_end_matches('/'), self.token)
+        format!(
+            "{}/join#token={}",
+            public_url.trim_end_matches('/'),
+            self.token
+        )
     }
 }
 
@@ -124,9 +128,16 @@ mod tests {
         assert_eq!(invites.len(), 3);
         let claims = keys.verify(&invites[0].token, 1001).unwrap();
         assert_eq!(claims.role, Role::Moderator);
-        assert_eq!(store.invite(&claims.jti).unwrap().unwrap().participant_id, claims.sub);
+        assert_eq!(
+            store.invite(&claims.jti).unwrap().unwrap().participant_id,
+            claims.sub
+        );
         assert!(create_demo(&store, &keys, 1000, 3600).unwrap().is_none());
-        assert!(invites[1].link("https://x:1/").starts_with("https://x:1/join#token=ey"));
+        assert!(
+            invites[1]
+                .link("https://x:1/")
+                .starts_with("https://x:1/join#token=ey")
+        );
     }
 
     #[test]

@@ -289,9 +289,19 @@ mod tests {
             }
         );
         let e = parse_envelope(r#"{"id":4,"cmd":"set_stage","participant_id":null}"#).unwrap();
-        assert_eq!(e.command, Command::SetStage { participant_id: None });
+        assert_eq!(
+            e.command,
+            Command::SetStage {
+                participant_id: None
+            }
+        );
         let e = parse_envelope(r#"{"id":5,"cmd":"publish","kind":"video"}"#).unwrap();
-        assert_eq!(e.command, Command::Publish { kind: MediaKindArg::Video });
+        assert_eq!(
+            e.command,
+            Command::Publish {
+                kind: MediaKindArg::Video
+            }
+        );
     }
 
     #[test]

@@ -174,7 +174,10 @@ impl Rooms {
     }
 
     /// Route media-plane events to room actors until the media plane stops.
-    pub async fn dispatch_sfu_events(self: Arc<Self>, mut events: mpsc::UnboundedReceiver<SfuEvent>) {
+    pub async fn dispatch_sfu_events(
+        self: Arc<Self>,
+        mut events: mpsc::UnboundedReceiver<SfuEvent>,
+    ) {
         while let Some(event) = events.recv().await {
             let room = match &event {
                 SfuEvent::SlotChanged { room, .. }
@@ -275,7 +278,9 @@ impl RoomActor {
     }
 
     fn is_current(&self, participant: &str, conn: ConnId) -> bool {
-        self.members.get(participant).is_some_and(|m| m.conn == conn)
+        self.members
+            .get(participant)
+            .is_some_and(|m| m.conn == conn)
     }
 
     fn join(

@@ -243,18 +243,20 @@ impl Store for SqliteStore {
                     },
                 )
                 .optional()?;
-            row.map(|(id, room_id, participant_id, name, role, created_at, expires_at, revoked)| {
-                Ok(InviteRecord {
-                    role: role.parse().map_err(StorageError::Corrupt)?,
-                    id,
-                    room_id,
-                    participant_id,
-                    name,
-                    created_at,
-                    expires_at,
-                    revoked,
-                })
-            })
+            row.map(
+                |(id, room_id, participant_id, name, role, created_at, expires_at, revoked)| {
+                    Ok(InviteRecord {
+                        role: role.parse().map_err(StorageError::Corrupt)?,
+                        id,
+                        room_id,
+                        participant_id,
+                        name,
+                        created_at,
+                        expires_at,
+                        revoked,
+                    })
+                },
+            )
             .transpose()
         })
     }

@@ -65,7 +65,10 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
             Some(Ok(Message::Binary(_))) => {
                 let _ = answer_tx.send(to_json(&Answer::err(
                     None,
-                    ErrorBody::new(ErrorCode::BadRequest, "binary frames are not part of the protocol"),
+                    ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        "binary frames are not part of the protocol",
+                    ),
                 )));
                 continue;
             }
@@ -106,7 +109,10 @@ async fn handle_text(
         Command::Ping => Ok(json!({})),
         Command::Join { protocol, token } => {
             if joined.is_some() {
-                Err(ErrorBody::new(ErrorCode::AlreadyJoined, "this connection has joined already"))
+                Err(ErrorBody::new(
+                    ErrorCode::AlreadyJoined,
+                    "this connection has joined already",
+                ))
             } else {
                 join(state, conn, out, joined, protocol, &token).await
             }
@@ -123,7 +129,10 @@ async fn handle_text(
                     })
                     .await
                 }
-                None => Err(ErrorBody::new(ErrorCode::Internal, "command routed wrongly")),
+                None => Err(ErrorBody::new(
+                    ErrorCode::Internal,
+                    "command routed wrongly",
+                )),
             },
         },
     };
@@ -171,15 +180,23 @@ async fn join(
             TokenError::Expired => ErrorBody::new(ErrorCode::TokenExpired, e.to_string()),
         })?;
     // The invite must exist and not be revoked, for the room the token names.
-    let invite = state.store.invite(&claims.jti).map_err(|_| {
-        ErrorBody::new(ErrorCode::Internal, "storage unavailable")
-    })?;
-    if !invite.is_some_and(|i| !i.revoked && i.room_id == claims.room && i.participant_id == claims.sub)
+    let invite = state
+        .store
+        .invite(&claims.jti)
+        .map_err(|_| ErrorBody::new(ErrorCode::Internal, "storage unavailable"))?;
+    if !invite
+        .is_some_and(|i| !i.revoked && i.room_id == claims.room && i.participant_id == claims.sub)
     {
-        return Err(ErrorBody::new(ErrorCode::InvalidToken, "this invite is not valid (any more)"));
+        return Err(ErrorBody::new(
+            ErrorCode::InvalidToken,
+            "this invite is not valid (any more)",
+        ));
     }
     let Some(room) = state.rooms.get_or_start(&claims.room)? else {
-        return Err(ErrorBody::new(ErrorCode::InvalidToken, "the token's room does not exist"));
+        return Err(ErrorBody::new(
+            ErrorCode::InvalidToken,
+            "the token's room does not exist",
+        ));
     };
     let participant = claims.sub.clone();
     let layout = state.slots;

@@ -24,7 +24,13 @@ impl TestServer {
         ));
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
-            .args(["serve", "--http-bind", "127.0.0.1:0", "--media-bind", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--http-bind",
+                "127.0.0.1:0",
+                "--media-bind",
+                "127.0.0.1:0",
+            ])
             .arg("--data-dir")
             .arg(&data_dir)
             .env("PLENUM_LOG__FILTER", "warn")
@@ -47,7 +53,9 @@ impl TestServer {
         let deadline = Instant::now() + Duration::from_secs(30);
         while links.len() < 3 {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("plenum printed its links in time");
+            let line = rx
+                .recv_timeout(left)
+                .expect("plenum printed its links in time");
             if let Some(rest) = line.strip_prefix("plenum: listening on ") {
                 url = Some(rest.split_whitespace().next().unwrap().to_owned());
             } else if line.starts_with("  ") && line.contains("/join#token=") {
@@ -87,15 +95,18 @@ impl TestServer {
             .env("PLENUM_LOG__FILTER", "warn")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let link = String::from_utf8(out.stdout).unwrap();
         link.trim().split("#token=").nth(1).unwrap().to_owned()
     }
 }
 
 fn rand_suffix() -> u128 {
-    std::collections::hash_map::RandomState::new()
-        .hash_one(0u8) as u128
+    std::collections::hash_map::RandomState::new().hash_one(0u8) as u128
 }
 
 use std::hash::BuildHasher;

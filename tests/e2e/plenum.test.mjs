@@ -163,7 +163,8 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
         let grew = 0;
         await poll(`${invite.name}'s stage framesDecoded to grow twice`, async (saw) => {
           const { stage } = await stats(page);
-          saw({ stage, grewSoFar: grew });
+          const { slots, stage: onStage } = await state(page);
+          saw({ stage, grewSoFar: grew, stageSlot: slots.find((x) => x.slot === 'stage') ?? null, onStage });
           if (previous >= 0 && stage.framesDecoded > previous) grew++;
           previous = stage.framesDecoded;
           return grew >= 2;

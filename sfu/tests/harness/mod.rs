@@ -22,11 +22,18 @@ pub const TILE1: usize = 2;
 pub const AUDIO0: usize = 3;
 
 /// A router with a virtual clock.
+#[derive(Debug)]
 pub struct World {
     pub router: Router,
     pub now: Instant,
     /// Next sequence number / timestamp / picture id per (source, kind, layer).
     counters: std::collections::HashMap<(PeerId, Kind, u8), (u64, u32, u16)>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl World {
@@ -54,10 +61,11 @@ impl World {
 
     /// Send one video packet on `layer`; returns the forwards.
     pub fn video(&mut self, src: PeerId, layer: u8, keyframe: bool) -> Vec<Forward> {
-        let c = self
-            .counters
-            .entry((src, Kind::Video, layer))
-            .or_insert((src.0 * 10_000 + u64::from(layer) * 1000, src.0 as u32 * 7_000_000, (src.0 as u16) * 100));
+        let c = self.counters.entry((src, Kind::Video, layer)).or_insert((
+            src.0 * 10_000 + u64::from(layer) * 1000,
+            src.0 as u32 * 7_000_000,
+            (src.0 as u16) * 100,
+        ));
         c.0 += 1;
         c.1 = c.1.wrapping_add(3000);
         c.2 = (c.2 + 1) & 0x7fff;
@@ -81,10 +89,11 @@ impl World {
 
     /// Send one audio packet at `level` (-dBov).
     pub fn audio(&mut self, src: PeerId, level: i8) -> Vec<Forward> {
-        let c = self
-            .counters
-            .entry((src, Kind::Audio, 0))
-            .or_insert((src.0 * 20_000, src.0 as u32 * 9_000_000, 0));
+        let c = self.counters.entry((src, Kind::Audio, 0)).or_insert((
+            src.0 * 20_000,
+            src.0 as u32 * 9_000_000,
+            0,
+        ));
         c.0 += 1;
         c.1 = c.1.wrapping_add(960);
         let packet = IncomingPacket {
