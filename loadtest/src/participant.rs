@@ -7,10 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use plenum_sfu::payload_type;
 use serde_json::{Value, json};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid, Pt, Simulcast, SimulcastLayer};
+use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
@@ -451,16 +452,6 @@ fn write_frame(
         tx.write_rtp(w);
         *seq += 1;
     }
-}
-
-fn payload_type(rtc: &Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
-    let media = rtc.media(mid)?;
-    let remote = media.remote_pts();
-    rtc.codec_config()
-        .params()
-        .iter()
-        .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
-        .map(|p| p.pt())
 }
 
 /// The width in a VP8 keyframe header (first packet of the frame).

@@ -10,6 +10,28 @@ use rand::{Rng, SeedableRng};
 /// Largest RTP payload we produce (leaves room for headers, SRTP and extensions).
 pub const MAX_PAYLOAD: usize = 1100;
 
+/// Paces frames at a fixed interval; after a stall it resumes without a burst.
+#[derive(Debug, Default)]
+struct FrameClock {
+    next_at: Option<Instant>,
+}
+
+impl FrameClock {
+    /// Whether a frame is due at `now`; if so, schedules the next one.
+    fn due(&mut self, now: Instant, interval: Duration) -> bool {
+        let due = *self.next_at.get_or_insert(now);
+        if now < due {
+            return false;
+        }
+        self.next_at = Some(if now - due > interval {
+            now + interval
+        } else {
+            due + interval
+        });
+        true
+    }
+}
+
 /// One simulcast layer's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LayerSpec {
@@ -86,7 +108,7 @@ pub struct VideoLayer {
     picture_id: u16,
     tl0: u8,
     rtp_time: u32,
-    next_at: Option<Instant>,
+    clock: FrameClock,
     keyframe_interval: Duration,
     last_keyframe: Option<Instant>,
     force_keyframe: bool,
@@ -102,7 +124,7 @@ impl VideoLayer {
             tl0: rng.random(),
             rtp_time: rng.random(),
             rng,
-            next_at: None,
+            clock: FrameClock::default(),
             keyframe_interval,
             last_keyframe: None,
             force_keyframe: true,
@@ -122,16 +144,9 @@ impl VideoLayer {
     /// The frame due at `now`, if one is.
     pub fn poll(&mut self, now: Instant) -> Option<Frame> {
         let interval = Duration::from_micros(1_000_000 / u64::from(self.spec.fps));
-        let due = *self.next_at.get_or_insert(now);
-        if now < due {
+        if !self.clock.due(now, interval) {
             return None;
         }
-        // Catch up without bursts after a stall.
-        self.next_at = Some(if now - due > interval {
-            now + interval
-        } else {
-            due + interval
-        });
         let keyframe = self.force_keyframe
             || self
                 .last_keyframe
@@ -205,7 +220,7 @@ impl VideoLayer {
 pub struct AudioSource {
     rng: StdRng,
     rtp_time: u32,
-    next_at: Option<Instant>,
+    clock: FrameClock,
     talking_until: Option<Instant>,
     silent_until: Option<Instant>,
     /// Base loudness while talking, -dBov (e.g. 20 = loud, 50 = quiet).
@@ -221,7 +236,7 @@ impl AudioSource {
         Self {
             rtp_time: rng.random(),
             rng,
-            next_at: None,
+            clock: FrameClock::default(),
             talking_until: None,
             silent_until: None,
             talk_level,
@@ -231,16 +246,9 @@ impl AudioSource {
 
     /// The 20 ms frame due at `now`, if one is.
     pub fn poll(&mut self, now: Instant) -> Option<Frame> {
-        let interval = Duration::from_millis(20);
-        let due = *self.next_at.get_or_insert(now);
-        if now < due {
+        if !self.clock.due(now, Duration::from_millis(20)) {
             return None;
         }
-        self.next_at = Some(if now - due > interval {
-            now + interval
-        } else {
-            due + interval
-        });
         let talking = self.always_talk || self.update_burst(now);
         let level = if talking {
             -(self.talk_level + self.rng.random_range(0..8))

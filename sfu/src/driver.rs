@@ -30,7 +30,10 @@ use tracing::{debug, info, warn};
 
 use crate::rewrite::PacketIds;
 use crate::router::{Forward, IncomingPacket, Kind, PeerId, RoomId, Router, RouterOutput};
-use crate::{Command, Connected, MediaConfig, SfuError, SfuEvent, SfuHandle, SlotInfo, SlotLayout};
+use crate::{
+    Command, Connected, MediaConfig, SfuError, SfuEvent, SfuHandle, SlotInfo, SlotLayout,
+    payload_type,
+};
 
 /// Datagrams read per loop turn before the batched writes are flushed.
 const RECV_BATCH: usize = 64;
@@ -761,17 +764,6 @@ fn mark_dirty(dirty: &mut Vec<PeerId>, id: PeerId, peer: &mut Peer) {
         peer.dirty = true;
         dirty.push(id);
     }
-}
-
-/// The payload type the remote side offered for `codec` on this m-line.
-fn payload_type(rtc: &Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
-    let media = rtc.media(mid)?;
-    let remote = media.remote_pts();
-    rtc.codec_config()
-        .params()
-        .iter()
-        .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
-        .map(|p| p.pt())
 }
 
 fn random_string(len: usize) -> String {

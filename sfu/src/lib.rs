@@ -28,6 +28,21 @@ use tokio::sync::{mpsc, oneshot};
 pub use driver::spawn;
 pub use router::{Kind, PeerId, RoomId, RouterConfig, SlotLayout, SlotRole};
 
+/// The payload type the remote side offered for `codec` on an m-line (str0m glue shared
+/// with the load tester).
+pub fn payload_type(
+    rtc: &str0m::Rtc,
+    mid: str0m::media::Mid,
+    codec: str0m::format::Codec,
+) -> Option<str0m::media::Pt> {
+    let remote = rtc.media(mid)?.remote_pts();
+    rtc.codec_config()
+        .params()
+        .iter()
+        .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
+        .map(|p| p.pt())
+}
+
 /// Errors of the media plane, as signalling shows them to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum SfuError {

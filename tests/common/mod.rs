@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct TestServer {
@@ -17,11 +18,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         let data_dir = std::env::temp_dir().join(format!(
             "plenum-test-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ rand_suffix()
+            NEXT.fetch_add(1, Ordering::Relaxed)
         ));
+        let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
             .args([
@@ -104,12 +107,6 @@ impl TestServer {
         link.trim().split("#token=").nth(1).unwrap().to_owned()
     }
 }
-
-fn rand_suffix() -> u128 {
-    std::collections::hash_map::RandomState::new().hash_one(0u8) as u128
-}
-
-use std::hash::BuildHasher;
 
 impl Drop for TestServer {
     fn drop(&mut self) {
