@@ -77,6 +77,9 @@ struct InviteArgs {
     /// The URL people open (default: from the configuration).
     #[arg(long)]
     public_url: Option<String>,
+    /// Issue this many invites, named "NAME 1" … "NAME N" (one link per line).
+    #[arg(long, default_value_t = 1)]
+    count: u32,
 }
 
 fn main() -> Result<()> {
@@ -145,19 +148,27 @@ fn token_secret(path: &Path) -> Result<Vec<u8>> {
 fn print_invite(config: &Config, args: InviteArgs) -> Result<()> {
     let (store, keys) = open_data(config)?;
     let hours = args.valid_hours.unwrap_or(config.invites.valid_hours);
-    let invite = invite::issue(
-        store.as_ref(),
-        &keys,
-        &args.room,
-        &args.name,
-        args.role,
-        system_clock(),
-        hours * 3600,
-    )?;
     let url = args
         .public_url
         .unwrap_or_else(|| config.public_url(config.http.bind));
-    println!("{}", invite.link(&url));
+    let now = system_clock();
+    for i in 1..=args.count {
+        let name = if args.count == 1 {
+            args.name.clone()
+        } else {
+            format!("{} {i}", args.name)
+        };
+        let invite = invite::issue(
+            store.as_ref(),
+            &keys,
+            &args.room,
+            &name,
+            args.role,
+            now,
+            hours * 3600,
+        )?;
+        println!("{}", invite.link(&url));
+    }
     Ok(())
 }
 

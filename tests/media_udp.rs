@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use plenum_loadtest::synth::Talk;
 use plenum_loadtest::{Participant, ParticipantConfig, SlotStats};
 
 fn config(server: &common::TestServer, i: usize) -> ParticipantConfig {
@@ -37,8 +38,7 @@ async fn stage_slot_is_one_continuous_stream_starting_with_a_keyframe() {
 
     // The moderator publishes audio (talking) and three VP8 layers.
     let mut publisher_cfg = config(&server, 0);
-    publisher_cfg.always_talk = true;
-    publisher_cfg.talk_level = 20;
+    publisher_cfg.talk = Talk::Always;
     let mut publisher = Participant::join(publisher_cfg).await.unwrap();
 
     // Two delegates only watch and listen.

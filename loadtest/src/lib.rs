@@ -9,9 +9,18 @@
 //! - [`participant`] — one participant: joins, negotiates its slots, publishes, receives,
 //!   and records per-slot statistics.
 //!
-//! Used by the server's integration tests and by the load tester.
+//! - [`scenario`] — load scenarios as TOML files;
+//! - [`runner`] — ramps a scenario up, rotates speakers, samples the server;
+//! - [`server`] — the server under test: spawned or remote, `/proc` and `/metrics` readings;
+//! - [`report`] — terminal table, JSON and a self-contained HTML page.
+//!
+//! Used by the server's integration tests and by the `plenum-loadtest` binary.
 
 pub mod participant;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod server;
 pub mod signal;
 pub mod synth;
 

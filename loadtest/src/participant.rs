@@ -21,7 +21,8 @@ use tokio::task::JoinHandle;
 
 use crate::signal::{SignalClient, SignalError};
 use crate::synth::{
-    AudioSource, DEFAULT_LAYERS, Frame, LayerSpec, VideoLayer, send_timestamp, unix_micros,
+    AudioSource, DEFAULT_LAYERS, Frame, LayerSpec, OpusClip, Talk, VideoLayer, send_timestamp,
+    unix_micros,
 };
 
 /// How a participant behaves.
@@ -39,10 +40,10 @@ pub struct ParticipantConfig {
     pub publish_audio: bool,
     /// Publish a camera with these simulcast layers (empty: no camera).
     pub layers: Vec<LayerSpec>,
-    /// Loudness while talking, -dBov.
-    pub talk_level: i8,
-    /// Talk continuously instead of in bursts.
-    pub always_talk: bool,
+    /// When the microphone carries speech.
+    pub talk: Talk,
+    /// Pin oneself to the stage after joining (moderators).
+    pub pin_stage: bool,
     /// Keyframe interval (keyframes also come on request).
     pub keyframe_interval: Duration,
     /// Seed for generated media.
@@ -61,8 +62,8 @@ impl ParticipantConfig {
             token: token.to_owned(),
             publish_audio: true,
             layers: DEFAULT_LAYERS.to_vec(),
-            talk_level: 30,
-            always_talk: false,
+            talk: Talk::Bursts,
+            pin_stage: false,
             keyframe_interval: Duration::from_secs(3),
             seed: 1,
             bind_ip: IpAddr::from([127, 0, 0, 1]),
@@ -83,16 +84,42 @@ pub struct SlotStats {
     pub ssrcs: Vec<u32>,
     /// Whether the very first packet started a VP8 keyframe.
     pub first_is_keyframe: Option<bool>,
-    /// Extended sequence numbers as received (str0m's receive-side extension).
-    pub seqs: Vec<u64>,
+    /// First and highest extended sequence number received (str0m's receive-side extension).
+    pub seq_range: Option<(u64, u64)>,
     /// Keyframe starts seen.
     pub keyframes: u64,
     /// Width from the last keyframe header.
     pub last_keyframe_width: Option<u16>,
-    /// One-way latency samples (µs) from the send timestamps.
-    pub latencies_us: Vec<u64>,
+    /// One-way latency (µs) from the send timestamps.
+    pub latency_us: Latency,
     /// When the first packet arrived.
     pub first_packet_at: Option<Instant>,
+}
+
+impl SlotStats {
+    /// Packets missing between the first and the highest sequence number received.
+    pub fn lost(&self) -> u64 {
+        self.seq_range
+            .map(|(first, high)| (high - first + 1).saturating_sub(self.packets))
+            .unwrap_or(0)
+    }
+}
+
+/// A latency histogram (µs, 1 µs … 60 s, 3 significant digits).
+#[derive(Debug, Clone)]
+pub struct Latency(pub hdrhistogram::Histogram<u64>);
+
+impl Default for Latency {
+    fn default() -> Self {
+        // Constant bounds that satisfy hdrhistogram's rules (low ≥ 1, high ≥ 2·low, sigfig ≤ 5).
+        Self(hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"))
+    }
+}
+
+impl Latency {
+    fn record(&mut self, us: u64) {
+        self.0.saturating_record(us.max(1));
+    }
 }
 
 /// Participant failures.
@@ -207,7 +234,7 @@ impl Participant {
             video_mid,
             audio: config
                 .publish_audio
-                .then(|| AudioSource::new(config.talk_level, config.always_talk, config.seed)),
+                .then(|| AudioSource::new(OpusClip::shared(), config.talk.clone(), config.seed)),
             layers: config
                 .layers
                 .iter()
@@ -380,9 +407,13 @@ impl Media {
         if !s.ssrcs.contains(&*ssrc) {
             s.ssrcs.push(*ssrc);
         }
-        s.seqs.push(*p.seq_no);
+        let seq = *p.seq_no;
+        s.seq_range = Some(match s.seq_range {
+            None => (seq, seq),
+            Some((first, high)) => (first.min(seq), high.max(seq)),
+        });
         if let Some(sent) = send_timestamp(&p.payload) {
-            s.latencies_us.push(unix_micros().saturating_sub(sent));
+            s.latency_us.record(unix_micros().saturating_sub(sent));
         }
     }
 

@@ -1,7 +1,9 @@
-//! Synthetic media with realistic framing: what a browser's encoder would put on the wire,
-//! minus the pictures. Every payload ends with an 8-byte send timestamp (µs since the Unix
+//! Synthetic media with realistic framing: real Opus audio of a generated speech-like signal,
+//! and VP8 simulcast packets as a browser's encoder would frame them, minus the pictures. Every payload ends with an 8-byte send timestamp (µs since the Unix
 //! epoch, big endian) so receivers measure one-way latency through the server.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
@@ -215,32 +217,124 @@ impl VideoLayer {
     }
 }
 
-/// Speech-like audio: bursts of talk (loud, varying) and pauses (near silence), 20 ms frames.
+/// Real Opus frames of a generated speech-like signal, encoded once and replayed by every
+/// synthetic microphone (encoding 150 live streams would load the load tester, not the server).
+#[derive(Debug)]
+pub struct OpusClip {
+    /// 20 ms frames of "talk" (voiced syllables at ~4 Hz), with their RFC 6464 levels.
+    talk: Vec<(Vec<u8>, i8)>,
+    /// One 20 ms frame of near-silence (room noise), with its level.
+    quiet: (Vec<u8>, i8),
+}
+
+/// Opus encoding failed (only at start-up).
+#[derive(Debug, thiserror::Error)]
+#[error("opus: {0}")]
+pub struct OpusError(#[from] opus::Error);
+
+const SAMPLE_RATE: u32 = 48_000;
+const FRAME_SAMPLES: usize = 960;
+
+impl OpusClip {
+    /// Encode `seconds` of talk and one frame of room noise (seeded).
+    pub fn generate(seconds: u32, seed: u64) -> Result<Self, OpusError> {
+        let mut enc =
+            opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)?;
+        enc.set_bitrate(opus::Bitrate::Bits(32_000))?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let frames = (seconds * 50) as usize;
+        let mut talk = Vec::with_capacity(frames);
+        let mut out = vec![0u8; 1500];
+        let mut phase = 0.0f32;
+        for f in 0..frames {
+            let mut pcm = [0f32; FRAME_SAMPLES];
+            for (i, sample) in pcm.iter_mut().enumerate() {
+                let t = (f * FRAME_SAMPLES + i) as f32 / SAMPLE_RATE as f32;
+                // Syllables: a 4 Hz envelope; pitch gliding around 140 Hz; a few harmonics.
+                let envelope = (t * 4.0 * std::f32::consts::TAU).sin().max(0.0).powf(0.6);
+                let pitch = 140.0 + 25.0 * (t * 0.7 * std::f32::consts::TAU).sin();
+                phase += pitch / SAMPLE_RATE as f32 * std::f32::consts::TAU;
+                let voiced = (1..=5)
+                    .map(|h| (phase * h as f32).sin() / h as f32)
+                    .sum::<f32>();
+                let noise = rng.random_range(-1.0f32..1.0);
+                *sample = 0.35 * envelope * voiced + 0.01 * noise;
+            }
+            let n = enc.encode_float(&pcm, &mut out)?;
+            talk.push((out[..n].to_vec(), level_of(&pcm)));
+        }
+        let mut pcm = [0f32; FRAME_SAMPLES];
+        for sample in pcm.iter_mut() {
+            *sample = 0.0005 * rng.random_range(-1.0f32..1.0);
+        }
+        let n = enc.encode_float(&pcm, &mut out)?;
+        let quiet = (out[..n].to_vec(), level_of(&pcm));
+        Ok(Self { talk, quiet })
+    }
+
+    /// The clip every synthetic microphone of this process shares.
+    pub fn shared() -> Arc<OpusClip> {
+        static CLIP: OnceLock<Arc<OpusClip>> = OnceLock::new();
+        CLIP.get_or_init(|| {
+            // Encoding a generated signal with fixed parameters cannot fail once the encoder
+            // was created; creating it fails only if libopus itself is broken.
+            Arc::new(OpusClip::generate(4, 7).expect("libopus encodes a generated clip"))
+        })
+        .clone()
+    }
+}
+
+/// RFC 6464 level (-dBov, 0 loudest … -127 silence) of a frame of samples in -1..1.
+fn level_of(pcm: &[f32]) -> i8 {
+    let mean_square = pcm.iter().map(|s| s * s).sum::<f32>() / pcm.len() as f32;
+    let dbov = 10.0 * mean_square.max(1e-13).log10();
+    -(dbov.abs().min(127.0) as i8)
+}
+
+/// Who talks when.
+#[derive(Debug, Clone)]
+pub enum Talk {
+    /// Continuously (a speaker at the lectern).
+    Always,
+    /// In random bursts with pauses.
+    Bursts,
+    /// Only while the shared turn counter names this index (one speaker at a time).
+    Turns {
+        /// The index of the current speaker.
+        current: Arc<AtomicUsize>,
+        /// This participant's index.
+        mine: usize,
+    },
+    /// Never (room noise only).
+    Silent,
+}
+
+/// A synthetic microphone: real Opus frames every 20 ms, talking as [`Talk`] says.
 #[derive(Debug)]
 pub struct AudioSource {
     rng: StdRng,
+    clip: Arc<OpusClip>,
+    position: usize,
     rtp_time: u32,
     clock: FrameClock,
     talking_until: Option<Instant>,
     silent_until: Option<Instant>,
-    /// Base loudness while talking, -dBov (e.g. 20 = loud, 50 = quiet).
-    pub talk_level: i8,
-    /// Talk all the time (a speaker on stage).
-    pub always_talk: bool,
+    talk: Talk,
 }
 
 impl AudioSource {
-    /// A source with the given talking level and seed.
-    pub fn new(talk_level: i8, always_talk: bool, seed: u64) -> Self {
+    /// A microphone replaying `clip`.
+    pub fn new(clip: Arc<OpusClip>, talk: Talk, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         Self {
             rtp_time: rng.random(),
+            position: rng.random_range(0..clip.talk.len().max(1)),
             rng,
+            clip,
             clock: FrameClock::default(),
             talking_until: None,
             silent_until: None,
-            talk_level,
-            always_talk,
+            talk,
         }
     }
 
@@ -249,26 +343,27 @@ impl AudioSource {
         if !self.clock.due(now, Duration::from_millis(20)) {
             return None;
         }
-        let talking = self.always_talk || self.update_burst(now);
-        let level = if talking {
-            -(self.talk_level + self.rng.random_range(0..8))
-        } else {
-            -(110 + self.rng.random_range(0..17))
+        let talking = match &self.talk {
+            Talk::Always => true,
+            Talk::Bursts => self.update_burst(now),
+            Talk::Turns { current, mine } => current.load(Ordering::Relaxed) == *mine,
+            Talk::Silent => false,
         };
-        let size = if talking {
-            self.rng.random_range(70..120)
+        let (opus, level) = if talking && !self.clip.talk.is_empty() {
+            self.position = (self.position + 1) % self.clip.talk.len();
+            &self.clip.talk[self.position]
         } else {
-            12
+            &self.clip.quiet
         };
-        let mut payload: Vec<u8> = (0..size).map(|_| self.rng.random()).collect();
+        let mut payload = opus.clone();
         payload.extend_from_slice(&unix_micros().to_be_bytes());
         let frame = Frame {
             rtp_time: self.rtp_time,
             payloads: vec![payload],
             keyframe: false,
-            audio_level: Some(level),
+            audio_level: Some(*level),
         };
-        self.rtp_time = self.rtp_time.wrapping_add(960);
+        self.rtp_time = self.rtp_time.wrapping_add(FRAME_SAMPLES as u32);
         Some(frame)
     }
 
@@ -338,12 +433,26 @@ mod tests {
     #[test]
     fn audio_levels_vary_between_talk_and_pause() {
         let t0 = Instant::now();
-        let mut a = AudioSource::new(25, false, 3);
+        let mut a = AudioSource::new(OpusClip::shared(), Talk::Bursts, 3);
         let levels: Vec<i8> = (0..500u64)
             .filter_map(|i| a.poll(t0 + Duration::from_millis(i * 20)))
             .filter_map(|f| f.audio_level)
             .collect();
-        assert!(levels.iter().any(|&l| l > -40));
-        assert!(levels.iter().any(|&l| l < -100));
+        assert!(levels.iter().any(|&l| l > -30), "talk is loud");
+        assert!(levels.iter().any(|&l| l < -60), "pauses are quiet");
+    }
+
+    #[test]
+    fn clip_is_real_opus_that_decodes() {
+        let clip = OpusClip::shared();
+        let mut dec = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono).unwrap();
+        let mut pcm = [0f32; FRAME_SAMPLES];
+        for (frame, _) in clip.talk.iter().take(50) {
+            assert_eq!(
+                dec.decode_float(frame, &mut pcm, false).unwrap(),
+                FRAME_SAMPLES
+            );
+        }
+        assert!(clip.talk.iter().all(|(f, _)| f.len() > 20 && f.len() < 400));
     }
 }

@@ -1,0 +1,139 @@
+//! Load scenarios as TOML files (`loadtest/scenarios/*.toml`).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::synth::LayerSpec;
+
+/// A whole scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name for reports.
+    pub name: String,
+    /// Measurement time after the ramp-up.
+    pub duration_secs: u64,
+    /// Joins are spread over this time.
+    pub ramp_up_secs: u64,
+    /// With `talk = "turns"`: the speaker changes this often.
+    #[serde(default = "default_turn")]
+    pub speaker_change_secs: u64,
+    /// Kinds of participants.
+    pub groups: Vec<Group>,
+}
+
+fn default_turn() -> u64 {
+    20
+}
+
+/// Participants that behave alike.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// Display name prefix.
+    pub name: String,
+    /// `moderator`, `delegate` or `observer`.
+    pub role: String,
+    /// How many.
+    pub count: usize,
+    /// Publish a microphone (default true).
+    #[serde(default = "yes")]
+    pub audio: bool,
+    /// `always`, `bursts`, `turns` or `silent`.
+    pub talk: TalkMode,
+    /// Pin the group's first member to the stage.
+    #[serde(default)]
+    pub pin_stage: bool,
+    /// Camera layers (empty: no camera).
+    #[serde(default)]
+    pub layers: Vec<Layer>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// When microphones carry speech.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TalkMode {
+    /// Continuously.
+    Always,
+    /// In random bursts.
+    Bursts,
+    /// One member at a time, rotating every `speaker_change_secs`.
+    Turns,
+    /// Never.
+    Silent,
+}
+
+/// One simulcast layer as written in a scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// `q`, `h` or `f`.
+    pub rid: String,
+    /// Pixels.
+    pub width: u16,
+    /// Pixels.
+    pub height: u16,
+    /// Frames per second.
+    pub fps: u32,
+    /// Target bitrate.
+    pub bitrate_kbps: u32,
+}
+
+impl Layer {
+    /// As a generator spec.
+    pub fn spec(&self) -> LayerSpec {
+        let rid = match self.rid.as_str() {
+            "h" => "h",
+            "f" => "f",
+            _ => "q",
+        };
+        LayerSpec {
+            rid,
+            width: self.width,
+            height: self.height,
+            fps: self.fps.max(1),
+            bitrate: self.bitrate_kbps * 1000,
+        }
+    }
+}
+
+impl Scenario {
+    /// Read and check a scenario file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let s: Scenario = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if s.groups.is_empty() {
+            return Err(format!("{}: no groups", path.display()));
+        }
+        Ok(s)
+    }
+
+    /// All participants.
+    pub fn participants(&self) -> usize {
+        self.groups.iter().map(|g| g.count).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_scenarios_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        for name in ["congress-150", "livestream", "meeting-25"] {
+            let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
+            assert_eq!(s.name, name);
+            assert!(s.participants() >= 25);
+        }
+        let c = Scenario::load(&dir.join("congress-150.toml")).unwrap();
+        let stage_kbps: u32 = c.groups[0].layers.iter().map(|l| l.bitrate_kbps).sum();
+        assert_eq!(stage_kbps, 2500, "~2.5 Mbit/s stage");
+        assert_eq!(c.groups[1].count, 150);
+    }
+}

@@ -1,0 +1,211 @@
+//! The server under test: started by the load tester (`--server BIN`) or given by URL; its
+//! CPU and memory from `/proc` (when its pid is known), its forwarding counters from
+//! `/metrics`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A `plenum serve` started for this run (killed on drop).
+#[derive(Debug)]
+pub struct SpawnedServer {
+    child: Child,
+    bin: PathBuf,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl SpawnedServer {
+    /// Start `bin serve` on loopback with a fresh data directory.
+    pub fn start(bin: &Path, bind_ip: &str) -> Result<Self, String> {
+        let data_dir = std::env::temp_dir().join(format!("plenum-loadtest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--http-bind", &format!("{bind_ip}:0")])
+            .args(["--media-bind", &format!("{bind_ip}:0")])
+            .env("PLENUM_LOG__FILTER", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut url = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            if let Some(rest) = line.strip_prefix("plenum: listening on ") {
+                url = rest.split_whitespace().next().map(str::to_owned);
+            }
+            if line.starts_with("plenum: demo congress created")
+                || line.contains("new invite links")
+            {
+                break;
+            }
+        }
+        let url = url.ok_or("the server did not say where it listens")?;
+        Ok(Self {
+            child,
+            bin: bin.to_owned(),
+            data_dir,
+            url,
+        })
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The self-signed certificate.
+    pub fn ca_pem(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(self.data_dir.join("tls/cert.pem")).map_err(|e| e.to_string())
+    }
+
+    /// `count` invite tokens for the demo room.
+    pub fn tokens(&self, name: &str, role: &str, count: usize) -> Result<Vec<String>, String> {
+        let out = Command::new(&self.bin)
+            .arg("invite")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--room", "demo", "--name", name, "--role", role])
+            .args(["--count", &count.to_string()])
+            .env("PLENUM_LOG__FILTER", "warn")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split("#token=").nth(1))
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// CPU time (user + system) and resident memory of a process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcSample {
+    /// Seconds of CPU used so far.
+    pub cpu_secs: f64,
+    /// Resident set size in bytes.
+    pub rss_bytes: u64,
+}
+
+/// Read `/proc/<pid>/stat` and `/proc/<pid>/status` (`None` if the process is gone).
+pub fn proc_sample(pid: u32) -> Option<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Some(ProcSample {
+        cpu_secs: (utime + stime) / clock_ticks(),
+        rss_bytes: rss_kb * 1024,
+    })
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// The forwarding counters the server exports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    /// RTP packets forwarded to subscribers.
+    pub forwarded: f64,
+    /// Their payload bytes.
+    pub forwarded_bytes: f64,
+    /// RTP packets received from publishers.
+    pub received: f64,
+}
+
+/// Fetch `/metrics` over HTTPS (trusting `ca_pem`) and read the media counters.
+pub async fn scrape(base_url: &str, ca_pem: &[u8]) -> Result<Counters, String> {
+    let host_port = base_url
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    let host = host_port
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(&host_port)
+        .to_owned();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&host_port),
+    )
+    .await
+    .map_err(|_| "metrics: connect timeout".to_owned())?
+    .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request =
+        format!("GET /metrics HTTP/1.1\r\nHost: {host_port}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    // A close_notify-less end of stream is fine here: we only read text.
+    let _ = tls.read_to_string(&mut body).await;
+    let value = |name: &str| {
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Ok(Counters {
+        forwarded: value("plenum_media_rtp_forwarded_total"),
+        forwarded_bytes: value("plenum_media_rtp_forwarded_bytes_total"),
+        received: value("plenum_media_rtp_received_total"),
+    })
+}
