@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and testing Plenum needs on Debian, if missing (needs root):
+# cmake (libopus for the load tester), Chromium (browser tests), unshare and ip (private
+# network namespaces for tests), Node.js and npm (the browser test driver).
+set -euo pipefail
+need=()
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: please install as root: apt-get install ${need[*]}" >&2
+  exit 1
+fi
+echo "install-deps.sh: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
