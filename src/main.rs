@@ -172,14 +172,22 @@ fn print_invite(config: &Config, args: InviteArgs) -> Result<()> {
     Ok(())
 }
 
+/// Print a line to stdout; a closed stdout (the reader went away) is not an error worth
+/// stopping the server for.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+}
+
 fn print_links(url: &str, invites: &[Invite]) {
     for i in invites {
-        println!(
+        say(&format!(
             "  {}  {}  {}",
             i.record.role.as_str(),
             i.record.name,
             i.link(url)
-        );
+        ));
     }
 }
 
@@ -248,23 +256,23 @@ async fn serve(config: Config) -> Result<()> {
         clock: system_clock,
     });
     let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
-    println!(
+    say(&format!(
         "plenum: listening on {public_url} (media udp {})",
         sfu.local_addr()
-    );
+    ));
     let valid = config.invites.valid_hours * 3600;
     match invite::create_demo(store.as_ref(), &keys, system_clock(), valid)? {
         Some((room, invites)) => {
-            println!(
+            say(&format!(
                 "plenum: demo congress created: {} (room {})",
                 room.name, room.id
-            );
+            ));
             print_links(&public_url, &invites);
         }
-        None => println!(
+        None => say(&format!(
             "plenum: new invite links: plenum invite --room {} --name NAME --role delegate",
             invite::DEMO_ROOM
-        ),
+        )),
     }
 
     shutdown_signal().await;
