@@ -19,7 +19,12 @@ fn config(server: &common::TestServer, i: usize) -> ParticipantConfig {
 fn assert_contiguous(s: &SlotStats) {
     let (first, high) = s.seq_range.expect("packets arrived");
     assert_eq!(s.lost(), 0, "slot {} has gaps in {first}..={high}", s.slot);
-    assert_eq!(s.packets, high - first + 1, "slot {}: no duplicates", s.slot);
+    assert_eq!(
+        s.packets,
+        high - first + 1,
+        "slot {}: no duplicates",
+        s.slot
+    );
     assert!(high < 1 << 16, "slot {} starts with SRTP ROC 0", s.slot);
 }
 
