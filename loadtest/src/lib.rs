@@ -12,10 +12,13 @@
 //! - [`scenario`] — load scenarios as TOML files;
 //! - [`runner`] — ramps a scenario up, rotates speakers, samples the server;
 //! - [`server`] — the server under test: spawned or remote, `/proc` and `/metrics` readings;
-//! - [`report`] — terminal table, JSON and a self-contained HTML page.
+//! - [`report`] — terminal table, JSON and a self-contained HTML page;
+//! - [`janus`], [`compare`] — the same livestream load against Janus VideoRoom.
 //!
 //! Used by the server's integration tests and by the `plenum-loadtest` binary.
 
+pub mod compare;
+pub mod janus;
 pub mod participant;
 pub mod report;
 pub mod runner;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use plenum_loadtest::compare::{JanusRun, run_janus};
 use plenum_loadtest::runner::{RunOptions, run};
 use plenum_loadtest::scenario::Scenario;
 use plenum_loadtest::server::SpawnedServer;
@@ -64,6 +65,20 @@ struct Cli {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// After the Plenum run, run the same livestream load against Janus VideoRoom at this
+    /// REST address (e.g. 127.0.0.1:8088) and compare CPU per packet.
+    #[arg(long, requires = "janus_pid")]
+    janus_api: Option<std::net::SocketAddr>,
+    /// Janus's pid (for its CPU).
+    #[arg(long)]
+    janus_pid: Option<u32>,
+    /// The VideoRoom room.
+    #[arg(long, default_value_t = 1234)]
+    janus_room: u64,
+    /// Local address of the clients talking to Janus (Janus ignores loopback interfaces, so
+    /// it runs on a veth with 127.0.0.2; see benches/janus-compare.sh).
+    #[arg(long, default_value = "127.0.0.2")]
+    janus_bind_ip: IpAddr,
 }
 
 fn main() -> ExitCode {
@@ -139,6 +154,16 @@ fn real_main() -> Result<bool> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let janus = cli.janus_api.zip(cli.janus_pid).map(|(api, pid)| JanusRun {
+        api,
+        pid,
+        room: cli.janus_room,
+        bind_ip: cli.janus_bind_ip,
+        layers: scenario.groups[0].layers.iter().map(|l| l.spec()).collect(),
+        viewers: scenario.groups.iter().skip(1).map(|g| g.count).sum(),
+        ramp_up: std::time::Duration::from_secs(scenario.ramp_up_secs),
+        duration: std::time::Duration::from_secs(scenario.duration_secs),
+    });
     let report = runtime.block_on(run(RunOptions {
         scenario,
         base_url: url,
@@ -154,6 +179,37 @@ fn real_main() -> Result<bool> {
     }
     if let Some(path) = &cli.html {
         std::fs::write(path, report.html())?;
+    }
+    if let Some(j) = janus {
+        drop(_spawned.take()); // stop Plenum: the machine belongs to Janus now
+        let figures = runtime
+            .block_on(run_janus(&j))
+            .map_err(anyhow::Error::msg)?;
+        let plenum_us = report
+            .server_cpu_us_per_forwarded_packet
+            .unwrap_or(f64::NAN);
+        println!(
+            "janus: {}/{} viewers, {:.0} pkt/s delivered, CPU {:.1} % of one core, {:.2} µs per packet, loss {:.3} %",
+            figures.joined,
+            figures.viewers,
+            figures.delivered_pps,
+            figures.cpu_pct,
+            figures.cpu_us_per_packet,
+            figures.loss_pct
+        );
+        if let Some(e) = &figures.first_error {
+            println!("janus: first join error: {e}");
+        }
+        println!(
+            "plenum/janus CPU per packet: {:.2} / {:.2} µs = {:.2}x (target ≤ 0.5x)",
+            plenum_us,
+            figures.cpu_us_per_packet,
+            plenum_us / figures.cpu_us_per_packet
+        );
+        if let Some(path) = &cli.json {
+            let both = serde_json::json!({ "plenum": report, "janus": figures });
+            std::fs::write(path, serde_json::to_string_pretty(&both)?)?;
+        }
     }
     let loss = report.loss_pct();
     let ok = report.joined == report.participants && loss <= cli.max_loss;

@@ -145,10 +145,8 @@ pub struct Participant {
     pub joined: Value,
     /// The `offer` result's slot list.
     pub slots: Vec<Value>,
-    stats: Arc<Mutex<HashMap<String, SlotStats>>>,
-    connected: watch::Receiver<bool>,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    /// The media connection.
+    pub media: MediaSession,
 }
 
 impl Participant {
@@ -210,20 +208,104 @@ impl Participant {
             .map_err(|e| ParticipantError::Rtc(e.to_string()))?;
         let slots: Vec<Value> = answer["slots"].as_array().cloned().unwrap_or_default();
 
-        let stats = Arc::new(Mutex::new(HashMap::new()));
-        {
-            let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
-            for slot in &slots {
-                let mid = slot["mid"].as_str().unwrap_or_default().to_owned();
-                s.insert(
+        let names = slots
+            .iter()
+            .map(|slot| {
+                (
+                    slot["mid"].as_str().unwrap_or_default().to_owned(),
+                    slot["slot"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let media = MediaSession::start(rtc, socket, audio_mid, video_mid, names, &config)?;
+        if config.publish_audio {
+            signal
+                .request("publish", json!({ "kind": "audio" }))
+                .await?;
+        }
+        if !config.layers.is_empty() {
+            signal
+                .request("publish", json!({ "kind": "video" }))
+                .await?;
+        }
+        if config.pin_stage {
+            let me = joined["participant"]["id"].clone();
+            signal
+                .request("set_stage", json!({ "participant_id": me }))
+                .await?;
+        }
+        Ok(Self {
+            signal,
+            joined,
+            slots,
+            media,
+        })
+    }
+
+    /// The participant's id.
+    pub fn id(&self) -> String {
+        self.joined["participant"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Wait until ICE and DTLS are up (or `timeout` passes). Returns whether it connected.
+    pub async fn wait_connected(&mut self, timeout: Duration) -> bool {
+        self.media.wait_connected(timeout).await
+    }
+
+    /// A copy of the statistics of the slot named `slot` (`stage`, `tile-0`, …).
+    pub fn slot_stats(&self, slot: &str) -> Option<SlotStats> {
+        self.media.slot_stats(slot)
+    }
+
+    /// Copies of all slots' statistics.
+    pub fn all_stats(&self) -> Vec<SlotStats> {
+        self.media.all_stats()
+    }
+
+    /// Stop media and close the connection.
+    pub async fn stop(self) {
+        self.media.stop().await;
+    }
+}
+
+/// A running str0m connection with synthetic publishing and per-slot receive statistics,
+/// whatever signalling set it up (Plenum's or a peer SFU's). Dropping it stops the media.
+#[derive(Debug)]
+pub struct MediaSession {
+    stats: Arc<Mutex<HashMap<String, SlotStats>>>,
+    connected: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl MediaSession {
+    /// Start the media task for a negotiated `rtc` on `socket`. `slot_names` maps receive
+    /// mids to the names statistics are kept under.
+    pub fn start(
+        rtc: Box<Rtc>,
+        socket: UdpSocket,
+        audio_mid: Option<Mid>,
+        video_mid: Option<Mid>,
+        slot_names: Vec<(String, String)>,
+        config: &ParticipantConfig,
+    ) -> Result<Self, ParticipantError> {
+        let local = socket.local_addr()?;
+        let stats: HashMap<String, SlotStats> = slot_names
+            .into_iter()
+            .map(|(mid, slot)| {
+                (
                     mid,
                     SlotStats {
-                        slot: slot["slot"].as_str().unwrap_or_default().to_owned(),
+                        slot,
                         ..Default::default()
                     },
-                );
-            }
-        }
+                )
+            })
+            .collect();
+        let stats = Arc::new(Mutex::new(stats));
         let (stop, stop_rx) = watch::channel(false);
         let (connected_tx, connected) = watch::channel(false);
         let media = Media {
@@ -248,33 +330,12 @@ impl Participant {
             connected: connected_tx,
         };
         let task = tokio::spawn(media.run(stop_rx));
-        if config.publish_audio {
-            signal
-                .request("publish", json!({ "kind": "audio" }))
-                .await?;
-        }
-        if !config.layers.is_empty() {
-            signal
-                .request("publish", json!({ "kind": "video" }))
-                .await?;
-        }
         Ok(Self {
-            signal,
-            joined,
-            slots,
             stats,
             connected,
             stop,
             task: Some(task),
         })
-    }
-
-    /// The participant's id.
-    pub fn id(&self) -> String {
-        self.joined["participant"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
     }
 
     /// Wait until ICE and DTLS are up (or `timeout` passes). Returns whether it connected.
@@ -284,7 +345,7 @@ impl Participant {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// A copy of the statistics of the slot named `slot` (`stage`, `tile-0`, …).
+    /// A copy of the statistics of the slot named `slot`.
     pub fn slot_stats(&self, slot: &str) -> Option<SlotStats> {
         let s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         s.values().find(|v| v.slot == slot).cloned()
@@ -305,7 +366,7 @@ impl Participant {
     }
 }
 
-impl Drop for Participant {
+impl Drop for MediaSession {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
