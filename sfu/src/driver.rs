@@ -1,39 +1,16 @@
-//! The tokio glue around str0m and the router: one UDP socket, one task.
-//!
-//! Datagrams are routed to peers by map — remote address once known, STUN username (our
-//! local ufrag) before — never by asking every `Rtc`. Incoming RTP goes through the router;
-//! the resulting writes are batched per subscriber connection and sent with one
-//! `Input::Timeout(now)` + drain per connection and loop turn.
+//! The tokio glue: one UDP socket, one task, one [`Shard`]. Reads datagrams in batches,
+//! hands them and commands and time to the shard, sends what it transmits.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant as StdInstant;
+use std::time::Instant;
 
-use metrics::{Counter, Gauge};
-use rand::Rng;
-use rand::distr::Alphanumeric;
-use str0m::change::{SdpAnswer, SdpOffer};
-use str0m::config::DtlsCert;
-use str0m::crypto;
-use str0m::format::Codec;
-use str0m::ice::{IceCreds, StunMessage};
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use str0m::net::Transmit;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use crate::rewrite::PacketIds;
-use crate::router::{Forward, IncomingPacket, Kind, PeerId, RoomId, Router, RouterOutput};
-use crate::{
-    Command, Connected, MediaConfig, SfuError, SfuEvent, SfuHandle, SlotInfo, SlotLayout,
-    payload_type,
-};
+use crate::shard::Shard;
+use crate::{Command, MediaConfig, SfuError, SfuEvent, SfuHandle};
 
 /// Datagrams read per loop turn before the batched writes are flushed.
 const RECV_BATCH: usize = 64;
@@ -44,22 +21,18 @@ pub async fn spawn(
     config: MediaConfig,
     events: mpsc::UnboundedSender<SfuEvent>,
 ) -> Result<(SfuHandle, JoinHandle<()>), SfuError> {
-    let socket = UdpSocket::bind(config.bind)
-        .await
-        .map_err(|source| SfuError::Bind {
-            addr: config.bind,
-            source,
-        })?;
-    let local_addr = socket.local_addr().map_err(|source| SfuError::Bind {
+    let bind_err = |source| SfuError::Bind {
         addr: config.bind,
         source,
-    })?;
-    let mut candidates = Vec::new();
+    };
+    let socket = UdpSocket::bind(config.bind).await.map_err(bind_err)?;
+    let local_addr = socket.local_addr().map_err(bind_err)?;
     let announced = if config.public_addresses.is_empty() {
         vec![local_addr]
     } else {
         config.public_addresses.clone()
     };
+    let mut candidates = Vec::new();
     for mut addr in announced {
         if addr.port() == 0 {
             addr.set_port(local_addr.port());
@@ -69,30 +42,9 @@ pub async fn spawn(
         }
         candidates.push(addr);
     }
-    // One DTLS certificate for all peers: generating one per connection costs ~1-2 ms.
-    let dtls_cert: DtlsCert = crypto::from_feature_flags()
-        .dtls_provider
-        .generate_certificate()
-        .ok_or(SfuError::Crypto)?;
+    let shard = Shard::new(local_addr, candidates, config.slots, config.router, events)?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let driver = Driver {
-        socket,
-        local_addr,
-        candidates,
-        slots: config.slots,
-        dtls_cert,
-        peers: HashMap::new(),
-        by_addr: HashMap::new(),
-        by_ufrag: HashMap::new(),
-        router: Router::new(config.router),
-        timers: BinaryHeap::new(),
-        dirty: Vec::new(),
-        outbox: Vec::new(),
-        forwards: Vec::new(),
-        events,
-        metrics: Metrics::new(),
-    };
-    let task = tokio::spawn(driver.run(rx));
+    let task = tokio::spawn(run(shard, socket, rx));
     Ok((
         SfuHandle {
             commands: tx,
@@ -102,674 +54,60 @@ pub async fn spawn(
     ))
 }
 
-struct Metrics {
-    received: Counter,
-    forwarded: Counter,
-    forwarded_bytes: Counter,
-    keyframe_requests: Counter,
-    peers: Gauge,
-}
-
-impl Metrics {
-    fn new() -> Self {
-        Self {
-            received: metrics::counter!("plenum_media_rtp_received_total"),
-            forwarded: metrics::counter!("plenum_media_rtp_forwarded_total"),
-            forwarded_bytes: metrics::counter!("plenum_media_rtp_forwarded_bytes_total"),
-            keyframe_requests: metrics::counter!("plenum_media_keyframe_requests_total"),
-            peers: metrics::gauge!("plenum_media_peers"),
-        }
-    }
-}
-
-/// A receive slot of a subscriber, as the driver writes to it.
-struct TxSlot {
-    mid: Mid,
-    pt: Pt,
-    kind: Kind,
-}
-
-struct Peer {
-    rtc: Rtc,
-    room: RoomId,
-    ufrag: String,
-    addrs: Vec<SocketAddr>,
-    connected: bool,
-    dirty: bool,
-    next_timeout: StdInstant,
-    audio_mid: Option<Mid>,
-    video_mid: Option<Mid>,
-    slots: Vec<TxSlot>,
-    /// ssrc → (kind, layer) of what this peer publishes.
-    rx: HashMap<Ssrc, (Kind, u8)>,
-    /// The ssrc of each video layer, learned from packets (for keyframe requests).
-    layer_ssrc: [Option<Ssrc>; 3],
-    /// Receive slots, handed to the router once the connection is up.
-    layout: SlotLayout,
-    /// Publishing and mute state, kept here until the router knows the peer.
-    audio_on: bool,
-    video_on: bool,
-    muted: bool,
-}
-
-/// A packet waiting to be written to a subscriber.
-struct Outgoing {
-    forward: Forward,
-    payload: Arc<[u8]>,
-    marker: bool,
-    wallclock: StdInstant,
-    vp8: Option<Vp8Descriptor>,
-    audio_level: Option<i8>,
-}
-
-struct Driver {
-    socket: UdpSocket,
-    local_addr: SocketAddr,
-    candidates: Vec<SocketAddr>,
-    slots: SlotLayout,
-    dtls_cert: DtlsCert,
-    peers: HashMap<PeerId, Peer>,
-    by_addr: HashMap<SocketAddr, PeerId>,
-    by_ufrag: HashMap<String, PeerId>,
-    router: Router,
-    /// Lazy min-heap of peer timeouts; entries that no longer match a peer's
-    /// `next_timeout` are skipped.
-    timers: BinaryHeap<Reverse<(StdInstant, PeerId)>>,
-    dirty: Vec<PeerId>,
-    outbox: Vec<Outgoing>,
-    forwards: Vec<Forward>,
-    events: mpsc::UnboundedSender<SfuEvent>,
-    metrics: Metrics,
-}
-
-impl Driver {
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut buf = vec![0u8; 2000];
-        info!(addr = %self.local_addr, "media plane running");
-        loop {
-            let deadline = self.next_deadline();
-            tokio::select! {
-                cmd = commands.recv() => match cmd {
-                    Some(cmd) => self.handle_command(cmd),
-                    None => break,
-                },
-                res = self.socket.recv_from(&mut buf) => {
-                    match res {
-                        Ok((n, source)) => {
-                            let now = StdInstant::now();
-                            self.handle_datagram(now, source, &buf[..n]);
-                            for _ in 1..RECV_BATCH {
-                                match self.socket.try_recv_from(&mut buf) {
-                                    Ok((n, source)) => self.handle_datagram(now, source, &buf[..n]),
-                                    Err(_) => break,
-                                }
-                            }
+async fn run(mut shard: Shard, socket: UdpSocket, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut buf = vec![0u8; 2000];
+    let mut out: Vec<Transmit> = Vec::new();
+    info!(addr = ?socket.local_addr().ok(), "media plane running");
+    loop {
+        let deadline = shard.poll_timeout(Instant::now());
+        tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => handle_command(&mut shard, cmd),
+                None => break,
+            },
+            res = socket.recv_from(&mut buf) => match res {
+                Ok((n, source)) => {
+                    let now = Instant::now();
+                    shard.handle_datagram(now, source, &buf[..n]);
+                    for _ in 1..RECV_BATCH {
+                        match socket.try_recv_from(&mut buf) {
+                            Ok((n, source)) => shard.handle_datagram(now, source, &buf[..n]),
+                            Err(_) => break,
                         }
-                        Err(e) => debug!("udp receive error: {e}"),
                     }
                 }
-                _ = tokio::time::sleep_until(deadline.into()) => {}
-            }
-            let now = StdInstant::now();
-            self.handle_due_timers(now);
-            if self.router.poll_timeout().is_some_and(|t| t <= now) {
-                self.router.handle_timeout(now);
-            }
-            self.handle_router_outputs(now);
-            self.flush(now);
-        }
-        info!("media plane stopped");
-    }
-
-    fn next_deadline(&self) -> StdInstant {
-        let far = StdInstant::now() + std::time::Duration::from_secs(1);
-        let timer = self.timers.peek().map(|Reverse((t, _))| *t).unwrap_or(far);
-        let router = self.router.poll_timeout().unwrap_or(far);
-        timer.min(router)
-    }
-
-    fn handle_command(&mut self, cmd: Command) {
-        let now = StdInstant::now();
-        match cmd {
-            Command::Connect {
-                peer,
-                room,
-                offer,
-                reply,
-            } => {
-                let result = self.connect(now, peer, room, &offer);
-                if reply.send(result).is_err() {
-                    // The asking connection went away meanwhile.
-                    self.remove_peer(now, peer, false);
-                }
-            }
-            Command::Disconnect { peer } => self.remove_peer(now, peer, false),
-            Command::SetPublishing { peer, kind, on } => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    match kind {
-                        Kind::Audio => p.audio_on = on,
-                        Kind::Video => p.video_on = on,
-                    }
-                }
-                self.router.set_publishing(now, peer, kind, on)
-            }
-            Command::SetMuted { peer, muted } => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.muted = muted;
-                }
-                self.router.set_muted(now, peer, muted)
-            }
-            Command::SetStagePin { room, peer } => self.router.set_stage_pin(now, room, peer),
-        }
-    }
-
-    fn connect(
-        &mut self,
-        now: StdInstant,
-        peer_id: PeerId,
-        room: RoomId,
-        offer: &str,
-    ) -> Result<Connected, SfuError> {
-        if self.peers.contains_key(&peer_id) {
-            self.remove_peer(now, peer_id, false);
-        }
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-        let ufrag = self.unique_ufrag();
-        let creds = IceCreds {
-            ufrag: ufrag.clone(),
-            pass: random_string(24),
-        };
-        let mut rtc = RtcConfig::new()
-            .set_ice_lite(true)
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .set_dtls_cert(self.dtls_cert.clone())
-            .set_local_ice_credentials(creds)
-            .build(now);
-        for addr in &self.candidates {
-            let candidate =
-                Candidate::host(*addr, "udp").map_err(|_| SfuError::InvalidPublicAddress(*addr))?;
-            rtc.add_local_candidate(candidate);
-        }
-        let answer: SdpAnswer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
-
-        // The m-lines, in SDP order, with their kind and our direction.
-        let answer_sdp = answer.to_sdp_string();
-        let lines: Vec<(Mid, MediaKind, Direction)> = answer_sdp
-            .lines()
-            .filter_map(|l| l.strip_prefix("a=mid:"))
-            .filter_map(|m| {
-                let mid = Mid::from(m.trim());
-                rtc.media(mid)
-                    .map(|media| (mid, media.kind(), media.direction()))
-            })
-            .collect();
-        let next_timeout = match rtc.poll_output() {
-            Ok(Output::Timeout(t)) => t,
-            _ => now,
-        };
-        let mut audio_mid = None;
-        let mut video_mid = None;
-        let mut video_slots = Vec::new();
-        let mut audio_slots = Vec::new();
-        for &(mid, kind, direction) in &lines {
-            match (kind, direction) {
-                (MediaKind::Audio, Direction::RecvOnly) if audio_mid.is_none() => {
-                    audio_mid = Some(mid)
-                }
-                (MediaKind::Video, Direction::RecvOnly) if video_mid.is_none() => {
-                    video_mid = Some(mid)
-                }
-                (MediaKind::Audio, Direction::SendOnly) => audio_slots.push(mid),
-                (MediaKind::Video, Direction::SendOnly) => video_slots.push(mid),
-                _ => {}
-            }
-        }
-        let stage = usize::from(self.slots.stage.min(1)).min(video_slots.len());
-        let tiles = usize::from(self.slots.tiles).min(video_slots.len() - stage);
-        let audio = usize::from(self.slots.audio).min(audio_slots.len());
-        let layout = SlotLayout {
-            stage: stage as u8,
-            tiles: tiles as u8,
-            audio: audio as u8,
-        };
-        let mut slots = Vec::new();
-        let mut infos = Vec::new();
-        let mids = video_slots
-            .iter()
-            .take(stage + tiles)
-            .chain(&audio_slots[..audio]);
-        for (role, mid) in layout.roles().into_iter().zip(mids) {
-            let codec = match role.kind() {
-                Kind::Audio => Codec::Opus,
-                Kind::Video => Codec::Vp8,
-            };
-            let pt = payload_type(&rtc, *mid, codec)
-                .ok_or_else(|| SfuError::InvalidSdp(format!("m-line {mid} offers no {codec:?}")))?;
-            slots.push(TxSlot {
-                mid: *mid,
-                pt,
-                kind: role.kind(),
-            });
-            infos.push(SlotInfo {
-                role,
-                mid: mid.to_string(),
-            });
-        }
-
-        self.by_ufrag.insert(ufrag.clone(), peer_id);
-        self.peers.insert(
-            peer_id,
-            Peer {
-                rtc,
-                room,
-                ufrag,
-                addrs: Vec::new(),
-                connected: false,
-                dirty: false,
-                next_timeout,
-                audio_mid,
-                video_mid,
-                slots,
-                rx: HashMap::new(),
-                layer_ssrc: [None; 3],
-                layout,
-                audio_on: false,
-                video_on: false,
-                muted: false,
+                Err(e) => debug!("udp receive error: {e}"),
             },
-        );
-        self.timers.push(Reverse((next_timeout, peer_id)));
-        // The router learns of the peer when its connection is up (Event::Connected):
-        // forwarding to a peer that cannot receive yet would start its slots mid-frame.
-        self.metrics.peers.set(self.peers.len() as f64);
-        debug!(peer = peer_id.0, room = room.0, ?layout, "peer negotiated");
-        Ok(Connected {
-            answer: answer_sdp,
-            slots: infos,
-            has_audio: audio_mid.is_some(),
-            has_video: video_mid.is_some(),
-        })
-    }
-
-    fn unique_ufrag(&self) -> String {
-        loop {
-            let ufrag = random_string(8);
-            if !self.by_ufrag.contains_key(&ufrag) {
-                return ufrag;
-            }
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+        shard.handle_timeout(Instant::now());
+        shard.take_transmits(&mut out);
+        for t in out.drain(..) {
+            // UDP: a full send buffer drops the datagram, like the network would.
+            let _ = socket.try_send_to(&t.contents, t.destination);
         }
     }
-
-    fn remove_peer(&mut self, now: StdInstant, peer_id: PeerId, report: bool) {
-        let Some(mut peer) = self.peers.remove(&peer_id) else {
-            return;
-        };
-        peer.rtc.disconnect();
-        self.by_ufrag.remove(&peer.ufrag);
-        for addr in &peer.addrs {
-            if self.by_addr.get(addr) == Some(&peer_id) {
-                self.by_addr.remove(addr);
-            }
-        }
-        self.router.remove_peer(now, peer_id);
-        self.metrics.peers.set(self.peers.len() as f64);
-        if report {
-            let _ = self.events.send(SfuEvent::PeerDisconnected {
-                room: peer.room,
-                peer: peer_id,
-            });
-        }
-        debug!(peer = peer_id.0, "peer removed");
-    }
-
-    /// Find the peer a datagram belongs to: by remote address, else by the STUN username.
-    fn demux(&mut self, source: SocketAddr, data: &[u8]) -> Option<PeerId> {
-        if let Some(&id) = self.by_addr.get(&source) {
-            return Some(id);
-        }
-        let msg = StunMessage::parse(data).ok()?;
-        let (local_ufrag, _) = msg.split_username()?;
-        let id = *self.by_ufrag.get(local_ufrag)?;
-        // Remember the address: later DTLS/SRTP from it carries no username. str0m checks
-        // the STUN message's integrity itself; a forged one does not authenticate.
-        self.by_addr.insert(source, id);
-        if let Some(peer) = self.peers.get_mut(&id) {
-            peer.addrs.push(source);
-        }
-        Some(id)
-    }
-
-    fn handle_datagram(&mut self, now: StdInstant, source: SocketAddr, data: &[u8]) {
-        let Some(id) = self.demux(source, data) else {
-            return;
-        };
-        let Ok(receive) = Receive::new(Protocol::Udp, source, self.local_addr, data) else {
-            return;
-        };
-        let Some(peer) = self.peers.get_mut(&id) else {
-            return;
-        };
-        if let Err(e) = peer.rtc.handle_input(Input::Receive(now, receive)) {
-            debug!(peer = id.0, "input rejected: {e}");
-        }
-        self.drain(now, id);
-    }
-
-    fn handle_due_timers(&mut self, now: StdInstant) {
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(peer) = self.peers.get_mut(&id) else {
-                continue;
-            };
-            if peer.next_timeout != t {
-                continue; // stale entry
-            }
-            if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                debug!(peer = id.0, "timeout rejected: {e}");
-            }
-            self.drain(now, id);
-        }
-    }
-
-    /// Drain one peer's outputs until its next timeout.
-    fn drain(&mut self, now: StdInstant, id: PeerId) {
-        let mut gone = false;
-        loop {
-            let Some(peer) = self.peers.get_mut(&id) else {
-                return;
-            };
-            match peer.rtc.poll_output() {
-                Ok(Output::Timeout(t)) => {
-                    if peer.next_timeout != t {
-                        peer.next_timeout = t;
-                        self.timers.push(Reverse((t, id)));
-                    }
-                    break;
-                }
-                Ok(Output::Transmit(t)) => {
-                    // UDP: a full send buffer drops the datagram, like the network would.
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(event)) => {
-                    if self.handle_event(now, id, event) {
-                        gone = true;
-                    }
-                }
-                Err(e) => {
-                    warn!(peer = id.0, "connection failed: {e}");
-                    gone = true;
-                    break;
-                }
-            }
-        }
-        if gone {
-            self.remove_peer(now, id, true);
-        }
-    }
-
-    /// Returns true when the peer's connection is over.
-    fn handle_event(&mut self, now: StdInstant, id: PeerId, event: Event) -> bool {
-        match event {
-            Event::Connected => {
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    peer.connected = true;
-                    debug!(peer = id.0, "connected");
-                    self.router.add_peer(now, id, peer.room, peer.layout);
-                    self.router.set_muted(now, id, peer.muted);
-                    self.router
-                        .set_publishing(now, id, Kind::Audio, peer.audio_on);
-                    self.router
-                        .set_publishing(now, id, Kind::Video, peer.video_on);
-                }
-            }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => return true,
-            Event::RtpPacket(packet) => self.handle_rtp(now, id, packet),
-            Event::KeyframeRequest(req) => {
-                if let Some(peer) = self.peers.get(&id)
-                    && let Some(slot) = peer.slots.iter().position(|s| s.mid == req.mid)
-                {
-                    self.router.handle_keyframe_request(now, id, slot);
-                }
-            }
-            _ => {}
-        }
-        false
-    }
-
-    fn handle_rtp(&mut self, now: StdInstant, id: PeerId, packet: RtpPacket) {
-        self.metrics.received.increment(1);
-        let Some(peer) = self.peers.get_mut(&id) else {
-            return;
-        };
-        let ssrc = packet.header.ssrc;
-        let (kind, layer) = match peer.rx.get(&ssrc) {
-            Some(&known) => known,
-            None => {
-                let Some((mid, rid)) = peer
-                    .rtc
-                    .direct_api()
-                    .stream_rx(&ssrc)
-                    .map(|s| (s.mid(), s.rid()))
-                else {
-                    return;
-                };
-                let kind = if Some(mid) == peer.audio_mid {
-                    Kind::Audio
-                } else if Some(mid) == peer.video_mid {
-                    Kind::Video
-                } else {
-                    return;
-                };
-                let layer = match rid.as_deref() {
-                    Some("h") => 1,
-                    Some("f") => 2,
-                    _ => 0,
-                };
-                peer.rx.insert(ssrc, (kind, layer));
-                if kind == Kind::Video {
-                    peer.layer_ssrc[usize::from(layer)] = Some(ssrc);
-                }
-                (kind, layer)
-            }
-        };
-        let payload = packet.payload;
-        let vp8 = match kind {
-            Kind::Video => Vp8Descriptor::parse(&payload).ok(),
-            Kind::Audio => None,
-        };
-        let keyframe = vp8.is_some_and(|d| d.starts_keyframe(&payload));
-        let incoming = IncomingPacket {
-            source: id,
-            kind,
-            layer,
-            ids: PacketIds {
-                seq: *packet.seq_no,
-                timestamp: packet.header.timestamp,
-                picture_id: vp8.and_then(|d| d.picture_id()),
-                tl0_pic_idx: vp8.and_then(|d| d.tl0_pic_idx()),
-            },
-            keyframe,
-            audio_level: packet.header.ext_vals.audio_level,
-        };
-        self.forwards.clear();
-        self.router
-            .handle_packet(now, &incoming, &mut self.forwards);
-        for forward in self.forwards.drain(..) {
-            self.outbox.push(Outgoing {
-                forward,
-                payload: payload.clone(),
-                marker: packet.header.marker,
-                wallclock: packet.timestamp,
-                vp8,
-                audio_level: incoming.audio_level,
-            });
-        }
-    }
-
-    fn handle_router_outputs(&mut self, now: StdInstant) {
-        while let Some(out) = self.router.poll_output() {
-            match out {
-                RouterOutput::RequestKeyframe { source, layer } => {
-                    let Some(peer) = self.peers.get_mut(&source) else {
-                        continue;
-                    };
-                    let Some(ssrc) = peer.layer_ssrc[usize::from(layer.min(2))] else {
-                        continue;
-                    };
-                    if let Some(stream) = peer.rtc.direct_api().stream_rx(&ssrc) {
-                        stream.request_keyframe(KeyframeRequestKind::Pli);
-                        self.metrics.keyframe_requests.increment(1);
-                        mark_dirty(&mut self.dirty, source, peer);
-                    }
-                }
-                RouterOutput::SlotChanged {
-                    room,
-                    subscriber,
-                    slot,
-                    role,
-                    source,
-                } => {
-                    let Some(mid) = self
-                        .peers
-                        .get(&subscriber)
-                        .and_then(|p| p.slots.get(slot))
-                        .map(|s| s.mid.to_string())
-                    else {
-                        continue;
-                    };
-                    let _ = self.events.send(SfuEvent::SlotChanged {
-                        room,
-                        subscriber,
-                        role,
-                        mid,
-                        source,
-                    });
-                }
-                RouterOutput::StageChanged {
-                    room,
-                    stage,
-                    pinned,
-                } => {
-                    let _ = self.events.send(SfuEvent::StageChanged {
-                        room,
-                        stage,
-                        pinned,
-                    });
-                }
-            }
-        }
-        let _ = now;
-    }
-
-    /// Write queued packets to their subscribers, then one timeout + drain per written
-    /// connection. Draining can produce more packets (RTP read during the drain), so repeat.
-    fn flush(&mut self, now: StdInstant) {
-        loop {
-            let outbox = std::mem::take(&mut self.outbox);
-            for out in &outbox {
-                self.write(out);
-            }
-            self.outbox = outbox;
-            self.outbox.clear();
-            self.handle_router_outputs(now);
-            if self.dirty.is_empty() {
-                break;
-            }
-            let dirty = std::mem::take(&mut self.dirty);
-            for id in &dirty {
-                let Some(peer) = self.peers.get_mut(id) else {
-                    continue;
-                };
-                peer.dirty = false;
-                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
-                    debug!(peer = id.0, "timeout rejected: {e}");
-                }
-                self.drain(now, *id);
-            }
-            self.dirty = dirty;
-            self.dirty.clear();
-            if self.outbox.is_empty() {
-                break;
-            }
-        }
-    }
-
-    fn write(&mut self, out: &Outgoing) {
-        let id = out.forward.subscriber;
-        let Some(peer) = self.peers.get_mut(&id) else {
-            return;
-        };
-        if !peer.connected {
-            return;
-        }
-        let Some(slot) = peer.slots.get(out.forward.slot) else {
-            return;
-        };
-        let (mid, pt, kind) = (slot.mid, slot.pt, slot.kind);
-        let ids = out.forward.ids;
-        let mut write = RtpWrite::new(
-            pt,
-            ids.seq.into(),
-            ids.timestamp,
-            out.wallclock,
-            out.payload.clone(),
-        )
-        .marker(out.marker)
-        .nackable(kind == Kind::Video);
-        if let Some(desc) = out.vp8 {
-            let mut patch = desc.patch();
-            if let Some(pid) = ids.picture_id {
-                patch = patch.picture_id(pid);
-            }
-            if let Some(tl0) = ids.tl0_pic_idx {
-                patch = patch.tl0_pic_idx(tl0);
-            }
-            match patch.build() {
-                Ok(p) => write = write.vp8_patch(p),
-                Err(_) => return, // the descriptor cannot carry the rewritten id: drop
-            }
-        }
-        if out.audio_level.is_some() {
-            let ext = ExtensionValues {
-                audio_level: out.audio_level,
-                ..Default::default()
-            };
-            write = write.ext_vals(ext);
-        }
-        let mut api = peer.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
-            return;
-        };
-        tx.write_rtp(write);
-        self.metrics.forwarded.increment(1);
-        self.metrics
-            .forwarded_bytes
-            .increment(out.payload.len() as u64);
-        mark_dirty(&mut self.dirty, id, peer);
-    }
+    info!("media plane stopped");
 }
 
-fn mark_dirty(dirty: &mut Vec<PeerId>, id: PeerId, peer: &mut Peer) {
-    if !peer.dirty {
-        peer.dirty = true;
-        dirty.push(id);
+fn handle_command(shard: &mut Shard, cmd: Command) {
+    let now = Instant::now();
+    match cmd {
+        Command::Connect {
+            peer,
+            room,
+            offer,
+            reply,
+        } => {
+            let result = shard.connect(now, peer, room, &offer);
+            if reply.send(result).is_err() {
+                // The asking connection went away meanwhile.
+                shard.disconnect(now, peer);
+            }
+        }
+        Command::Disconnect { peer } => shard.disconnect(now, peer),
+        Command::SetPublishing { peer, kind, on } => shard.set_publishing(now, peer, kind, on),
+        Command::SetMuted { peer, muted } => shard.set_muted(now, peer, muted),
+        Command::SetStagePin { room, peer } => shard.set_stage_pin(now, room, peer),
     }
-}
-
-fn random_string(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
 }

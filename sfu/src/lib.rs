@@ -6,9 +6,11 @@
 //!   No sockets, no clock reads; deterministic unit tests in `tests/`.
 //! - [`rewrite`] — per-slot rewriting of sequence numbers, timestamps and VP8 picture ids so
 //!   each receive slot is one continuous stream.
-//! - `driver` — the tokio glue: one UDP socket for all peers, datagrams routed by map
-//!   (STUN username before nomination, remote address after), one str0m `Rtc` per peer in
-//!   RTP mode, router outputs turned into writes, keyframe requests and [`SfuEvent`]s.
+//! - [`shard`] — the sans-IO media core: one str0m `Rtc` per peer in RTP mode, datagrams
+//!   routed by map (STUN username before nomination, remote address after), router outputs
+//!   turned into writes, keyframe requests and [`SfuEvent`]s; collects transmits;
+//! - `driver` — the tokio glue: one UDP socket for all peers, batches of datagrams into the
+//!   shard, its transmits out.
 //!
 //! Run-loop contract of the driver (per str0m): every input is followed by draining
 //! `poll_output` until `Output::Timeout`; writes to one connection are batched and followed
@@ -20,6 +22,7 @@
 mod driver;
 pub mod rewrite;
 pub mod router;
+pub mod shard;
 
 use std::net::SocketAddr;
 
