@@ -120,7 +120,7 @@ fn setup(subscribers: usize) -> Setup {
     let now = Instant::now();
     let server: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    std::mem::forget(rx); // events are not looked at here
+    std::mem::forget(rx);
     let mut shard = Shard::new(server, vec![server], LAYOUT, RouterConfig::default(), tx).unwrap();
     let mut clients: Vec<Client> = (0..=subscribers)
         .map(|i| client(SocketAddr::from(([127, 0, 0, 1], 50_000 + i as u16)), now))
@@ -156,7 +156,9 @@ fn forward(c: &mut Criterion) {
     for n in [10usize, 150] {
         let mut s = setup(n);
         let pt = payload_type(&s.clients[0].rtc, s.video_mid, Codec::Vp8).unwrap();
-        let mut layer = VideoLayer::new(DEFAULT_LAYERS[2], Duration::from_secs(3600), 1);
+        // A keyframe every second: the stage slots open on the first one after the router
+        // noticed the (single) layer.
+        let mut layer = VideoLayer::new(DEFAULT_LAYERS[2], Duration::from_secs(1), 1);
         let mut seq = 1000u64;
         let mut out = Vec::new();
         let mut pending: Vec<Transmit> = Vec::new();
@@ -197,14 +199,22 @@ fn forward(c: &mut Criterion) {
                 }
             }
         };
-        // Warm up the slots: the first frame is a keyframe that opens every stage slot.
-        for _ in 0..20 {
+        // Warm up until one publisher packet comes out once per subscriber (stage slots open).
+        let mut forwarding = false;
+        for _ in 0..2000 {
             let t = next_datagram(&mut s);
             s.shard.handle_datagram(s.now, t.source, &t.contents);
             s.shard.handle_timeout(s.now);
             s.shard.take_transmits(&mut out);
+            forwarding = out.len() >= n;
+            out.clear();
+            if forwarding {
+                break;
+            }
         }
-        out.clear();
+        assert!(forwarding, "the shard forwards to all {n} subscribers");
+        let mut sent = 0usize;
+        let mut packets = 0usize;
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_custom(|iters| {
@@ -216,12 +226,22 @@ fn forward(c: &mut Criterion) {
                     s.shard.handle_timeout(s.now);
                     s.shard.take_transmits(&mut out);
                     total += start.elapsed();
-                    black_box(out.len());
-                    out.clear();
+                    sent += black_box(out.len());
+                    packets += 1;
+                    // Answers to the publisher (STUN, RTCP) reach it; subscribers' media is
+                    // dropped here (their own timers run in `pump`).
+                    let publisher = s.clients[0].addr;
+                    out.retain(|t| t.destination == publisher);
+                    deliver(&mut s.clients[..1], &mut out, s.now);
                 }
                 total
             })
         });
+        // The publisher's own RTCP is among the packets and forwards to nobody: allow 5 %.
+        assert!(
+            sent * 100 >= packets * n * 95,
+            "every media packet went to every subscriber: {sent} datagrams for {packets} packets"
+        );
     }
     g.finish();
 }
