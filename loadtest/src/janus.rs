@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
-use str0m::{Candidate, RtcConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
-use crate::participant::{MediaSession, ParticipantConfig, ParticipantError};
+use crate::participant::{MediaSession, ParticipantConfig, ParticipantError, local_peer};
 
 /// Janus failures.
 #[derive(Debug, thiserror::Error)]
@@ -165,14 +164,6 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-fn rtc_config() -> RtcConfig {
-    RtcConfig::new()
-        .set_rtp_mode(true)
-        .clear_codecs()
-        .enable_opus(true, false)
-        .enable_vp8(true)
-}
-
 /// A publisher in a Janus VideoRoom.
 #[derive(Debug)]
 pub struct JanusPublisher {
@@ -202,13 +193,7 @@ impl JanusPublisher {
             .as_u64()
             .ok_or_else(|| JanusError::Protocol(format!("join: {joined}")))?;
 
-        let socket = UdpSocket::bind(SocketAddr::new(config.bind_ip, 0))
-            .await
-            .map_err(http)?;
-        let mut rtc = Box::new(rtc_config().build(Instant::now()));
-        rtc.add_local_candidate(
-            Candidate::host(socket.local_addr().map_err(http)?, "udp").map_err(http)?,
-        );
+        let (socket, mut rtc) = local_peer(config.bind_ip).await?;
         let mut api = rtc.sdp_api();
         let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let mut sim = Simulcast::new();
@@ -271,13 +256,7 @@ impl JanusViewer {
             .as_str()
             .ok_or_else(|| JanusError::Protocol(format!("subscribe: {attached}")))?
             .to_owned();
-        let socket = UdpSocket::bind(SocketAddr::new(config.bind_ip, 0))
-            .await
-            .map_err(http)?;
-        let mut rtc = Box::new(rtc_config().build(Instant::now()));
-        rtc.add_local_candidate(
-            Candidate::host(socket.local_addr().map_err(http)?, "udp").map_err(http)?,
-        );
+        let (socket, mut rtc) = local_peer(config.bind_ip).await?;
         let offer = SdpOffer::from_sdp_string(&offer_sdp).map_err(http)?;
         let answer = rtc.sdp_api().accept_offer(offer).map_err(http)?;
         let mut names = Vec::new();

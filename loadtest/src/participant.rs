@@ -162,20 +162,7 @@ impl Participant {
         let count = |k: &str| joined["slots"][k].as_u64().unwrap_or(0) as usize;
         let (stage, tiles, audio) = (count("stage"), count("tiles"), count("audio"));
 
-        let socket = UdpSocket::bind(SocketAddr::new(config.bind_ip, 0)).await?;
-        let local = socket.local_addr()?;
-        // Boxed: an `Rtc` is large and lives across the awaits below.
-        let mut rtc = Box::new(
-            RtcConfig::new()
-                .set_rtp_mode(true)
-                .clear_codecs()
-                .enable_opus(true, false)
-                .enable_vp8(true)
-                .build(Instant::now()),
-        );
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| ParticipantError::Rtc(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        let (socket, mut rtc) = local_peer(config.bind_ip).await?;
 
         let mut api = rtc.sdp_api();
         let audio_mid = config
@@ -269,6 +256,24 @@ impl Participant {
     pub async fn stop(self) {
         self.media.stop().await;
     }
+}
+
+/// A UDP socket on `ip` and an RTP-mode `Rtc` (Opus, VP8) with it as host candidate.
+/// Boxed: an `Rtc` is large and lives across awaits.
+pub async fn local_peer(ip: IpAddr) -> Result<(UdpSocket, Box<Rtc>), ParticipantError> {
+    let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+    let mut rtc = Box::new(
+        RtcConfig::new()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .build(Instant::now()),
+    );
+    let candidate = Candidate::host(socket.local_addr()?, "udp")
+        .map_err(|e| ParticipantError::Rtc(e.to_string()))?;
+    rtc.add_local_candidate(candidate);
+    Ok((socket, rtc))
 }
 
 /// A running str0m connection with synthetic publishing and per-slot receive statistics,
