@@ -213,35 +213,43 @@ fn forward(c: &mut Criterion) {
             }
         }
         assert!(forwarding, "the shard forwards to all {n} subscribers");
-        let mut sent = 0usize;
-        let mut packets = 0usize;
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = next_datagram(&mut s);
-                    let start = Instant::now();
-                    s.shard.handle_datagram(s.now, t.source, &t.contents);
-                    s.shard.handle_timeout(s.now);
-                    s.shard.take_transmits(&mut out);
-                    total += start.elapsed();
-                    sent += black_box(out.len());
-                    packets += 1;
-                    // Answers to the publisher (STUN, RTCP) reach it; subscribers' media is
-                    // dropped here (their own timers run in `pump`).
-                    let publisher = s.clients[0].addr;
-                    out.retain(|t| t.destination == publisher);
-                    deliver(&mut s.clients[..1], &mut out, s.now);
-                }
-                total
-            })
-        });
-        // The publisher's own RTCP is among the packets and forwards to nobody: allow 5 %.
-        assert!(
-            sent * 100 >= packets * n * 95,
-            "every media packet went to every subscriber: {sent} datagrams for {packets} packets"
-        );
+        // Batch 1: every publisher packet is flushed to the subscribers on its own (one
+        // timeout + drain per subscriber and packet). Batch 6: a 720p frame's packets are
+        // handed over together and flushed once, as the driver does with a burst.
+        for batch in [1usize, 6] {
+            let mut sent = 0usize;
+            let mut packets = 0usize;
+            g.throughput(Throughput::Elements((n * batch) as u64));
+            g.bench_with_input(BenchmarkId::new(format!("batch{batch}"), n), &n, |b, _| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let datagrams: Vec<Transmit> =
+                            (0..batch).map(|_| next_datagram(&mut s)).collect();
+                        let start = Instant::now();
+                        for t in &datagrams {
+                            s.shard.handle_datagram(s.now, t.source, &t.contents);
+                        }
+                        s.shard.handle_timeout(s.now);
+                        s.shard.take_transmits(&mut out);
+                        total += start.elapsed();
+                        sent += black_box(out.len());
+                        packets += batch;
+                        // Answers to the publisher (STUN, RTCP) reach it; subscribers' media
+                        // is dropped here (their own timers run in `pump`).
+                        let publisher = s.clients[0].addr;
+                        out.retain(|t| t.destination == publisher);
+                        deliver(&mut s.clients[..1], &mut out, s.now);
+                    }
+                    total
+                })
+            });
+            // The publisher's own RTCP is among the packets and forwards to nobody: allow 5 %.
+            assert!(
+                sent * 100 >= packets * n * 95,
+                "every media packet went to every subscriber: {sent} datagrams for {packets} packets"
+            );
+        }
     }
     g.finish();
 }
