@@ -229,14 +229,6 @@ impl Participant {
         })
     }
 
-    /// The participant's id.
-    pub fn id(&self) -> String {
-        self.joined["participant"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
     /// Wait until ICE and DTLS are up (or `timeout` passes). Returns whether it connected.
     pub async fn wait_connected(&mut self, timeout: Duration) -> bool {
         self.media.wait_connected(timeout).await

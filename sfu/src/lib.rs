@@ -101,10 +101,6 @@ pub struct Connected {
     pub answer: String,
     /// The receive slots, by mid.
     pub slots: Vec<SlotInfo>,
-    /// The peer offered a microphone m-line.
-    pub has_audio: bool,
-    /// The peer offered a camera m-line.
-    pub has_video: bool,
 }
 
 /// What the media plane reports to signalling.

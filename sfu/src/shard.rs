@@ -180,7 +180,7 @@ impl Shard {
         if self.router.poll_timeout().is_some_and(|t| t <= now) {
             self.router.handle_timeout(now);
         }
-        self.handle_router_outputs(now);
+        self.handle_router_outputs();
         self.flush(now);
     }
 
@@ -344,8 +344,6 @@ impl Shard {
         Ok(Connected {
             answer: answer_sdp,
             slots: infos,
-            has_audio: audio_mid.is_some(),
-            has_video: video_mid.is_some(),
         })
     }
 
@@ -565,7 +563,7 @@ impl Shard {
         }
     }
 
-    fn handle_router_outputs(&mut self, now: StdInstant) {
+    fn handle_router_outputs(&mut self) {
         while let Some(out) = self.router.poll_output() {
             match out {
                 RouterOutput::RequestKeyframe { source, layer } => {
@@ -617,7 +615,6 @@ impl Shard {
                 }
             }
         }
-        let _ = now;
     }
 
     /// Write queued packets to their subscribers, then one timeout + drain per written
@@ -630,7 +627,7 @@ impl Shard {
             }
             self.outbox = outbox;
             self.outbox.clear();
-            self.handle_router_outputs(now);
+            self.handle_router_outputs();
             if self.dirty.is_empty() {
                 break;
             }
