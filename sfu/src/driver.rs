@@ -1,19 +1,17 @@
-//! The tokio glue: one UDP socket, one task, one [`Shard`]. Reads datagrams in batches,
-//! hands them and commands and time to the shard, sends what it transmits.
+//! The tokio glue: one UDP socket, one task, one [`Shard`]. Reads datagrams in batches
+//! (`recvmmsg`), hands them and commands and time to the shard, and sends what it
+//! transmits in batches (`sendmmsg`).
 
 use std::time::Instant;
 
 use str0m::net::Transmit;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::shard::Shard;
+use crate::udp::MediaSocket;
 use crate::{Command, MediaConfig, SfuError, SfuEvent, SfuHandle};
-
-/// Datagrams read per loop turn before the batched writes are flushed.
-const RECV_BATCH: usize = 64;
 
 /// Bind the media socket and start the media task. Events go to `events`; the task ends
 /// when every [`SfuHandle`] is dropped.
@@ -25,7 +23,7 @@ pub async fn spawn(
         addr: config.bind,
         source,
     };
-    let socket = UdpSocket::bind(config.bind).await.map_err(bind_err)?;
+    let socket = MediaSocket::bind(config.bind).map_err(bind_err)?;
     let local_addr = socket.local_addr().map_err(bind_err)?;
     let announced = if config.public_addresses.is_empty() {
         vec![local_addr]
@@ -54,8 +52,11 @@ pub async fn spawn(
     ))
 }
 
-async fn run(mut shard: Shard, socket: UdpSocket, mut commands: mpsc::UnboundedReceiver<Command>) {
-    let mut buf = vec![0u8; 2000];
+async fn run(
+    mut shard: Shard,
+    mut socket: MediaSocket,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
     let mut out: Vec<Transmit> = Vec::new();
     info!(addr = ?socket.local_addr().ok(), "media plane running");
     loop {
@@ -65,15 +66,15 @@ async fn run(mut shard: Shard, socket: UdpSocket, mut commands: mpsc::UnboundedR
                 Some(cmd) => handle_command(&mut shard, cmd),
                 None => break,
             },
-            res = socket.recv_from(&mut buf) => match res {
-                Ok((n, source)) => {
+            res = socket.readable() => match res {
+                Ok(()) => {
                     let now = Instant::now();
-                    shard.handle_datagram(now, source, &buf[..n]);
-                    for _ in 1..RECV_BATCH {
-                        match socket.try_recv_from(&mut buf) {
-                            Ok((n, source)) => shard.handle_datagram(now, source, &buf[..n]),
-                            Err(_) => break,
-                        }
+                    match socket.try_recv_batch(|source, data| {
+                        shard.handle_datagram(now, source, data);
+                    }) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => debug!("udp receive error: {e}"),
                     }
                 }
                 Err(e) => debug!("udp receive error: {e}"),
@@ -82,10 +83,11 @@ async fn run(mut shard: Shard, socket: UdpSocket, mut commands: mpsc::UnboundedR
         }
         shard.handle_timeout(Instant::now());
         shard.take_transmits(&mut out);
-        for t in out.drain(..) {
-            // UDP: a full send buffer drops the datagram, like the network would.
-            let _ = socket.try_send_to(&t.contents, t.destination);
+        let dropped = socket.send_all(&out);
+        if dropped > 0 {
+            metrics::counter!("plenum_media_send_dropped_total").increment(dropped as u64);
         }
+        out.clear();
     }
     info!("media plane stopped");
 }

@@ -23,6 +23,7 @@ mod driver;
 pub mod rewrite;
 pub mod router;
 pub mod shard;
+mod udp;
 
 use std::net::SocketAddr;
 
