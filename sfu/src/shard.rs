@@ -76,6 +76,8 @@ impl Metrics {
             .increment(std::mem::take(&mut self.pending_forwarded));
         self.forwarded_bytes
             .increment(std::mem::take(&mut self.pending_forwarded_bytes));
+        self.timeouts
+            .increment(std::mem::take(&mut self.pending_timeouts));
     }
 }
 
