@@ -214,7 +214,12 @@ async fn serve(config: Config) -> Result<()> {
     )
     .await?;
     let store_dyn: Arc<dyn Store> = store.clone();
-    let rooms = Arc::new(Rooms::new(store_dyn.clone(), sfu.clone()));
+    let rooms = Arc::new(Rooms::new(
+        store_dyn.clone(),
+        sfu.clone(),
+        slots,
+        plenum_signalling::system_clock_ms,
+    ));
     tokio::spawn(rooms.clone().dispatch_sfu_events(sfu_events));
 
     let tls = if config.http.tls {
@@ -250,7 +255,6 @@ async fn serve(config: Config) -> Result<()> {
         keys: keys.clone(),
         store: store_dyn.clone(),
         rooms,
-        slots,
         allowed_origins: config.allowed_origins(&public_url),
         metrics: Some(metrics),
         clock: system_clock,

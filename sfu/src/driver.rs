@@ -110,6 +110,7 @@ fn handle_command(shard: &mut Shard, cmd: Command) {
         Command::Disconnect { peer } => shard.disconnect(now, peer),
         Command::SetPublishing { peer, kind, on } => shard.set_publishing(now, peer, kind, on),
         Command::SetMuted { peer, muted } => shard.set_muted(now, peer, muted),
+        Command::SetAudioAllowed { peer, allowed } => shard.set_audio_allowed(now, peer, allowed),
         Command::SetStagePin { room, peer } => shard.set_stage_pin(now, room, peer),
     }
 }

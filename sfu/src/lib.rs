@@ -157,6 +157,10 @@ enum Command {
         peer: PeerId,
         muted: bool,
     },
+    SetAudioAllowed {
+        peer: PeerId,
+        allowed: bool,
+    },
     SetStagePin {
         room: RoomId,
         peer: Option<PeerId>,
@@ -179,6 +183,9 @@ impl std::fmt::Debug for Command {
                 write!(f, "SetPublishing({peer:?}, {kind:?}, {on})")
             }
             Command::SetMuted { peer, muted } => write!(f, "SetMuted({peer:?}, {muted})"),
+            Command::SetAudioAllowed { peer, allowed } => {
+                write!(f, "SetAudioAllowed({peer:?}, {allowed})")
+            }
             Command::SetStagePin { room, peer } => write!(f, "SetStagePin({room:?}, {peer:?})"),
         }
     }
@@ -220,6 +227,12 @@ impl SfuHandle {
     /// Server-side mute: a muted peer's audio is not forwarded.
     pub fn set_muted(&self, peer: PeerId, muted: bool) -> Result<(), SfuError> {
         self.send(Command::SetMuted { peer, muted })
+    }
+
+    /// Floor control: whether a peer's audio may be forwarded at all. A new peer starts
+    /// *not* allowed (fail closed) until the control plane says otherwise.
+    pub fn set_audio_allowed(&self, peer: PeerId, allowed: bool) -> Result<(), SfuError> {
+        self.send(Command::SetAudioAllowed { peer, allowed })
     }
 
     /// Pin a peer to the room's stage, or follow the speaker (`None`).

@@ -359,12 +359,11 @@ impl Router {
         self.evaluate_room(now, room);
     }
 
-    /// Put a peer on the room's stage, or (`None`) let the stage follow the speaker.
+    /// Put a peer on the room's stage, or (`None`) let the stage follow the speaker. The pin
+    /// may name a peer whose connection is not up yet: it takes effect when the peer arrives
+    /// with a camera, and ends when the peer leaves.
     pub fn set_stage_pin(&mut self, now: Instant, room: RoomId, peer: Option<PeerId>) {
-        let Some(r) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        r.pin = peer.filter(|p| r.peers.contains(p));
+        self.rooms.entry(room).or_default().pin = peer;
         self.evaluate_room(now, room);
     }
 

@@ -112,6 +112,15 @@ struct Peer {
     audio_on: bool,
     video_on: bool,
     muted: bool,
+    /// Floor control (control plane): false until allowed, so nothing leaks before it.
+    audio_allowed: bool,
+}
+
+impl Peer {
+    /// What the router treats as muted: the own mute or no permission to be heard.
+    fn silenced(&self) -> bool {
+        self.muted || !self.audio_allowed
+    }
 }
 
 /// A packet waiting to be written to a subscriber.
@@ -221,12 +230,21 @@ impl Shard {
         self.router.set_publishing(now, peer, kind, on)
     }
 
-    /// Server-side mute.
+    /// The participant's own mute.
     pub fn set_muted(&mut self, now: StdInstant, peer: PeerId, muted: bool) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.muted = muted;
+            self.router.set_muted(now, peer, p.silenced());
         }
-        self.router.set_muted(now, peer, muted)
+    }
+
+    /// Floor control: may this peer's audio be forwarded at all? Takes effect with the next
+    /// packet.
+    pub fn set_audio_allowed(&mut self, now: StdInstant, peer: PeerId, allowed: bool) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.audio_allowed = allowed;
+            self.router.set_muted(now, peer, p.silenced());
+        }
     }
 
     /// Pin a peer to the room's stage, or follow the speaker.
@@ -361,6 +379,7 @@ impl Shard {
                 audio_on: false,
                 video_on: false,
                 muted: false,
+                audio_allowed: false,
             },
         );
         self.timers.push(Reverse((next_timeout, peer_id)));
@@ -500,7 +519,7 @@ impl Shard {
                     peer.connected = true;
                     debug!(peer = id.0, "connected");
                     self.router.add_peer(now, id, peer.room, peer.layout);
-                    self.router.set_muted(now, id, peer.muted);
+                    self.router.set_muted(now, id, peer.silenced());
                     self.router
                         .set_publishing(now, id, Kind::Audio, peer.audio_on);
                     self.router

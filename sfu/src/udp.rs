@@ -1,7 +1,7 @@
 //! The media socket: one UDP socket read with `recvmmsg` and written with `sendmmsg`
 //! (nix's safe wrappers), so a loop turn costs two system calls instead of one per
-//! datagram. Kernel buffers are enlarged through socket2, as far as the host allows
-//! (`net.core.rmem_max` / `wmem_max`).
+//! datagram. The send buffer is enlarged through socket2 (as far as `net.core.wmem_max`
+//! allows): one video frame fanned out to 150 viewers is about 1 MiB in one burst.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -18,8 +18,10 @@ use tracing::{debug, info};
 pub(crate) const BATCH: usize = 64;
 /// Largest datagram read; str0m's MTU is far below.
 const DATAGRAM_MAX: usize = 2048;
-/// Requested kernel buffer size for each direction.
-const SOCKET_BUFFER: usize = 8 << 20;
+/// Requested kernel send buffer. The receive buffer keeps the kernel default on purpose: an
+/// 8 MiB one turned a CPU overload in congress-150 into a standing queue of 360 ms latency
+/// (docs/perf.md); for live media a late packet is as useless as a lost one.
+const SEND_BUFFER: usize = 4 << 20;
 
 /// The bound media socket with its receive buffers. nix's batch headers hold raw pointers
 /// (not `Send`), so they are allocated per call: one small allocation per system call.
@@ -35,8 +37,7 @@ impl MediaSocket {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_nonblocking(true)?;
         // Best effort: the kernel clamps to its maximum, which ops can raise.
-        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        let _ = socket.set_send_buffer_size(SEND_BUFFER);
         info!(
             recv_buffer = socket.recv_buffer_size().unwrap_or(0),
             send_buffer = socket.send_buffer_size().unwrap_or(0),

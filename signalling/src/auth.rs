@@ -6,36 +6,41 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-/// What a participant may do. Congress control will add more roles and grants.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+/// A participant's role; its default grants are in [`crate::authz::Grants::for_role`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Runs the room: may set the stage.
+    /// Runs the platform's rooms: a moderator who may also appoint moderators.
+    Admin,
+    /// Runs the room (Versammlungsleitung).
     Moderator,
-    /// Takes part: publishes and subscribes.
+    /// Takes part and votes.
     Delegate,
+    /// May speak, may not vote.
+    GuestSpeaker,
     /// Watches and listens only.
     Observer,
 }
 
 impl Role {
+    /// Every role, for tables and tests.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Moderator,
+        Role::Delegate,
+        Role::GuestSpeaker,
+        Role::Observer,
+    ];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Admin => "admin",
             Role::Moderator => "moderator",
             Role::Delegate => "delegate",
+            Role::GuestSpeaker => "guest_speaker",
             Role::Observer => "observer",
         }
-    }
-
-    /// May publish microphone and camera.
-    pub fn may_publish(self) -> bool {
-        !matches!(self, Role::Observer)
-    }
-
-    /// May change the stage.
-    pub fn may_moderate(self) -> bool {
-        matches!(self, Role::Moderator)
     }
 }
 
@@ -43,14 +48,14 @@ impl std::str::FromStr for Role {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "moderator" => Ok(Role::Moderator),
-            "delegate" => Ok(Role::Delegate),
-            "observer" => Ok(Role::Observer),
-            other => Err(format!(
-                "unknown role {other:?} (expected moderator, delegate or observer)"
-            )),
-        }
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown role {s:?} (expected admin, moderator, delegate, guest_speaker or observer)"
+                )
+            })
     }
 }
 
@@ -71,6 +76,9 @@ pub struct Claims {
     pub exp: u64,
     /// Token id (the invite's id in storage).
     pub jti: String,
+    /// Overrides of the role's grants for this participant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<crate::authz::GrantOverrides>,
 }
 
 /// Why a token was refused.
@@ -140,6 +148,7 @@ mod tests {
             iat: 100,
             exp,
             jti: "i-1".into(),
+            grants: None,
         }
     }
 

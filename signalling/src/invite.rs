@@ -76,6 +76,7 @@ pub fn issue(
             iat: now,
             exp: record.expires_at,
             jti: record.id.clone(),
+            grants: None,
         })
         .map_err(|_| InviteError::Sign)?;
     store.insert_invite(&record)?;
@@ -102,6 +103,7 @@ pub fn create_demo(
         created_at: now,
     };
     store.create_room(&room)?;
+    store.save_room_state(DEMO_ROOM, &crate::room::CongressState::congress().to_json())?;
     let people = [
         ("Moderation", Role::Moderator),
         ("Delegierte A", Role::Delegate),

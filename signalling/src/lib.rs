@@ -14,8 +14,10 @@
 //! [`app`] builds the axum router (tested with real sockets); [`serve`] runs it over HTTPS.
 
 pub mod auth;
+pub mod authz;
 pub mod invite;
 pub mod protocol;
+pub mod queue;
 pub mod room;
 pub mod storage;
 pub mod tls;
@@ -33,7 +35,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
-use plenum_sfu::SlotLayout;
 
 use crate::auth::TokenKeys;
 use crate::room::Rooms;
@@ -50,6 +51,14 @@ pub fn system_clock() -> u64 {
         .unwrap_or(0)
 }
 
+/// The wall clock as unix milliseconds (speaking times, queue).
+pub fn system_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Shared state of all HTTP handlers.
 #[derive(Debug)]
 pub struct AppState {
@@ -59,8 +68,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Active rooms.
     pub rooms: Arc<Rooms>,
-    /// Receive slots every client should offer.
-    pub slots: SlotLayout,
     /// Origins allowed to open the WebSocket (scheme://host[:port]).
     pub allowed_origins: Vec<String>,
     /// The Prometheus renderer, if metrics are installed.

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::authz::{GrantOverrides, Grants};
+use crate::queue::{QueueView, RequestKind, Speech};
+
 /// The protocol version this server speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -48,6 +51,108 @@ pub enum Command {
     Leave,
     /// Liveness check.
     Ping,
+    /// Ask for the floor.
+    RequestFloor {
+        /// What for.
+        #[serde(default)]
+        kind: RequestKind,
+    },
+    /// Withdraw the own request.
+    WithdrawFloorRequest {
+        /// The entry.
+        entry_id: u64,
+    },
+    /// Moderators: give the floor to an entry, a participant, or the first entry.
+    QueueGiveFloor {
+        /// A waiting entry.
+        #[serde(default)]
+        entry_id: Option<u64>,
+        /// A participant (queued or not).
+        #[serde(default)]
+        participant_id: Option<String>,
+    },
+    /// End the current speech (moderators, or the speaker).
+    QueueEndFloor,
+    /// Moderators: stop the speaker's clock.
+    QueuePause,
+    /// Moderators: restart it.
+    QueueResume,
+    /// Moderators: more time for the current speech.
+    QueueExtend {
+        /// How much.
+        seconds: u32,
+    },
+    /// Moderators: remove a waiting entry.
+    QueueRemove {
+        /// The entry.
+        entry_id: u64,
+    },
+    /// Moderators: move a waiting entry.
+    QueueMove {
+        /// The entry.
+        entry_id: u64,
+        /// New place, 0 = first.
+        position: usize,
+    },
+    /// Moderators: open or close the list.
+    QueueSetOpen {
+        /// Open?
+        open: bool,
+    },
+    /// Moderators: time limit for the next speeches.
+    QueueSetTimeLimit {
+        /// Seconds, or none.
+        #[serde(default)]
+        seconds: Option<u32>,
+    },
+    /// The history of speeches.
+    QueueHistory,
+    /// Moderators: congress or open-discussion mode.
+    SetMode {
+        /// The mode.
+        mode: RoomMode,
+    },
+    /// Moderators: lobby on/off.
+    SetLobby {
+        /// On?
+        enabled: bool,
+    },
+    /// Moderators: let a waiting participant in.
+    Admit {
+        /// Who.
+        participant_id: String,
+    },
+    /// Moderators: turn a waiting participant away.
+    Deny {
+        /// Who.
+        participant_id: String,
+    },
+    /// Moderators: server-side mute.
+    MuteParticipant {
+        /// Who.
+        participant_id: String,
+    },
+    /// Moderators: lift a server-side mute; in congress mode also lets them be heard.
+    UnmuteParticipant {
+        /// Who.
+        participant_id: String,
+    },
+    /// Moderators: remove someone, optionally barring them from rejoining.
+    RemoveParticipant {
+        /// Who.
+        participant_id: String,
+        /// Bar them.
+        #[serde(default)]
+        ban: bool,
+    },
+    /// Moderators: change someone's role or grants.
+    SetGrants {
+        /// Who.
+        participant_id: String,
+        /// The changes.
+        #[serde(flatten)]
+        overrides: GrantOverrides,
+    },
 }
 
 impl Command {
@@ -62,8 +167,39 @@ impl Command {
             Command::SetStage { .. } => "set_stage",
             Command::Leave => "leave",
             Command::Ping => "ping",
+            Command::RequestFloor { .. } => "request_floor",
+            Command::WithdrawFloorRequest { .. } => "withdraw_floor_request",
+            Command::QueueGiveFloor { .. } => "queue_give_floor",
+            Command::QueueEndFloor => "queue_end_floor",
+            Command::QueuePause => "queue_pause",
+            Command::QueueResume => "queue_resume",
+            Command::QueueExtend { .. } => "queue_extend",
+            Command::QueueRemove { .. } => "queue_remove",
+            Command::QueueMove { .. } => "queue_move",
+            Command::QueueSetOpen { .. } => "queue_set_open",
+            Command::QueueSetTimeLimit { .. } => "queue_set_time_limit",
+            Command::QueueHistory => "queue_history",
+            Command::SetMode { .. } => "set_mode",
+            Command::SetLobby { .. } => "set_lobby",
+            Command::Admit { .. } => "admit",
+            Command::Deny { .. } => "deny",
+            Command::MuteParticipant { .. } => "mute_participant",
+            Command::UnmuteParticipant { .. } => "unmute_participant",
+            Command::RemoveParticipant { .. } => "remove_participant",
+            Command::SetGrants { .. } => "set_grants",
         }
     }
+}
+
+/// Who is heard in a room (docs/protocol.md, *Modes*).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomMode {
+    /// The floor holder, moderators and whoever a moderator unmuted.
+    Congress,
+    /// Everyone; the loudest few fill the audio slots.
+    #[default]
+    Open,
 }
 
 /// `audio` or `video`.
@@ -110,6 +246,14 @@ pub enum ErrorCode {
     NotFound,
     /// Media plane refused or is gone.
     MediaUnavailable,
+    /// Waiting in the lobby: only `leave` and `ping`.
+    InLobby,
+    /// The speaker list is closed.
+    QueueClosed,
+    /// Already on the speaker list for this.
+    AlreadyQueued,
+    /// Removed and barred from rejoining.
+    Banned,
     /// Anything else.
     Internal,
 }
@@ -119,7 +263,10 @@ impl ErrorCode {
     pub fn closes_connection(self) -> bool {
         matches!(
             self,
-            ErrorCode::UnsupportedVersion | ErrorCode::InvalidToken | ErrorCode::TokenExpired
+            ErrorCode::UnsupportedVersion
+                | ErrorCode::InvalidToken
+                | ErrorCode::TokenExpired
+                | ErrorCode::Banned
         )
     }
 }
@@ -158,6 +305,12 @@ pub struct ParticipantInfo {
     pub video: bool,
     /// Muted their microphone.
     pub muted: bool,
+    /// What they may do.
+    pub grants: Grants,
+    /// The media plane forwards their microphone (unless `muted`).
+    pub heard: bool,
+    /// A moderator muted them server-side.
+    pub force_muted: bool,
 }
 
 /// What one receive slot of a client shows.
@@ -185,6 +338,19 @@ pub enum CloseReason {
     ServerShutdown,
     /// A fatal protocol error.
     Error,
+    /// A moderator turned them away from the lobby.
+    Denied,
+    /// A moderator removed them.
+    Removed,
+}
+
+/// Someone waiting in the lobby.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LobbyEntry {
+    /// Who.
+    pub participant_id: String,
+    /// Their name.
+    pub name: String,
 }
 
 /// Server-initiated messages.
@@ -217,6 +383,41 @@ pub enum Event {
     SlotsChanged {
         /// The changed slots.
         slots: Vec<SlotAssignment>,
+    },
+    /// The speaker list or the floor changed.
+    QueueChanged {
+        /// The whole queue.
+        queue: QueueView,
+    },
+    /// The speaker's time is nearly up.
+    FloorWarning {
+        /// The speaker.
+        participant_id: String,
+        /// Time left.
+        remaining_ms: u64,
+    },
+    /// A speech ended.
+    SpeechEnded {
+        /// The speech, for the minutes.
+        speech: Speech,
+    },
+    /// Congress or open mode.
+    ModeChanged {
+        /// The new mode.
+        mode: RoomMode,
+    },
+    /// To moderators: the lobby changed.
+    LobbyChanged {
+        /// Lobby on?
+        enabled: bool,
+        /// Who waits.
+        waiting: Vec<LobbyEntry>,
+    },
+    /// To a waiting participant: admitted; the fields are a `join` result.
+    Admitted {
+        /// The join result.
+        #[serde(flatten)]
+        result: serde_json::Value,
     },
     /// The server is about to close the connection.
     Closing {
@@ -313,6 +514,64 @@ mod tests {
         assert_eq!(id, None);
         assert_eq!(err.code, ErrorCode::BadRequest);
         let (_, err) = parse_envelope(r#"{"id":1,"cmd":"publish","kind":"smell"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn congress_commands_parse_with_defaults() {
+        let e = parse_envelope(r#"{"id":1,"cmd":"request_floor"}"#).unwrap();
+        assert_eq!(
+            e.command,
+            Command::RequestFloor {
+                kind: RequestKind::Contribution
+            }
+        );
+        let e =
+            parse_envelope(r#"{"id":2,"cmd":"request_floor","kind":"point_of_order"}"#).unwrap();
+        assert_eq!(
+            e.command,
+            Command::RequestFloor {
+                kind: RequestKind::PointOfOrder
+            }
+        );
+        let e = parse_envelope(r#"{"id":3,"cmd":"queue_give_floor"}"#).unwrap();
+        assert_eq!(
+            e.command,
+            Command::QueueGiveFloor {
+                entry_id: None,
+                participant_id: None
+            }
+        );
+        let e = parse_envelope(
+            r#"{"id":4,"cmd":"set_grants","participant_id":"p","role":"guest_speaker","vote_weight":2}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            e.command,
+            Command::SetGrants {
+                participant_id: "p".into(),
+                overrides: GrantOverrides {
+                    role: Some(crate::auth::Role::GuestSpeaker),
+                    vote_weight: Some(2),
+                    ..Default::default()
+                }
+            }
+        );
+        let e = parse_envelope(r#"{"id":5,"cmd":"queue_set_time_limit","seconds":null}"#).unwrap();
+        assert_eq!(e.command, Command::QueueSetTimeLimit { seconds: None });
+        let e =
+            parse_envelope(r#"{"id":6,"cmd":"remove_participant","participant_id":"p"}"#).unwrap();
+        assert_eq!(
+            e.command,
+            Command::RemoveParticipant {
+                participant_id: "p".into(),
+                ban: false
+            }
+        );
+        let (_, err) =
+            parse_envelope(r#"{"id":7,"cmd":"request_floor","kind":"shout"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        let (_, err) = parse_envelope(r#"{"id":8,"cmd":"set_mode","mode":"chaos"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadRequest);
     }
 

@@ -1,21 +1,33 @@
-//! Rooms: one actor task per active room owns its membership and talks to the media plane.
+//! Rooms: one actor task per active room owns its membership, its congress state and its
+//! link to the media plane.
 //!
 //! Connections send [`RoomMsg`]s and get answers on oneshot channels; the actor pushes
 //! events to every member's outbound channel. Media-plane events arrive through
-//! [`Rooms::dispatch_sfu_events`], which routes them to the right actor.
+//! [`Rooms::dispatch_sfu_events`], which routes them to the right actor. Congress control
+//! (roles, lobby, speaker queue, floor) is in [`congress`]; its state is stored before a
+//! command is answered.
+
+mod congress;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use plenum_sfu::{Connected, Kind, PeerId, RoomId, SfuError, SfuEvent, SfuHandle, SlotRole};
+use plenum_sfu::{
+    Connected, Kind, PeerId, RoomId, SfuError, SfuEvent, SfuHandle, SlotLayout, SlotRole,
+};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+pub use congress::CongressState;
+
 use crate::auth::{Claims, Role};
+use crate::authz::{self, GrantOverrides};
 use crate::protocol::{
-    CloseReason, ErrorBody, ErrorCode, Event, MediaKindArg, ParticipantInfo, SlotAssignment,
+    CloseReason, Command, ErrorBody, ErrorCode, Event, MediaKindArg, ParticipantInfo,
+    SlotAssignment,
 };
 use crate::storage::{RoomRecord, Store};
 
@@ -48,14 +60,14 @@ pub enum RoomMsg {
         /// The join result.
         reply: Reply,
     },
-    /// A command of a joined participant.
+    /// A command of a joined participant (anything but `join` and `ping`).
     Command {
         /// Who.
         participant: String,
         /// From which connection.
         conn: ConnId,
         /// What.
-        command: MemberCommand,
+        command: Command,
         /// The answer.
         reply: Reply,
     },
@@ -78,21 +90,6 @@ pub enum RoomMsg {
     Sfu(SfuEvent),
 }
 
-/// Commands that act on room state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MemberCommand {
-    /// SDP offer.
-    Offer(String),
-    /// Start/stop forwarding.
-    Publish(MediaKindArg, bool),
-    /// Own mute.
-    SetMuted(bool),
-    /// Moderator: pin stage.
-    SetStage(Option<String>),
-    /// Leave.
-    Leave,
-}
-
 /// A handle to a room actor.
 #[derive(Debug, Clone)]
 pub struct RoomHandle {
@@ -110,11 +107,16 @@ impl RoomHandle {
     }
 }
 
+/// Unix time in milliseconds; injected so tests can run on their own clock.
+pub type ClockMs = fn() -> u64;
+
 /// All active rooms of this server.
 #[derive(Debug)]
 pub struct Rooms {
     store: Arc<dyn Store>,
     sfu: SfuHandle,
+    slots: SlotLayout,
+    now_ms: ClockMs,
     active: Mutex<HashMap<String, RoomHandle>>,
     by_sfu_room: Mutex<HashMap<RoomId, RoomHandle>>,
     next_room: AtomicU64,
@@ -122,11 +124,13 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    /// Rooms backed by `store`, media through `sfu`.
-    pub fn new(store: Arc<dyn Store>, sfu: SfuHandle) -> Self {
+    /// Rooms backed by `store`, media through `sfu`; clients offer `slots` receive slots.
+    pub fn new(store: Arc<dyn Store>, sfu: SfuHandle, slots: SlotLayout, now_ms: ClockMs) -> Self {
         Self {
             store,
             sfu,
+            slots,
+            now_ms,
             active: Mutex::new(HashMap::new()),
             by_sfu_room: Mutex::new(HashMap::new()),
             next_room: AtomicU64::new(1),
@@ -134,18 +138,26 @@ impl Rooms {
         }
     }
 
-    /// The actor of a stored room, started on first use. `None` if no such room exists.
+    /// The actor of a stored room, started on first use (with its stored congress state).
+    /// `None` if no such room exists.
     pub fn get_or_start(&self, room_id: &str) -> Result<Option<RoomHandle>, ErrorBody> {
         let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = active.get(room_id) {
             return Ok(Some(h.clone()));
         }
-        let record = self.store.room(room_id).map_err(|e| {
+        let storage_error = |e: crate::storage::StorageError| {
             warn!("room lookup failed: {e}");
             ErrorBody::new(ErrorCode::Internal, "storage unavailable")
-        })?;
-        let Some(record) = record else {
+        };
+        let Some(record) = self.store.room(room_id).map_err(storage_error)? else {
             return Ok(None);
+        };
+        let state = match self.store.room_state(room_id).map_err(storage_error)? {
+            None => CongressState::default(),
+            Some(json) => CongressState::from_json(&json).map_err(|e| {
+                warn!(room = room_id, "stored room state unreadable: {e}");
+                ErrorBody::new(ErrorCode::Internal, "the room's stored state is unreadable")
+            })?,
         };
         let sfu_room = RoomId(self.next_room.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::unbounded_channel();
@@ -157,12 +169,17 @@ impl Rooms {
             record,
             sfu_room,
             sfu: self.sfu.clone(),
+            store: self.store.clone(),
+            slots: self.slots,
+            now_ms: self.now_ms,
             tx,
             next_peer: self.next_peer.clone(),
+            state,
             members: HashMap::new(),
             by_peer: HashMap::new(),
             stage: None,
             pinned: false,
+            applied_pin: None,
         };
         tokio::spawn(actor.run(rx));
         active.insert(room_id.to_owned(), handle.clone());
@@ -200,32 +217,59 @@ impl Rooms {
 #[derive(Debug)]
 struct Member {
     info: ParticipantInfo,
+    /// The effective role (token role with overrides).
     role: Role,
+    /// What the token said.
+    token_role: Role,
+    token_grants: Option<GrantOverrides>,
     conn: ConnId,
     out: mpsc::UnboundedSender<Outbound>,
     peer: Option<PeerId>,
+    /// What the media plane was last told about this member's audio.
+    applied_heard: Option<bool>,
     /// mid → current assignment of this member's receive slots.
     slots: HashMap<String, SlotAssignment>,
+    /// Waiting in the lobby.
+    waiting: bool,
 }
 
 struct RoomActor {
     record: RoomRecord,
     sfu_room: RoomId,
     sfu: SfuHandle,
+    store: Arc<dyn Store>,
+    slots: SlotLayout,
+    now_ms: ClockMs,
     tx: mpsc::UnboundedSender<RoomMsg>,
     next_peer: Arc<AtomicU64>,
-    /// By participant id.
+    /// Everything that survives a restart.
+    state: CongressState,
+    /// By participant id, including those waiting in the lobby.
     members: HashMap<String, Member>,
     by_peer: HashMap<PeerId, String>,
+    /// The stage as the media plane reports it.
     stage: Option<String>,
     pinned: bool,
+    /// The stage pin the media plane was last given.
+    applied_pin: Option<Option<PeerId>>,
 }
 
 impl RoomActor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<RoomMsg>) {
         info!(room = %self.record.id, "room active");
-        while let Some(msg) = rx.recv().await {
-            self.handle(msg);
+        loop {
+            let wait = self
+                .state
+                .queue
+                .next_deadline_ms()
+                .map(|at| Duration::from_millis(at.saturating_sub((self.now_ms)())));
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(msg) => self.handle(msg),
+                    None => break,
+                },
+                () = sleep_or_never(wait) => self.tick(),
+            }
         }
     }
 
@@ -237,7 +281,7 @@ impl RoomActor {
                 out,
                 reply,
             } => {
-                let _ = reply.send(Ok(self.join(claims, conn, out)));
+                let _ = reply.send(self.join(claims, conn, out));
             }
             RoomMsg::Command {
                 participant,
@@ -245,15 +289,12 @@ impl RoomActor {
                 command,
                 reply,
             } => {
-                if !self.is_current(&participant, conn) {
-                    let _ = reply.send(Err(ErrorBody::new(
-                        ErrorCode::NotJoined,
-                        "this connection is no longer in the room",
-                    )));
+                if let Err(e) = self.authorize(&participant, conn, &command) {
+                    let _ = reply.send(Err(e));
                     return;
                 }
                 match command {
-                    MemberCommand::Offer(sdp) => self.offer(participant, conn, sdp, reply),
+                    Command::Offer { sdp } => self.offer(participant, conn, sdp, reply),
                     other => {
                         let _ = reply.send(self.command(&participant, other));
                     }
@@ -267,6 +308,7 @@ impl RoomActor {
                 reply,
             } => {
                 let _ = reply.send(self.negotiated(&participant, conn, peer, result));
+                self.sync_media();
             }
             RoomMsg::Disconnected { participant, conn } => {
                 if self.is_current(&participant, conn) {
@@ -283,48 +325,123 @@ impl RoomActor {
             .is_some_and(|m| m.conn == conn)
     }
 
+    /// The one gate every command passes: current connection, lobby, then the grants table.
+    fn authorize(
+        &self,
+        participant: &str,
+        conn: ConnId,
+        command: &Command,
+    ) -> Result<(), ErrorBody> {
+        let member = self
+            .members
+            .get(participant)
+            .filter(|m| m.conn == conn)
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::NotJoined,
+                    "this connection is no longer in the room",
+                )
+            })?;
+        if member.waiting && !authz::allowed_in_lobby(command) {
+            return Err(ErrorBody::new(
+                ErrorCode::InLobby,
+                "you are waiting in the lobby",
+            ));
+        }
+        let holds_floor = self.state.queue.floor_holder() == Some(participant);
+        authz::check(&member.info.grants, holds_floor, command)
+    }
+
     fn join(
         &mut self,
         claims: Claims,
         conn: ConnId,
         out: mpsc::UnboundedSender<Outbound>,
-    ) -> serde_json::Value {
+    ) -> Result<serde_json::Value, ErrorBody> {
+        if self.state.banned.contains(&claims.sub) {
+            return Err(ErrorBody::new(
+                ErrorCode::Banned,
+                "a moderator removed you from this room",
+            ));
+        }
         if let Some(old) = self.members.get(&claims.sub) {
             // Same participant on a new connection (second tab, device, reconnect).
             let _ = old.out.send(Outbound::Close(CloseReason::Replaced));
             self.remove(&claims.sub.clone());
         }
-        let info = ParticipantInfo {
-            id: claims.sub.clone(),
-            name: claims.name.clone(),
-            role: claims.role.as_str().to_owned(),
-            audio: false,
-            video: false,
-            muted: false,
-        };
-        let others: Vec<ParticipantInfo> = self.members.values().map(|m| m.info.clone()).collect();
-        self.broadcast(Event::ParticipantJoined {
-            participant: info.clone(),
-        });
-        self.members.insert(
-            claims.sub.clone(),
-            Member {
-                info: info.clone(),
-                role: claims.role,
-                conn,
-                out,
-                peer: None,
-                slots: HashMap::new(),
+        let id = claims.sub.clone();
+        let mut member = Member {
+            info: ParticipantInfo {
+                id: id.clone(),
+                name: claims.name.clone(),
+                role: String::new(),
+                audio: false,
+                video: false,
+                muted: false,
+                grants: authz::Grants::for_role(Role::Observer),
+                heard: false,
+                force_muted: false,
             },
-        );
-        info!(room = %self.record.id, members = self.members.len(), "participant joined");
-        json!({
-            "participant": info,
+            role: claims.role,
+            token_role: claims.role,
+            token_grants: claims.grants.clone(),
+            conn,
+            out,
+            peer: None,
+            applied_heard: None,
+            slots: HashMap::new(),
+            waiting: false,
+        };
+        self.state.effective(&mut member);
+        member.waiting =
+            self.state.lobby && !member.info.grants.moderate && !self.state.admitted.contains(&id);
+        let waiting = member.waiting;
+        let info = member.info.clone();
+        self.members.insert(id.clone(), member);
+        info!(room = %self.record.id, members = self.members.len(), waiting, "participant joined");
+        if waiting {
+            self.send_lobby();
+            return Ok(json!({
+                "lobby": "waiting",
+                "participant": info,
+                "room": { "id": self.record.id, "name": self.record.name },
+            }));
+        }
+        self.enter(&id);
+        Ok(self.join_result(&id))
+    }
+
+    /// A member (new, or admitted from the lobby) becomes visible to the room.
+    fn enter(&mut self, id: &str) {
+        let Some(info) = self.members.get(id).map(|m| m.info.clone()) else {
+            return;
+        };
+        self.broadcast_except(id, Event::ParticipantJoined { participant: info });
+    }
+
+    /// What `join` (and `admitted`) returns to a member in the room.
+    fn join_result(&self, id: &str) -> serde_json::Value {
+        let now = (self.now_ms)();
+        let me = self.members.get(id).map(|m| m.info.clone());
+        let moderate = me.as_ref().is_some_and(|i| i.grants.moderate);
+        let mut result = json!({
+            "participant": me,
             "room": { "id": self.record.id, "name": self.record.name },
-            "participants": others,
+            "participants": self.present().filter(|m| m.info.id != id).map(|m| m.info.clone()).collect::<Vec<_>>(),
             "stage": self.stage,
             "pinned": self.pinned,
-        })
+            "slots": {
+                "stage": self.slots.stage,
+                "tiles": self.slots.tiles,
+                "audio": self.slots.audio,
+            },
+            "mode": self.state.mode,
+            "queue": self.state.queue.view(now),
+        });
+        if moderate {
+            result["lobby"] = json!({ "enabled": self.state.lobby, "waiting": self.waiting() });
+        }
+        result
     }
 
     fn offer(&mut self, participant: String, conn: ConnId, sdp: String, reply: Reply) {
@@ -340,12 +457,14 @@ impl RoomActor {
         }
         let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));
         member.peer = Some(peer);
+        member.applied_heard = None;
         self.by_peer.insert(peer, participant.clone());
         let sfu = self.sfu.clone();
         let room = self.sfu_room;
         let tx = self.tx.clone();
-        // Negotiation runs outside the actor; the result comes back as `Negotiated`. An
-        // observer's send m-lines are accepted but never forwarded: `publish` is refused.
+        // Negotiation runs outside the actor; the result comes back as `Negotiated`. The
+        // media plane forwards none of the peer's audio until `sync_media` allows it, and an
+        // observer's send m-lines are never forwarded: `publish` is refused.
         tokio::spawn(async move {
             let result = sfu.connect(peer, room, sdp).await;
             let _ = tx.send(RoomMsg::Negotiated {
@@ -409,19 +528,14 @@ impl RoomActor {
     fn command(
         &mut self,
         participant: &str,
-        command: MemberCommand,
+        command: Command,
     ) -> Result<serde_json::Value, ErrorBody> {
         let Some(member) = self.members.get_mut(participant) else {
             return Err(ErrorBody::new(ErrorCode::NotJoined, "not in the room"));
         };
         match command {
-            MemberCommand::Publish(kind, on) => {
-                if on && !member.role.may_publish() {
-                    return Err(ErrorBody::new(
-                        ErrorCode::Forbidden,
-                        "observers may not publish",
-                    ));
-                }
+            Command::Publish { kind } | Command::Unpublish { kind } => {
+                let on = matches!(command, Command::Publish { .. });
                 let sfu_kind = match kind {
                     MediaKindArg::Audio => {
                         member.info.audio = on;
@@ -440,7 +554,7 @@ impl RoomActor {
                 let info = member.info.clone();
                 self.broadcast(Event::ParticipantUpdated { participant: info });
             }
-            MemberCommand::SetMuted(muted) => {
+            Command::SetMuted { muted } => {
                 member.info.muted = muted;
                 if let Some(peer) = member.peer {
                     self.sfu.set_muted(peer, muted).map_err(media_unavailable)?;
@@ -448,48 +562,26 @@ impl RoomActor {
                 let info = member.info.clone();
                 self.broadcast(Event::ParticipantUpdated { participant: info });
             }
-            MemberCommand::SetStage(target) => {
-                if !member.role.may_moderate() {
-                    return Err(ErrorBody::new(
-                        ErrorCode::Forbidden,
-                        "only moderators may set the stage",
-                    ));
-                }
-                let peer = match &target {
-                    None => None,
-                    Some(id) => {
-                        let Some(m) = self.members.get(id) else {
-                            return Err(ErrorBody::new(
-                                ErrorCode::NotFound,
-                                format!("participant {id} is not in the room"),
-                            ));
-                        };
-                        let Some(peer) = m.peer else {
-                            return Err(ErrorBody::new(
-                                ErrorCode::BadRequest,
-                                format!("participant {id} has no media connection yet"),
-                            ));
-                        };
-                        Some(peer)
-                    }
-                };
-                self.sfu
-                    .set_stage_pin(self.sfu_room, peer)
-                    .map_err(media_unavailable)?;
-            }
-            MemberCommand::Leave => {
-                if let Some(m) = self.members.get(participant) {
-                    let _ = m.out.send(Outbound::Close(CloseReason::Left));
-                }
+            Command::Leave => {
+                let _ = member.out.send(Outbound::Close(CloseReason::Left));
                 self.remove(participant);
             }
-            MemberCommand::Offer(_) => {
-                return Err(ErrorBody::new(ErrorCode::Internal, "offer routed wrongly"));
+            Command::QueueHistory => {
+                return Ok(json!({ "speeches": self.state.queue.history() }));
             }
+            Command::Join { .. } | Command::Ping | Command::Offer { .. } => {
+                return Err(ErrorBody::new(
+                    ErrorCode::Internal,
+                    "command routed wrongly",
+                ));
+            }
+            congress => return self.congress(participant, congress),
         }
         Ok(json!({}))
     }
 
+    /// A member's connection ends (left, replaced, disconnected, removed). Their queue
+    /// entries and floor stay: they may be reconnecting.
     fn remove(&mut self, participant: &str) {
         let Some(member) = self.members.remove(participant) else {
             return;
@@ -498,9 +590,14 @@ impl RoomActor {
             self.by_peer.remove(&peer);
             let _ = self.sfu.disconnect(peer);
         }
-        self.broadcast(Event::ParticipantLeft {
-            participant_id: participant.to_owned(),
-        });
+        if member.waiting {
+            self.send_lobby();
+        } else {
+            self.broadcast(Event::ParticipantLeft {
+                participant_id: participant.to_owned(),
+            });
+        }
+        self.sync_media();
         info!(room = %self.record.id, members = self.members.len(), "participant left");
     }
 
@@ -552,10 +649,28 @@ impl RoomActor {
         }
     }
 
+    /// Members in the room (not waiting in the lobby).
+    fn present(&self) -> impl Iterator<Item = &Member> {
+        self.members.values().filter(|m| !m.waiting)
+    }
+
     fn broadcast(&self, event: Event) {
-        for m in self.members.values() {
+        for m in self.present() {
             let _ = m.out.send(Outbound::Event(event.clone()));
         }
+    }
+
+    fn broadcast_except(&self, id: &str, event: Event) {
+        for m in self.present().filter(|m| m.info.id != id) {
+            let _ = m.out.send(Outbound::Event(event.clone()));
+        }
+    }
+}
+
+async fn sleep_or_never(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }
 

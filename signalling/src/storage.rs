@@ -72,11 +72,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn insert_invite(&self, invite: &InviteRecord) -> Result<(), StorageError>;
     /// Look an invite up by token id.
     fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StorageError>;
+    /// A room's control state (mode, lobby, grants, queue …) as the room stored it, a JSON
+    /// document the room module owns.
+    fn room_state(&self, room_id: &str) -> Result<Option<String>, StorageError>;
+    /// Replace a room's control state; durable when it returns.
+    fn save_room_state(&self, room_id: &str, state: &str) -> Result<(), StorageError>;
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE rooms (
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE rooms (
             id TEXT PRIMARY KEY NOT NULL,
             name TEXT NOT NULL,
             created_at INTEGER NOT NULL
@@ -92,7 +98,14 @@ fn migrations() -> Migrations<'static> {
             revoked INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX invites_room ON invites(room_id);",
-    )])
+        ),
+        M::up(
+            "CREATE TABLE room_state (
+                room_id TEXT PRIMARY KEY NOT NULL REFERENCES rooms(id),
+                state TEXT NOT NULL
+            );",
+        ),
+    ])
 }
 
 /// The SQLite backend. One connection; calls are short and serialized.
@@ -260,6 +273,28 @@ impl Store for SqliteStore {
             .transpose()
         })
     }
+
+    fn room_state(&self, room_id: &str) -> Result<Option<String>, StorageError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT state FROM room_state WHERE room_id = ?1",
+                params![room_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn save_room_state(&self, room_id: &str, state: &str) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO room_state (room_id, state) VALUES (?1, ?2)
+                 ON CONFLICT (room_id) DO UPDATE SET state = excluded.state",
+                params![room_id, state],
+            )?;
+            Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -301,6 +336,15 @@ mod tests {
         };
         assert!(store.insert_invite(&orphan).is_err());
         assert_eq!(store.invite("i-2").unwrap(), None);
+
+        assert_eq!(store.room_state("demo").unwrap(), None);
+        store.save_room_state("demo", r#"{"a":1}"#).unwrap();
+        store.save_room_state("demo", r#"{"a":2}"#).unwrap();
+        assert_eq!(
+            store.room_state("demo").unwrap().as_deref(),
+            Some(r#"{"a":2}"#)
+        );
+        assert!(store.save_room_state("missing", "{}").is_err());
     }
 
     #[test]

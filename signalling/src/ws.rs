@@ -15,7 +15,7 @@ use crate::auth::TokenError;
 use crate::protocol::{
     Answer, CloseReason, Command, ErrorBody, ErrorCode, Event, PROTOCOL_VERSION, parse_envelope,
 };
-use crate::room::{ConnId, MemberCommand, Outbound, RoomHandle, RoomMsg};
+use crate::room::{ConnId, Outbound, RoomHandle, RoomMsg};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -117,23 +117,17 @@ async fn handle_text(
                 join(state, conn, out, joined, protocol, &token).await
             }
         }
-        other => match joined.as_ref() {
+        command => match joined.as_ref() {
             None => Err(ErrorBody::new(ErrorCode::NotJoined, "send join first")),
-            Some(j) => match member_command(other) {
-                Some(command) => {
-                    ask(&j.room, |reply| RoomMsg::Command {
-                        participant: j.participant.clone(),
-                        conn,
-                        command,
-                        reply,
-                    })
-                    .await
-                }
-                None => Err(ErrorBody::new(
-                    ErrorCode::Internal,
-                    "command routed wrongly",
-                )),
-            },
+            Some(j) => {
+                ask(&j.room, |reply| RoomMsg::Command {
+                    participant: j.participant.clone(),
+                    conn,
+                    command,
+                    reply,
+                })
+                .await
+            }
         },
     };
     match result {
@@ -143,19 +137,6 @@ async fn handle_text(
             (Answer::err(Some(id), e), close)
         }
     }
-}
-
-/// The room's part of a command (`join` and `ping` are the connection's own).
-fn member_command(command: Command) -> Option<MemberCommand> {
-    Some(match command {
-        Command::Offer { sdp } => MemberCommand::Offer(sdp),
-        Command::Publish { kind } => MemberCommand::Publish(kind, true),
-        Command::Unpublish { kind } => MemberCommand::Publish(kind, false),
-        Command::SetMuted { muted } => MemberCommand::SetMuted(muted),
-        Command::SetStage { participant_id } => MemberCommand::SetStage(participant_id),
-        Command::Leave => MemberCommand::Leave,
-        Command::Ping | Command::Join { .. } => return None,
-    })
 }
 
 async fn join(
@@ -199,19 +180,13 @@ async fn join(
         ));
     };
     let participant = claims.sub.clone();
-    let layout = state.slots;
-    let mut result = ask(&room, |reply| RoomMsg::Join {
+    let result = ask(&room, |reply| RoomMsg::Join {
         claims,
         conn,
         out: out.clone(),
         reply,
     })
     .await?;
-    result["slots"] = json!({
-        "stage": layout.stage,
-        "tiles": layout.tiles,
-        "audio": layout.audio,
-    });
     *joined = Some(Joined { room, participant });
     Ok(result)
 }
