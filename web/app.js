@@ -1,19 +1,41 @@
-// Plenum browser client: invite → preview → room → ended.
+// Plenum browser client: invite → preview → (lobby →) room → ended.
 //
 // One module-level `state` object holds everything; protocol messages and button presses
 // change it and then call the render function of what they touched. Texts on screen are kept
 // as i18n keys/codes in the state, so switching the language re-renders them.
+// The speaker list lives in congress.js, the moderator's tools in moderation.js.
+// A connection that breaks is rebuilt by itself (same token, new offer) after a short backoff.
 // `window.plenumTest` exposes state and receive statistics to the end-to-end test.
 
 import { t, errorText, closingText, roleText, language, setLanguage, onLanguageChange, applyStatic } from './i18n.js';
 import { tokenFromLocation, decodeClaims, isExpired } from './invite.js';
 import { Signal, ProtocolError, PROTOCOL_VERSION, signalUrl } from './signal.js';
 import { captureMedia, captureKind, listDevices, stopTracks, createPeer, makeOffer, inboundStats, outboundStats } from './media.js';
+import { $, h, icon, setIcon, iconButton, replaceKeepingFocus } from './dom.js';
+import { createCongressPanel, formatClock } from './congress.js';
+import { participantActions, renderLobby, wireLobby, wireActionMenus } from './moderation.js';
 
-const $ = (id) => document.getElementById(id);
-const ROLE_ORDER = { moderator: 0, delegate: 1, observer: 2 };
+const ROLE_ORDER = { admin: 0, moderator: 1, guest_speaker: 2, delegate: 3, observer: 4 };
 /** Join errors after which trying again with the same link cannot help. */
-const FINAL_JOIN_ERRORS = new Set(['invalid_token', 'token_expired', 'unsupported_version']);
+const FINAL_JOIN_ERRORS = new Set(['invalid_token', 'token_expired', 'unsupported_version', 'banned']);
+/** Closing reasons after which the client does not reconnect by itself. */
+const FINAL_CLOSE_REASONS = new Set(['left', 'replaced', 'denied', 'removed']);
+const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
+const RECONNECT_GIVE_UP_MS = 120_000;
+
+/** The role defaults of docs/protocol.md, for a participant (or token) that carries no grants. */
+const ROLE_GRANTS = {
+  admin: { publish: true, speak: true, moderate: true, admin: true },
+  moderator: { publish: true, speak: true, moderate: true },
+  delegate: { publish: true, speak: true, vote: true },
+  guest_speaker: { publish: true, speak: true },
+  observer: {},
+};
+
+/** Whether participant (or token claims) `p` has `grant`. */
+function can(p, grant) {
+  return Boolean(p?.grants?.[grant] ?? ROLE_GRANTS[p?.role]?.[grant]);
+}
 
 const state = {
   token: null,
@@ -23,6 +45,7 @@ const state = {
 
   // Preview and local media.
   media: { audio: null, video: null, notice: null, starting: false },
+  captureTried: false,
   devices: { cameras: [], microphones: [] },
   chosen: { audioDeviceId: null, videoDeviceId: null },
   joining: false,
@@ -31,7 +54,10 @@ const state = {
   // Session.
   signal: null,
   joined: false,
+  inLobby: false,
   leaving: false,
+  reconnect: null, // { since, attempt, timer } while the connection is being rebuilt
+  sessions: 0, // successful joins of this page
   self: null,
   room: null,
   participants: new Map(), // id → participant, self included
@@ -45,8 +71,18 @@ const state = {
   cameraOn: true,
   lastError: null,
   banner: null, // { code } or { key }
-  ended: null, // { titleKey, text: { key } | { closing } | { code }, buttonKey }
+  ended: null, // { titleKey, text: { key } | { closing } | { code } | null, buttonKey | null }
+
+  // Congress control.
+  mode: null,
+  queue: null,
+  queueReceivedAt: 0, // local clock when `queue` arrived: the countdown starts there
+  floorWarned: false, // floor_warning arrived for the current speech
+  history: [],
+  lobby: null, // moderators only: { enabled, waiting }
 };
+
+let congress = null; // the speaker-list panel, created in wireControls()
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
@@ -62,20 +98,6 @@ function messageText(msg) {
   if (msg.code) return errorText(msg.code);
   if (msg.closing !== undefined) return closingText(msg.closing);
   return t(msg.key, msg.params);
-}
-
-function icon(name, cls = 'icon') {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('class', cls);
-  svg.setAttribute('aria-hidden', 'true');
-  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use');
-  use.setAttribute('href', `#i-${name}`);
-  svg.append(use);
-  return svg;
-}
-
-function setIcon(button, name) {
-  button.querySelector('use')?.setAttribute('href', `#i-${name}`);
 }
 
 function participantName(id) {
@@ -103,7 +125,7 @@ function renderInvalid() {
 function renderPreview() {
   const claims = state.claims;
   if (!claims) return;
-  const observer = claims.role === 'observer';
+  const observer = !can(claims, 'publish');
   $('preview-greeting').textContent = t('preview.greeting', { name: claims.name });
   $('preview-room').textContent = t('preview.room', { room: state.room?.name ?? claims.room ?? '' });
   $('preview-role').textContent = t('preview.role', { role: roleText(claims.role) });
@@ -167,99 +189,58 @@ function sortedParticipants() {
 }
 
 function statusIcon(name, label, cls) {
-  const span = document.createElement('span');
-  span.className = `status ${cls}`;
-  span.setAttribute('role', 'img');
-  span.setAttribute('aria-label', label);
-  span.title = label;
-  span.append(icon(name));
-  return span;
+  return h('span', { className: `status ${cls}`, role: 'img', 'aria-label': label, title: label }, icon(name));
+}
+
+function participantStatus(p) {
+  const status = h('span', { className: 'participant-status' });
+  if (p.force_muted) status.append(statusIcon('ban', t('status.forceMuted'), 'muted'));
+  else if (p.heard && p.audio && !p.muted) status.append(statusIcon('volume', t('status.heard'), 'on'));
+  if (!p.audio) status.append(statusIcon('mic-off', t('status.micNone'), 'off'));
+  else if (p.muted) status.append(statusIcon('mic-off', t('status.muted'), 'muted'));
+  else status.append(statusIcon('mic', t('status.micOn'), 'on'));
+  status.append(p.video ? statusIcon('cam', t('status.camOn'), 'on') : statusIcon('cam-off', t('status.camOff'), 'off'));
+  return status;
+}
+
+/** The moderator's stage button: put on stage, or (when pinned here) back to automatic. */
+function stageButton(p) {
+  if (!can(state.self, 'moderate')) return null;
+  if (state.pinned && state.stage === p.id) {
+    return iconButton('auto', t('participants.releaseLabel'), 'release-stage', () => setStage(null), 'pinned');
+  }
+  return iconButton('stage', t('participants.putOnStageLabel', { name: p.name }), 'put-on-stage', () => setStage(p.id));
+}
+
+function participantRow(p) {
+  const onStage = p.id === state.stage;
+  const name = h(
+    'span',
+    { className: 'participant-name', text: p.name },
+    p.id === state.self?.id ? h('span', { className: 'you', text: ` ${t('participants.you')}` }) : null,
+    state.queue?.floor?.participant_id === p.id ? h('span', { className: 'badge floor-badge', text: t('status.floor') }) : null,
+    onStage ? h('span', { className: 'badge', text: t('status.onStage') }) : null,
+  );
+  return h(
+    'li',
+    {
+      className: `participant${onStage ? ' on-stage' : ''}`,
+      key: p.id,
+      testid: 'participant',
+      dataset: { participantId: p.id, role: p.role, heard: String(Boolean(p.heard)), forceMuted: String(Boolean(p.force_muted)) },
+    },
+    h('span', { className: 'avatar', 'aria-hidden': 'true', text: initials(p.name) }),
+    h('span', { className: 'participant-main' }, name, h('span', { className: 'participant-role', text: roleText(p.role) })),
+    participantStatus(p),
+    stageButton(p),
+    participantActions(p, { self: state.self, can, send: command }),
+  );
 }
 
 function renderParticipants() {
-  const list = $('participants');
   const people = sortedParticipants();
   $('participants-heading').textContent = t('participants.title', { n: people.length });
-  const isModerator = state.self?.role === 'moderator';
-  const items = people.map((p) => {
-    const li = document.createElement('li');
-    li.className = 'participant';
-    li.dataset.testid = 'participant';
-    li.dataset.participantId = p.id;
-    if (p.id === state.stage) li.classList.add('on-stage');
-
-    const avatar = document.createElement('span');
-    avatar.className = 'avatar';
-    avatar.setAttribute('aria-hidden', 'true');
-    avatar.textContent = initials(p.name);
-
-    const main = document.createElement('span');
-    main.className = 'participant-main';
-    const name = document.createElement('span');
-    name.className = 'participant-name';
-    name.textContent = p.name;
-    if (p.id === state.self?.id) {
-      const you = document.createElement('span');
-      you.className = 'you';
-      you.textContent = ` ${t('participants.you')}`;
-      name.append(you);
-    }
-    if (p.id === state.stage) {
-      const badge = document.createElement('span');
-      badge.className = 'badge';
-      badge.textContent = t('status.onStage');
-      name.append(badge);
-    }
-    const role = document.createElement('span');
-    role.className = 'participant-role';
-    role.textContent = roleText(p.role);
-    main.append(name, role);
-
-    const status = document.createElement('span');
-    status.className = 'participant-status';
-    if (!p.audio) status.append(statusIcon('mic-off', t('status.micNone'), 'off'));
-    else if (p.muted) status.append(statusIcon('mic-off', t('status.muted'), 'muted'));
-    else status.append(statusIcon('mic', t('status.micOn'), 'on'));
-    status.append(p.video ? statusIcon('cam', t('status.camOn'), 'on') : statusIcon('cam-off', t('status.camOff'), 'off'));
-
-    li.append(avatar, main, status);
-
-    if (isModerator) {
-      const pinnedHere = state.pinned && state.stage === p.id;
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.className = 'icon-button';
-      if (pinnedHere) {
-        const label = t('participants.releaseLabel');
-        button.classList.add('pinned');
-        button.dataset.testid = 'release-stage';
-        button.setAttribute('aria-label', label);
-        button.title = label;
-        button.append(icon('auto'));
-        button.addEventListener('click', () => setStage(null));
-      } else {
-        const label = t('participants.putOnStageLabel', { name: p.name });
-        button.dataset.testid = 'put-on-stage';
-        button.setAttribute('aria-label', label);
-        button.title = label;
-        button.append(icon('stage'));
-        button.addEventListener('click', () => setStage(p.id));
-      }
-      li.append(button);
-    }
-    return li;
-  });
-  // Keep keyboard focus on the same control across re-renders.
-  const focused = document.activeElement;
-  const focusKey = list.contains(focused)
-    ? [focused.closest('[data-participant-id]')?.dataset.participantId, focused.dataset.testid]
-    : null;
-  list.replaceChildren(...items);
-  if (focusKey) {
-    const again = list.querySelector(`[data-participant-id="${CSS.escape(focusKey[0] ?? '')}"] [data-testid="${focusKey[1]}"]`)
-      ?? list.querySelector(`[data-participant-id="${CSS.escape(focusKey[0] ?? '')}"] button`);
-    again?.focus();
-  }
+  replaceKeepingFocus($('participants'), people.map(participantRow));
 }
 
 function initials(name) {
@@ -301,7 +282,7 @@ function renderStage() {
     caption += ` · ${state.pinned ? t('stage.pinned') : t('stage.automatic')}`;
   }
   $('stage-caption').textContent = caption;
-  $('stage-auto').hidden = !(state.self?.role === 'moderator' && state.pinned);
+  $('stage-auto').hidden = !(can(state.self, 'moderate') && state.pinned);
 }
 
 function renderTiles() {
@@ -340,6 +321,7 @@ function renderControls() {
   setIcon(camera, state.cameraOn ? 'cam' : 'cam-off');
 
   $('receive-only').hidden = hasAudio || hasVideo;
+  renderHearing(hasAudio);
   const selfView = $('self-view');
   selfView.hidden = !(hasVideo && state.cameraOn);
   const selfVideo = $('self-video');
@@ -350,12 +332,38 @@ function renderControls() {
   }
 }
 
+/** Whether the server forwards the own microphone now (docs/protocol.md: `heard`). */
+function renderHearing(hasAudio) {
+  const self = state.self;
+  let key = null;
+  if (self && hasAudio && self.heard !== undefined) {
+    if (self.force_muted) key = 'hearing.forceMuted';
+    else key = self.heard ? 'hearing.heard' : 'hearing.notHeard';
+  }
+  const el = $('hearing');
+  el.hidden = !key;
+  el.textContent = key ? t(key) : '';
+  el.dataset.state = key ? key.split('.')[1] : '';
+}
+
+function renderReconnecting() {
+  $('reconnecting').hidden = !state.reconnect;
+  document.body.classList.toggle('reconnecting', Boolean(state.reconnect));
+}
+
 function renderRoom() {
   renderParticipants();
   renderStage();
   renderTiles();
   renderAudio();
   renderControls();
+  congress.render();
+  renderLobby(state.lobby, command);
+  renderReconnecting();
+}
+
+function renderLobbyScreen() {
+  $('lobby-wait-text').textContent = t('lobby.waitText', { name: state.self?.name ?? '', room: state.room?.name ?? '' });
 }
 
 function renderEnded() {
@@ -364,7 +372,8 @@ function renderEnded() {
   $('ended-text').textContent = messageText(state.ended.text);
   $('ended-text').hidden = !state.ended.text;
   const button = $('rejoin');
-  button.textContent = state.joining ? t('preview.joining') : t(state.ended.buttonKey);
+  button.hidden = !state.ended.buttonKey;
+  button.textContent = state.joining ? t('preview.joining') : t(state.ended.buttonKey ?? 'ended.rejoin');
   button.disabled = state.joining;
 }
 
@@ -374,7 +383,11 @@ function renderAll() {
   renderBanner();
   renderInvalid();
   renderPreview();
-  if (state.joined) renderRoom();
+  if (state.joined) {
+    renderRoom();
+    congress.renderHistory();
+  }
+  if (state.inLobby) renderLobbyScreen();
   renderEnded();
 }
 
@@ -397,7 +410,8 @@ function showError(code) {
 // Preview: local media
 
 async function startPreviewMedia() {
-  if (state.claims?.role === 'observer') return;
+  if (!can(state.self ?? state.claims, 'publish')) return;
+  state.captureTried = true;
   state.media.starting = true;
   renderPreview();
   const got = await captureMedia(state.chosen);
@@ -433,7 +447,7 @@ function stopLocalMedia() {
 // Session
 
 async function join() {
-  if (state.joining || state.joined) return;
+  if (state.joining || state.joined || state.inLobby) return;
   state.joining = true;
   state.previewError = null;
   state.banner = null;
@@ -442,58 +456,122 @@ async function join() {
   renderPreview();
   renderEnded();
 
-  const signal = new Signal(signalUrl(), {
-    onEvent: (msg) => handleEvent(signal, msg),
-    onClose: (closing) => handleClose(signal, closing),
-    onStrayError: (code) => showError(code),
-  });
-  state.signal = signal;
-  let result;
+  let session;
   try {
-    await signal.open();
-    result = await signal.request('join', { protocol: PROTOCOL_VERSION, token: state.token });
+    session = await openSession();
   } catch (err) {
-    const code = err instanceof ProtocolError ? err.code : 'internal';
-    state.lastError = code;
+    state.lastError = err.code;
     state.joining = false;
-    state.signal = null;
-    signal.close();
-    state.previewError = { code, final: FINAL_JOIN_ERRORS.has(code) };
+    state.previewError = { code: err.code, final: FINAL_JOIN_ERRORS.has(err.code) };
     // Nothing will change with this link: switch the camera off rather than keep filming.
     if (state.previewError.final) stopLocalMedia();
     showScreen('preview');
     renderPreview();
     return;
   }
-
   state.joining = false;
+  enter(session.signal, session.result);
+}
+
+/** Opens a socket and sends `join`; resolves with `{ signal, result }`, rejects with a ProtocolError. */
+async function openSession() {
+  const signal = new Signal(signalUrl(), {
+    onEvent: (msg) => handleEvent(signal, msg),
+    onClose: (closing) => handleClose(signal, closing),
+    onStrayError: (code) => showError(code),
+  });
+  state.signal = signal;
+  try {
+    await signal.open();
+    return { signal, result: await signal.request('join', { protocol: PROTOCOL_VERSION, token: state.token }) };
+  } catch (err) {
+    if (state.signal === signal) state.signal = null;
+    signal.close();
+    throw err instanceof ProtocolError ? err : new ProtocolError('internal');
+  }
+}
+
+/** After a successful `join`: the room, or the lobby when the result says `waiting`. */
+function enter(signal, result) {
+  const reconnected = Boolean(state.reconnect);
+  stopReconnecting();
+  state.sessions += 1;
+  if (result.lobby === 'waiting') enterLobby(result);
+  else enterRoom(signal, result);
+  if (reconnected) announce('announce.reconnected');
+}
+
+function enterLobby(result) {
+  state.inLobby = true;
+  state.joined = false;
+  state.self = result.participant;
+  state.room = result.room ?? null;
+  showScreen('lobby');
+  renderHeader();
+  renderLobbyScreen();
+  $('lobby-leave').focus();
+}
+
+/** Shows the room of a `join` result (or `admitted` event) and negotiates media. */
+function enterRoom(signal, result) {
+  const rejoining = state.joined;
+  state.inLobby = false;
   state.joined = true;
+  applyJoinResult(result, rejoining);
+  showScreen('room');
+  renderHeader();
+  renderRoom();
+  if (!rejoining) $('leave').focus();
+  loadHistory();
+  connectRoomMedia(signal, result.slots ?? { stage: 1, tiles: 0, audio: 0 }).catch((err) => {
+    if (signal !== state.signal) return;
+    console.warn('plenum: media setup failed', err);
+    showError(err instanceof ProtocolError ? err.code : 'internal');
+  });
+}
+
+/** Takes over the room state of a join result; a reconnect keeps the own mute and camera choice. */
+function applyJoinResult(result, rejoining) {
   state.self = result.participant;
   state.room = result.room ?? null;
   state.participants = new Map([[result.participant.id, result.participant]]);
   for (const p of result.participants ?? []) state.participants.set(p.id, p);
   state.stage = result.stage ?? null;
-  state.pinned = Boolean(result.pinned); // sent by the server, not (yet) in docs/protocol.md
+  state.pinned = Boolean(result.pinned);
   state.slots = [];
-  state.muted = Boolean(result.participant.muted);
-  state.cameraOn = true;
-  state.mediaReady = false;
-  showScreen('room');
-  renderHeader();
-  renderRoom();
-  $('leave').focus();
-
-  try {
-    await connectMedia(signal, result.slots ?? { stage: 1, tiles: 0, audio: 0 });
-  } catch (err) {
-    if (signal !== state.signal) return;
-    console.warn('plenum: media setup failed', err);
-    showError(err instanceof ProtocolError ? err.code : 'internal');
+  state.mode = result.mode ?? null;
+  state.lobby = result.lobby ?? null;
+  setQueue(result.queue ?? null);
+  if (!rejoining) {
+    state.muted = Boolean(result.participant.muted);
+    state.cameraOn = true;
   }
+  state.mediaReady = false;
+}
+
+const floorKey = (floor) => (floor ? `${floor.participant_id}@${floor.started_at_ms}` : '');
+
+function setQueue(queue) {
+  if (floorKey(queue?.floor) !== floorKey(state.queue?.floor)) state.floorWarned = false;
+  state.queue = queue;
+  state.queueReceivedAt = Date.now();
+}
+
+async function loadHistory() {
+  const result = await command('queue_history', {}, { quiet: true });
+  if (!result) return;
+  state.history = result.speeches ?? [];
+  congress.renderHistory();
+}
+
+async function connectRoomMedia(signal, slotCounts) {
+  // May publish, but nothing was captured yet (the invite was for an observer): capture first.
+  if (can(state.self, 'publish') && !state.captureTried) await startPreviewMedia();
+  if (signal === state.signal) await connectMedia(signal, slotCounts);
 }
 
 async function connectMedia(signal, slotCounts) {
-  const publishing = state.self.role !== 'observer';
+  const publishing = can(state.self, 'publish');
   const audioTrack = publishing ? state.media.audio : null;
   const videoTrack = publishing ? state.media.video : null;
   if (!publishing) stopLocalMedia();
@@ -523,10 +601,14 @@ async function connectMedia(signal, slotCounts) {
   renderRoom();
 
   if (audioTrack) {
+    audioTrack.enabled = !state.muted;
     await signal.request('publish', { kind: 'audio' });
     if (state.muted) await signal.request('set_muted', { muted: true });
   }
-  if (videoTrack) await signal.request('publish', { kind: 'video' });
+  if (videoTrack) {
+    videoTrack.enabled = state.cameraOn;
+    if (state.cameraOn) await signal.request('publish', { kind: 'video' });
+  }
   state.mediaReady = true;
   renderControls();
 }
@@ -577,103 +659,240 @@ function attach(element, stream) {
   });
 }
 
-function handleEvent(signal, msg) {
-  if (signal !== state.signal || !state.joined) return;
-  switch (msg.event) {
-    case 'participant_joined': {
-      state.participants.set(msg.participant.id, msg.participant);
-      renderRoom();
-      announce('announce.joined', { name: msg.participant.name });
-      break;
-    }
-    case 'participant_left': {
-      const gone = state.participants.get(msg.participant_id);
-      state.participants.delete(msg.participant_id);
-      renderRoom();
-      if (gone) announce('announce.left', { name: gone.name });
-      break;
-    }
-    case 'participant_updated': {
-      const p = msg.participant;
-      state.participants.set(p.id, p);
-      if (p.id === state.self?.id) {
-        state.self = p;
-        if (state.media.audio && p.muted !== state.muted) {
-          state.muted = p.muted;
-          state.media.audio.enabled = !p.muted;
-        }
-      }
-      renderRoom();
-      break;
-    }
-    case 'stage_changed': {
-      state.stage = msg.participant_id ?? null;
-      state.pinned = Boolean(msg.pinned);
-      renderRoom();
-      if (state.stage) announce('announce.stage', { name: participantName(state.stage) });
-      else announce('announce.stageEmpty');
-      break;
-    }
-    case 'slots_changed': {
-      // Merge by slot name: works whether the server sends all slots or only the changed ones.
-      for (const changed of msg.slots ?? []) {
-        const existing = slotNamed(changed.slot);
-        if (existing) Object.assign(existing, changed);
-        else state.slots.push({ ...changed });
-      }
-      renderStage();
-      renderTiles();
-      renderAudio();
-      break;
-    }
-    case 'closing':
-      // Handled when the socket closes (Signal keeps the event for onClose).
-      break;
-    default:
-      console.info('plenum: ignoring event', msg.event);
+function updateParticipant(p) {
+  state.participants.set(p.id, p);
+  if (p.id === state.self?.id) updateSelf(p);
+  renderRoom();
+}
+
+/** The own participant changed: mute state, role, grants. */
+function updateSelf(p) {
+  const before = state.self;
+  state.self = p;
+  if (state.media.audio && p.muted !== state.muted) {
+    state.muted = p.muted;
+    state.media.audio.enabled = !p.muted;
   }
+  if (before && before.role !== p.role) announce('announce.role', { role: roleText(p.role) });
+  if (!can(before, 'publish') && can(p, 'publish')) startPublishing();
+  else if (can(before, 'publish') && !can(p, 'publish')) stopLocalMedia();
+}
+
+function announceFloor(previousHolder) {
+  const floor = state.queue?.floor ?? null;
+  if ((floor?.participant_id ?? null) === previousHolder) return;
+  if (!floor) announce('announce.floorEmpty');
+  else if (floor.participant_id === state.self?.id) announce('announce.floorSelf');
+  else announce('announce.floor', { name: floor.name });
+}
+
+/** Event handlers in the room, by event name (docs/protocol.md, "Events"). */
+const ROOM_EVENTS = {
+  participant_joined(msg) {
+    state.participants.set(msg.participant.id, msg.participant);
+    renderRoom();
+    announce('announce.joined', { name: msg.participant.name });
+  },
+  participant_left(msg) {
+    const gone = state.participants.get(msg.participant_id);
+    state.participants.delete(msg.participant_id);
+    renderRoom();
+    if (gone) announce('announce.left', { name: gone.name });
+  },
+  participant_updated(msg) {
+    updateParticipant(msg.participant);
+  },
+  stage_changed(msg) {
+    state.stage = msg.participant_id ?? null;
+    state.pinned = Boolean(msg.pinned);
+    renderRoom();
+    if (state.stage) announce('announce.stage', { name: participantName(state.stage) });
+    else announce('announce.stageEmpty');
+  },
+  slots_changed(msg) {
+    // Merge by slot name: works whether the server sends all slots or only the changed ones.
+    for (const changed of msg.slots ?? []) {
+      const existing = slotNamed(changed.slot);
+      if (existing) Object.assign(existing, changed);
+      else state.slots.push({ ...changed });
+    }
+    renderStage();
+    renderTiles();
+    renderAudio();
+  },
+  queue_changed(msg) {
+    const previousHolder = state.queue?.floor?.participant_id ?? null;
+    setQueue(msg.queue);
+    renderRoom();
+    announceFloor(previousHolder);
+  },
+  floor_warning(msg) {
+    const floor = state.queue?.floor;
+    if (!floor || floor.participant_id !== msg.participant_id) return;
+    state.floorWarned = true;
+    // The warning carries the server's count: start counting from it.
+    if (typeof msg.remaining_ms === 'number' && !floor.paused) {
+      floor.remaining_ms = msg.remaining_ms;
+      state.queueReceivedAt = Date.now();
+    }
+    congress.render();
+    if (floor.participant_id === state.self?.id) announce('announce.floorWarning', { time: formatClock(msg.remaining_ms ?? 0) });
+  },
+  speech_ended() {
+    loadHistory();
+  },
+  mode_changed(msg) {
+    state.mode = msg.mode;
+    congress.render();
+  },
+  lobby_changed(msg) {
+    state.lobby = { enabled: Boolean(msg.enabled), waiting: msg.waiting ?? [] };
+    renderLobby(state.lobby, command);
+  },
+  closing() {
+    // Handled when the socket closes (Signal keeps the event for onClose).
+  },
+};
+
+/** Event handlers while waiting in the lobby. */
+const LOBBY_EVENTS = {
+  admitted(msg, signal) {
+    announce('announce.admitted');
+    enterRoom(signal, msg);
+  },
+  closing() {},
+};
+
+function handleEvent(signal, msg) {
+  if (signal !== state.signal) return;
+  const handlers = state.inLobby ? LOBBY_EVENTS : state.joined ? ROOM_EVENTS : null;
+  const handler = handlers && Object.hasOwn(handlers, msg.event) ? handlers[msg.event] : null;
+  if (handler) handler(msg, signal);
+  else console.info('plenum: ignoring event', msg.event);
 }
 
 function handleClose(signal, closing) {
-  if (signal !== state.signal) return;
-  if (!state.joined) return; // a failed join is reported by join() itself
-  teardown();
-  if (state.leaving) {
-    endWith({ titleKey: 'ended.leftTitle', text: null, buttonKey: 'ended.rejoin' });
+  // A failed join is reported by join(), a failed reconnect attempt by reconnect().
+  if (signal !== state.signal || state.reconnect) return;
+  if (!state.joined && !state.inLobby) return;
+  const reason = closing?.reason ?? null;
+  if (!state.leaving && !FINAL_CLOSE_REASONS.has(reason)) {
+    startReconnecting(reason);
     return;
   }
-  const reason = closing?.reason ?? null;
-  if (!closing) state.lastError = 'connection_lost';
-  if (reason === 'left') {
-    endWith({ titleKey: 'ended.leftTitle', text: null, buttonKey: 'ended.rejoin' });
-  } else {
-    endWith({
-      titleKey: 'ended.closedTitle',
-      text: closing ? { closing: reason } : { code: 'connection_lost' },
-      buttonKey: reason === 'replaced' ? 'ended.continueHere' : 'ended.rejoin',
-    });
-  }
+  teardown();
+  endWith(endedFor({ reason: state.leaving ? 'left' : reason }));
 }
 
-/** Ends the session locally: closes media and socket, forgets the room. Idempotent. */
-function teardown() {
+/** What the ended screen says after closing `reason` or error `code`. */
+function endedFor({ reason = null, code = null }) {
+  if (reason === 'left') return { titleKey: 'ended.leftTitle', text: null, buttonKey: 'ended.rejoin' };
+  if (code === 'banned') return { titleKey: 'ended.bannedTitle', text: { code }, buttonKey: null };
+  if (code) return { titleKey: 'ended.closedTitle', text: { code }, buttonKey: FINAL_JOIN_ERRORS.has(code) ? null : 'ended.rejoin' };
+  const titleKey = { denied: 'ended.deniedTitle', removed: 'ended.removedTitle' }[reason] ?? 'ended.closedTitle';
+  return { titleKey, text: { closing: reason }, buttonKey: reason === 'replaced' ? 'ended.continueHere' : 'ended.rejoin' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnecting
+
+/** The connection broke (`reason`: the closing reason, null when it just dropped): rebuild it. */
+function startReconnecting(reason) {
+  state.lastError = reason ? `closing_${reason}` : 'connection_lost';
+  dropConnection();
+  state.reconnect = { since: Date.now(), attempt: 0, timer: null };
+  renderReconnecting();
+  scheduleReconnect();
+}
+
+function scheduleReconnect() {
+  const r = state.reconnect;
+  const delay = RECONNECT_DELAYS_MS[Math.min(r.attempt, RECONNECT_DELAYS_MS.length - 1)];
+  r.attempt += 1;
+  r.timer = setTimeout(reconnect, delay);
+}
+
+async function reconnect() {
+  const r = state.reconnect;
+  if (!r) return;
+  r.timer = null;
+  let session;
+  try {
+    session = await openSession();
+  } catch (err) {
+    if (state.reconnect !== r) return; // left meanwhile
+    state.lastError = err.code;
+    if (FINAL_JOIN_ERRORS.has(err.code) || Date.now() - r.since > RECONNECT_GIVE_UP_MS) {
+      teardown();
+      endWith(endedFor({ code: err.code }));
+    } else {
+      scheduleReconnect();
+    }
+    return;
+  }
+  if (state.reconnect !== r) {
+    if (state.signal === session.signal) state.signal = null;
+    session.signal.close();
+    return;
+  }
+  enter(session.signal, session.result);
+}
+
+function stopReconnecting() {
+  clearTimeout(state.reconnect?.timer);
+  state.reconnect = null;
+  renderReconnecting();
+}
+
+/** New connection at once, e.g. for an offer that now sends camera and microphone. */
+function renegotiate() {
+  dropConnection();
+  state.reconnect = { since: Date.now(), attempt: 0, timer: null };
+  renderReconnecting();
+  reconnect();
+}
+
+/** May publish now (e.g. an observer made guest speaker): capture, then offer again. */
+async function startPublishing() {
+  await startPreviewMedia();
+  renderControls();
+  if (state.joined && !state.reconnect && (state.media.audio || state.media.video)) renegotiate();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ending
+
+/** Closes socket and peer connection; the room stays on screen and local media keeps running. */
+function dropConnection() {
   const signal = state.signal;
   state.signal = null;
   signal?.close();
   state.pc?.close();
   state.pc = null;
   state.transceiverByMid = new Map();
-  for (const el of document.querySelectorAll('#screen-room video, #audio-sink audio')) el.srcObject = null;
+  for (const el of document.querySelectorAll('#screen-room video:not(#self-video), #audio-sink audio')) el.srcObject = null;
   $('tiles').replaceChildren();
   $('audio-sink').replaceChildren();
+  state.slots = [];
+  state.mediaReady = false;
+}
+
+/** Ends the session locally: closes media and socket, forgets the room. Idempotent. */
+function teardown() {
+  stopReconnecting();
+  dropConnection();
   stopLocalMedia();
   state.joined = false;
-  state.mediaReady = false;
+  state.inLobby = false;
   state.self = null;
   state.participants = new Map();
-  state.slots = [];
   state.stage = null;
   state.pinned = false;
+  state.mode = null;
+  state.lobby = null;
+  state.history = [];
+  setQueue(null);
+  congress.render(); // stops the countdown
 }
 
 function endWith(ended) {
@@ -686,20 +905,22 @@ function endWith(ended) {
 }
 
 async function leave() {
-  const signal = state.signal;
-  if (!signal) return;
   state.leaving = true;
-  $('leave').disabled = true;
-  try {
-    await Promise.race([signal.request('leave'), new Promise((resolve) => setTimeout(resolve, 2000))]);
-  } catch {
-    // Leaving anyway.
+  const signal = state.reconnect ? null : state.signal;
+  if (signal) {
+    $('leave').disabled = true;
+    $('lobby-leave').disabled = true;
+    try {
+      await Promise.race([signal.request('leave'), new Promise((resolve) => setTimeout(resolve, 2000))]);
+    } catch {
+      // Leaving anyway.
+    }
+    $('leave').disabled = false;
+    $('lobby-leave').disabled = false;
+    if (state.signal !== signal) return; // the server closed first: handleClose ended it
   }
-  $('leave').disabled = false;
-  if (state.signal === signal) {
-    teardown();
-    endWith({ titleKey: 'ended.leftTitle', text: null, buttonKey: 'ended.rejoin' });
-  }
+  teardown();
+  endWith(endedFor({ reason: 'left' }));
 }
 
 async function rejoin() {
@@ -748,14 +969,25 @@ async function toggleCamera() {
   }
 }
 
-async function setStage(participantId) {
+/**
+ * Sends a command of the current session; resolves with its result, or with null after a
+ * failure, which is shown in the banner unless `quiet`.
+ */
+async function command(cmd, args = {}, { quiet = false } = {}) {
   const signal = state.signal;
-  if (!signal) return;
+  if (!signal || !state.joined) return null;
   try {
-    await signal.request('set_stage', { participant_id: participantId });
+    return await signal.request(cmd, args);
   } catch (err) {
-    if (signal === state.signal) showError(err.code ?? 'internal');
+    const code = err instanceof ProtocolError ? err.code : 'internal';
+    if (quiet) console.info(`plenum: ${cmd} failed: ${code}`);
+    else if (signal === state.signal) showError(code);
+    return null;
   }
+}
+
+function setStage(participantId) {
+  return command('set_stage', { participant_id: participantId });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -775,7 +1007,20 @@ window.plenumTest = {
       stage: state.stage,
       lastError: state.lastError,
       screen: state.screen,
+      mode: state.mode,
+      queue: copy(state.queue),
+      floorWarned: state.floorWarned,
+      history: copy(state.history),
+      lobby: copy(state.lobby),
+      inLobby: state.inLobby,
+      reconnecting: Boolean(state.reconnect),
+      sessions: state.sessions,
+      mediaReady: state.mediaReady,
     };
+  },
+  /** Breaks the WebSocket as a network failure would (no `leave`): the client reconnects. */
+  breakConnection() {
+    state.signal?.ws?.close(4000, 'test: connection broken');
   },
   /** Connection states and SDPs, for diagnosing a failing test. */
   peer() {
@@ -809,7 +1054,13 @@ window.plenumTest = {
       } else if (assignment.slot.startsWith('tile-')) {
         out.tiles.push({ ...base, framesDecoded: entry?.framesDecoded ?? 0, frameWidth: entry?.frameWidth ?? 0 });
       } else {
-        out.audio.push({ ...base, packetsReceived: entry?.packetsReceived ?? 0 });
+        out.audio.push({
+          ...base,
+          mid: assignment.mid,
+          packetsReceived: entry?.packetsReceived ?? 0,
+          audioLevel: entry?.audioLevel ?? 0,
+          totalAudioEnergy: entry?.totalAudioEnergy ?? 0,
+        });
       }
     }
     for (const tr of state.pc?.getTransceivers() ?? []) {
@@ -821,6 +1072,20 @@ window.plenumTest = {
 
 // ---------------------------------------------------------------------------------------------
 // Start
+
+/** What the speaker-list panel shows (congress.js). */
+function congressView() {
+  return {
+    self: state.self,
+    queue: state.queue,
+    queueReceivedAt: state.queueReceivedAt,
+    mode: state.mode,
+    floorWarned: state.floorWarned,
+    muted: state.muted,
+    history: state.history,
+    can: (grant) => can(state.self, grant),
+  };
+}
 
 function wireControls() {
   for (const button of document.querySelectorAll('[data-lang]')) {
@@ -840,8 +1105,12 @@ function wireControls() {
   $('mute').addEventListener('click', toggleMute);
   $('camera').addEventListener('click', toggleCamera);
   $('leave').addEventListener('click', leave);
+  $('lobby-leave').addEventListener('click', leave);
   $('stage-auto').addEventListener('click', () => setStage(null));
   $('rejoin').addEventListener('click', rejoin);
+  congress = createCongressPanel({ view: congressView, send: command });
+  wireLobby(command, () => renderLobby(state.lobby, command));
+  wireActionMenus();
   window.addEventListener('pagehide', () => {
     // Best effort: tell the server at once instead of letting it notice the dropped socket.
     if (state.signal && state.joined) {
