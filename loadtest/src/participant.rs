@@ -44,6 +44,8 @@ pub struct ParticipantConfig {
     pub talk: Talk,
     /// Pin oneself to the stage after joining (moderators).
     pub pin_stage: bool,
+    /// Switch the room to this mode after joining (moderators): `open` or `congress`.
+    pub set_mode: Option<&'static str>,
     /// Keyframe interval (keyframes also come on request).
     pub keyframe_interval: Duration,
     /// Seed for generated media.
@@ -64,6 +66,7 @@ impl ParticipantConfig {
             layers: DEFAULT_LAYERS.to_vec(),
             talk: Talk::Bursts,
             pin_stage: false,
+            set_mode: None,
             keyframe_interval: Duration::from_secs(3),
             seed: 1,
             bind_ip: IpAddr::from([127, 0, 0, 1]),
@@ -205,6 +208,9 @@ impl Participant {
             })
             .collect();
         let media = MediaSession::start(rtc, socket, audio_mid, video_mid, names, &config)?;
+        if let Some(mode) = config.set_mode {
+            signal.request("set_mode", json!({ "mode": mode })).await?;
+        }
         if config.publish_audio {
             signal
                 .request("publish", json!({ "kind": "audio" }))

@@ -65,6 +65,7 @@ pub async fn run(opts: RunOptions) -> Report {
     let mut tasks = Vec::new();
     let mut n = 0usize;
     let mut turn_count = 0usize;
+    let mut mode_set = false;
     for (gi, group) in sc.groups.iter().enumerate() {
         for i in 0..group.count {
             let Some(token) = opts.tokens.get(gi).and_then(|t| t.get(i)).cloned() else {
@@ -77,6 +78,10 @@ pub async fn run(opts: RunOptions) -> Report {
             cfg.layers = group.layers.iter().map(|l| l.spec()).collect();
             cfg.seed = n as u64 + 1;
             cfg.pin_stage = group.pin_stage && i == 0;
+            if !mode_set && matches!(group.role.as_str(), "moderator" | "admin") {
+                cfg.set_mode = sc.room_mode.map(|m| m.as_str());
+                mode_set = true;
+            }
             cfg.talk = match group.talk {
                 TalkMode::Always => Talk::Always,
                 TalkMode::Bursts => Talk::Bursts,

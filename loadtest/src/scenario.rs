@@ -19,6 +19,10 @@ pub struct Scenario {
     /// With `talk = "turns"`: the speaker changes this often.
     #[serde(default = "default_turn")]
     pub speaker_change_secs: u64,
+    /// `open` or `congress`: the first moderator switches the room to it after joining
+    /// (unset: the room keeps its mode; the demo congress is in congress mode).
+    #[serde(default)]
+    pub room_mode: Option<RoomMode>,
     /// Kinds of participants.
     pub groups: Vec<Group>,
 }
@@ -52,6 +56,26 @@ pub struct Group {
 
 fn yes() -> bool {
     true
+}
+
+/// Who is heard (docs/protocol.md, *Modes*).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomMode {
+    /// Everyone; the loudest few fill the audio slots.
+    Open,
+    /// The floor holder and moderators only.
+    Congress,
+}
+
+impl RoomMode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomMode::Open => "open",
+            RoomMode::Congress => "congress",
+        }
+    }
 }
 
 /// When microphones carry speech.

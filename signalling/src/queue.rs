@@ -445,8 +445,13 @@ impl SpeakerQueue {
 
     fn finish(&mut self, ended: Ended, now_ms: u64) -> Option<Speech> {
         let floor = self.floor.take()?;
+        let mut duration_ms = floor.elapsed_ms(now_ms);
+        if ended == Ended::TimeUp {
+            // The timer fires a moment late; the speech ended at the limit.
+            duration_ms = duration_ms.min(floor.limit_ms.unwrap_or(u64::MAX));
+        }
         let speech = Speech {
-            duration_ms: floor.elapsed_ms(now_ms),
+            duration_ms,
             participant_id: floor.participant_id,
             name: floor.name,
             kind: floor.kind,

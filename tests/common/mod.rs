@@ -26,56 +26,23 @@ impl TestServer {
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
-            .args([
-                "serve",
-                "--http-bind",
-                "127.0.0.1:0",
-                "--media-bind",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("PLENUM_LOG__FILTER", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start plenum");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut url = None;
-        let mut links = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while links.len() < 3 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("plenum printed its links in time");
-            if let Some(rest) = line.strip_prefix("plenum: listening on ") {
-                url = Some(rest.split_whitespace().next().unwrap().to_owned());
-            } else if line.starts_with("  ") && line.contains("/join#token=") {
-                let parts: Vec<&str> = line.trim().split("  ").collect();
-                links.push((
-                    parts[0].to_owned(),
-                    parts[1].to_owned(),
-                    parts[parts.len() - 1].to_owned(),
-                ));
-            }
-        }
+        let (child, url, links) = spawn(&data_dir, 3);
         Self {
             child,
             data_dir,
-            url: url.expect("listening line"),
+            url,
             links,
         }
+    }
+
+    /// Stop the server (SIGKILL: no chance to flush anything) and start it again on the same
+    /// data directory. The URL changes (new port); tokens stay valid.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, url, _) = spawn(&self.data_dir, 0);
+        self.child = child;
+        self.url = url;
     }
 
     /// The token of the i-th demo link.
@@ -106,6 +73,58 @@ impl TestServer {
         let link = String::from_utf8(out.stdout).unwrap();
         link.trim().split("#token=").nth(1).unwrap().to_owned()
     }
+}
+
+/// Start `plenum serve` on `data_dir`; wait for its URL and `links` demo links.
+fn spawn(
+    data_dir: &PathBuf,
+    links_expected: usize,
+) -> (Child, String, Vec<(String, String, String)>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
+        .args([
+            "serve",
+            "--http-bind",
+            "127.0.0.1:0",
+            "--media-bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("PLENUM_LOG__FILTER", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start plenum");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut url = None;
+    let mut links = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while url.is_none() || links.len() < links_expected {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("plenum printed its URL and links in time");
+        if let Some(rest) = line.strip_prefix("plenum: listening on ") {
+            url = Some(rest.split_whitespace().next().unwrap().to_owned());
+        } else if line.starts_with("  ") && line.contains("/join#token=") {
+            let parts: Vec<&str> = line.trim().split("  ").collect();
+            links.push((
+                parts[0].to_owned(),
+                parts[1].to_owned(),
+                parts[parts.len() - 1].to_owned(),
+            ));
+        }
+    }
+    (child, url.expect("listening line"), links)
 }
 
 impl Drop for TestServer {
