@@ -206,7 +206,7 @@ function participantStatus(p) {
 /** The moderator's stage button: put on stage, or (when pinned here) back to automatic. */
 function stageButton(p) {
   if (!can(state.self, 'moderate')) return null;
-  if (state.pinned && state.stage === p.id) {
+  if (state.pinned && state.stage === p.id && !stageByFloor()) {
     return iconButton('auto', t('participants.releaseLabel'), 'release-stage', () => setStage(null), 'pinned');
   }
   return iconButton('stage', t('participants.putOnStageLabel', { name: p.name }), 'put-on-stage', () => setStage(p.id));
@@ -279,10 +279,18 @@ function renderStage() {
   let caption = t('stage.empty');
   if (state.stage) {
     caption = state.stage === state.self?.id ? t('stage.selfCaption') : t('stage.onStage', { name: participantName(state.stage) });
-    caption += ` · ${state.pinned ? t('stage.pinned') : t('stage.automatic')}`;
+    caption += ` · ${stageByFloor() ? t('stage.floor') : state.pinned ? t('stage.pinned') : t('stage.automatic')}`;
   }
   $('stage-caption').textContent = caption;
-  $('stage-auto').hidden = !(can(state.self, 'moderate') && state.pinned);
+  $('stage-auto').hidden = !(can(state.self, 'moderate') && state.pinned && !stageByFloor());
+}
+
+/**
+ * The floor holder is on stage. The server reports that as `pinned` too, but no moderator
+ * chose it and "automatic" would not take it off: say why they are there instead.
+ */
+function stageByFloor() {
+  return Boolean(state.stage) && state.stage === state.queue?.floor?.participant_id;
 }
 
 function renderTiles() {

@@ -1,7 +1,12 @@
-// Launching Debian's Chromium through playwright-core with the flags from
-// shared/recipes/real-browsers.md (fake camera 1280x720 and beeping microphone, loopback ICE).
+// Shared helpers of the browser end-to-end tests: Debian's Chromium through playwright-core with
+// the flags from shared/recipes/real-browsers.md (fake camera 1280x720 and beeping microphone,
+// loopback ICE), the `plenum` server and its invites, polling, and steps that stop at the first
+// failure.
 
+import { execFile, spawn } from 'node:child_process';
 import os from 'node:os';
+import { it } from 'node:test';
+import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
 export const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
@@ -63,4 +68,89 @@ export async function poll(what, fn, { timeout = 30_000, interval = 250 } = {}) 
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
+}
+
+const SERVER_START_TIMEOUT_MS = 30_000;
+const INVITE_LINE = /^ {2}(\S+)\s+(.+?)\s+(\S+\/join#token=\S+)\s*$/;
+
+/**
+ * Starts `plenum serve` on free loopback ports with `dataDir`; `ready` resolves with the three
+ * invites of the demo congress once the server printed them. Output goes to `log`.
+ */
+export function startServer(bin, dataDir, log, { cwd } = {}) {
+  const child = spawn(bin, ['serve', '--data-dir', dataDir, '--http-bind', '127.0.0.1:0', '--media-bind', '127.0.0.1:0'], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const ready = new Promise((resolve, reject) => {
+    const invites = [];
+    let buffered = '';
+    const timer = setTimeout(() => {
+      reject(new Error(`server printed ${invites.length} of 3 invite links within ${SERVER_START_TIMEOUT_MS} ms; output:\n${log.join('')}`));
+    }, SERVER_START_TIMEOUT_MS);
+    child.stdout.on('data', (chunk) => {
+      log.push(chunk.toString());
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop();
+      for (const line of lines) {
+        const m = INVITE_LINE.exec(line);
+        if (m) invites.push({ role: m[1], name: m[2], url: m[3] });
+        if (invites.length === 3) {
+          clearTimeout(timer);
+          resolve(invites);
+        }
+      }
+    });
+    child.stderr.on('data', (chunk) => log.push(chunk.toString()));
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${bin}: ${err.message}`));
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early (code ${code}, signal ${signal}); output:\n${log.join('')}`));
+    });
+  });
+  return { child, ready };
+}
+
+export async function stopServer(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A new invite from `plenum invite` against the running server's data directory. */
+export async function issueInvite(bin, dataDir, { room = 'demo', name, role, publicUrl }) {
+  const args = ['invite', '--data-dir', dataDir, '--room', room, '--name', name, '--role', role, '--public-url', publicUrl];
+  const { stdout } = await promisify(execFile)(bin, args, { timeout: 15_000 });
+  const url = /(\S+\/join#token=\S+)/.exec(stdout)?.[1];
+  if (!url) throw new Error(`plenum invite printed no link: ${stdout}`);
+  return { role, name, url };
+}
+
+/**
+ * `step(name, fn, timeout)` declares one test; once a step failed, the later ones are skipped
+ * instead of timing out one after the other.
+ */
+export function stepper() {
+  let broken = null;
+  return function step(name, fn, timeout) {
+    it(name, { timeout }, async (t) => {
+      if (broken) {
+        t.skip(`skipped: "${broken}" failed`);
+        return;
+      }
+      try {
+        await fn();
+      } catch (err) {
+        broken = name;
+        throw err;
+      }
+    });
+  };
 }

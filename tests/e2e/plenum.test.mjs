@@ -1,70 +1,18 @@
 // End-to-end: the real `plenum` server and three headless Chromium participants.
 // Run from the repo root (see README.md): tests/e2e/netns.sh node --test tests/e2e/
 
-import { describe, it, before, after } from 'node:test';
+import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { access, constants, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, newContext, nonLoopbackInterfaces, poll } from './browser.mjs';
+import { launchChromium, newContext, nonLoopbackInterfaces, poll, startServer, stepper, stopServer } from './browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(here, '../..');
 const ARTIFACTS = path.join(here, 'artifacts');
 const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
-const SERVER_START_TIMEOUT_MS = 30_000;
-const INVITE_LINE = /^ {2}(\S+)\s+(.+?)\s+(\S+\/join#token=\S+)\s*$/;
-
-/** Starts `plenum serve` and resolves with its three invites once it printed them. */
-function startServer(dataDir, log) {
-  const child = spawn(
-    PLENUM_BIN,
-    ['serve', '--data-dir', dataDir, '--http-bind', '127.0.0.1:0', '--media-bind', '127.0.0.1:0'],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const ready = new Promise((resolve, reject) => {
-    const invites = [];
-    let buffered = '';
-    const timer = setTimeout(() => {
-      reject(new Error(`server printed ${invites.length} of 3 invite links within ${SERVER_START_TIMEOUT_MS} ms; output:\n${log.join('')}`));
-    }, SERVER_START_TIMEOUT_MS);
-    child.stdout.on('data', (chunk) => {
-      log.push(chunk.toString());
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop();
-      for (const line of lines) {
-        const m = INVITE_LINE.exec(line);
-        if (m && line.includes('/join#token=')) invites.push({ role: m[1], name: m[2], url: m[3] });
-        if (invites.length === 3) {
-          clearTimeout(timer);
-          resolve(invites);
-        }
-      }
-    });
-    child.stderr.on('data', (chunk) => log.push(chunk.toString()));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${PLENUM_BIN}: ${err.message}`));
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited early (code ${code}, signal ${signal}); output:\n${log.join('')}`));
-    });
-  });
-  return { child, ready };
-}
-
-async function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 const state = (page) => page.evaluate(() => window.plenumTest.state());
 const stats = (page) => page.evaluate(() => window.plenumTest.stats());
@@ -77,23 +25,7 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
   let browser;
   /** @type {{ invite: object, page: import('playwright-core').Page, id?: string }[]} */
   let people = [];
-  let broken = null;
-
-  /** Runs one step; once a step failed the later ones are skipped instead of timing out. */
-  function step(name, fn, timeout) {
-    it(name, { timeout }, async (t) => {
-      if (broken) {
-        t.skip(`skipped: "${broken}" failed`);
-        return;
-      }
-      try {
-        await fn();
-      } catch (err) {
-        broken = name;
-        throw err;
-      }
-    });
-  }
+  const step = stepper();
 
   before(async () => {
     const outside = nonLoopbackInterfaces();
@@ -108,7 +40,7 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
     });
     await mkdir(ARTIFACTS, { recursive: true });
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'plenum-e2e-'));
-    server = startServer(dataDir, serverLog);
+    server = startServer(PLENUM_BIN, dataDir, serverLog, { cwd: REPO });
     const invites = await server.ready;
     browser = await launchChromium();
     people = await Promise.all(
@@ -178,14 +110,21 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
     );
   }, 65_000);
 
-  step('every page receives audio', async () => {
+  // The demo room is in congress mode: only the floor holder and moderators are heard.
+  step("both delegates receive the moderator's audio", async () => {
+    const moderator = people[0];
     await Promise.all(
-      people.map(async ({ invite, page }) => {
-        const first = new Map((await stats(page)).audio.map((a) => [a.slot, a.packetsReceived]));
-        await poll(`${invite.name} to receive audio packets in some audio slot`, async (saw) => {
+      people.slice(1).map(async ({ invite, page }) => {
+        const seen = new Map();
+        let grew = 0;
+        await poll(`${invite.name} to receive packets in an audio slot assigned to the moderator`, async (saw) => {
           const { audio } = await stats(page);
           saw(audio);
-          return audio.some((a) => a.packetsReceived > (first.get(a.slot) ?? 0));
+          for (const a of audio.filter((x) => x.participant_id === moderator.id)) {
+            if (seen.has(a.slot) && a.packetsReceived > seen.get(a.slot)) grew++;
+            seen.set(a.slot, a.packetsReceived);
+          }
+          return grew >= 2;
         }, { timeout: 15_000, interval: 500 });
       }),
     );
