@@ -698,6 +698,8 @@ function announceFloor(previousHolder) {
 const ROOM_EVENTS = {
   participant_joined(msg) {
     state.participants.set(msg.participant.id, msg.participant);
+    // Someone admitted from the lobby shows up here; the server sends no lobby_changed then.
+    if (state.lobby) state.lobby.waiting = state.lobby.waiting.filter((w) => w.participant_id !== msg.participant.id);
     renderRoom();
     announce('announce.joined', { name: msg.participant.name });
   },

@@ -22,11 +22,18 @@ function roleSelect(p, isAdmin, send) {
   return h('label', { className: 'field' }, h('span', { text: t('moderation.role') }), select);
 }
 
-function muteButton(p, send) {
+/**
+ * Server-side mute; "allow" lifts it, and in congress mode also lets someone without the
+ * floor be heard, so it is offered whenever the participant is not heard.
+ */
+function muteButtons(p, send) {
   const args = { participant_id: p.id };
-  return p.force_muted
-    ? smallButton(t('moderation.unmute'), 'force-unmute', () => send('unmute_participant', args), { iconName: 'mic' })
-    : smallButton(t('moderation.mute'), 'force-mute', () => send('mute_participant', args), { iconName: 'mic-off' });
+  return [
+    p.force_muted ? null : smallButton(t('moderation.mute'), 'force-mute', () => send('mute_participant', args), { iconName: 'mic-off' }),
+    p.force_muted || !p.heard
+      ? smallButton(t('moderation.unmute'), 'force-unmute', () => send('unmute_participant', args), { iconName: 'mic' })
+      : null,
+  ];
 }
 
 function removeButtons(p, send) {
@@ -49,7 +56,7 @@ export function participantActions(p, { self, can, send }) {
     can(p, 'speak')
       ? smallButton(t('moderation.giveFloor'), 'give-floor-direct', () => send('queue_give_floor', { participant_id: p.id }), { iconName: 'play' })
       : null,
-    muteButton(p, send),
+    muteButtons(p, send),
     manageable ? roleSelect(p, isAdmin, send) : null,
     manageable ? removeButtons(p, send) : null,
   ];

@@ -1,7 +1,8 @@
-// End-to-end: congress control with the real `plenum` server and four headless Chromium
-// participants — moderator M, delegates B, C (printed by the server) and D (`plenum invite`).
+// End-to-end: congress control with the real `plenum` server and headless Chromium
+// participants — moderator M, delegates B, C (printed by the server) and D (`plenum invite`),
+// later an observer E (`plenum invite`) who comes through the lobby.
 // The speaker list in every browser, the floor, and the media plane's audio gating: a delegate
-// is heard only while holding the floor.
+// is heard only while holding the floor or when a moderator allows it.
 // Run from the repo root (see README.md): tests/e2e/netns.sh node --test tests/e2e/
 
 import { describe, before, after } from 'node:test';
@@ -78,6 +79,8 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
   /** @type {Record<'M'|'B'|'C'|'D', { name: string, invite: object, page: import('playwright-core').Page, id?: string }>} */
   const people = {};
   const everyone = () => Object.values(people);
+  /** E, the observer who joins late through the lobby; not part of `everyone()`. */
+  let guest;
 
   before(async () => {
     const outside = nonLoopbackInterfaces();
@@ -97,15 +100,17 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
     assert.deepEqual(printed.map((i) => i.role), ['moderator', 'delegate', 'delegate'], 'the demo congress prints a moderator and two delegates');
     const publicUrl = new URL(printed[0].url).origin;
     const dora = await issueInvite(PLENUM_BIN, dataDir, { name: 'Dora', role: 'delegate', publicUrl });
+    const erik = await issueInvite(PLENUM_BIN, dataDir, { name: 'Erik', role: 'observer', publicUrl });
     browser = await launchChromium();
-    const invites = { M: printed[0], B: printed[1], C: printed[2], D: dora };
+    const invites = { M: printed[0], B: printed[1], C: printed[2], D: dora, E: erik };
     for (const [key, invite] of Object.entries(invites)) {
-      const context = await newContext(browser, { locale: key === 'B' || key === 'D' ? 'en-US' : 'de-DE' });
+      const context = await newContext(browser, { locale: ['B', 'D', 'E'].includes(key) ? 'en-US' : 'de-DE' });
       const page = await context.newPage();
       const name = `${key} (${invite.name})`;
       page.on('console', (m) => consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
       page.on('pageerror', (e) => consoleLog.push(`[${name}] pageerror: ${e.message}`));
-      people[key] = { name, invite, page };
+      if (key === 'E') guest = { name, invite, page };
+      else people[key] = { name, invite, page };
     }
   });
 
@@ -144,6 +149,13 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
         }, { timeout: 10_000 }),
       ),
     );
+  }
+
+  /** Opens `target`'s actions menu in M's participant list and clicks the control `testid`. */
+  async function moderate(target, testid) {
+    const row = people.M.page.locator(`[data-testid=participant][data-participant-id="${target.id}"]`);
+    await row.locator('[data-testid=participant-actions]').click();
+    await row.locator(`[data-testid=${testid}]`).click();
   }
 
   /** `person`'s own participant to be heard (or not) by the media plane, as the server says. */
@@ -325,4 +337,94 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
     }, { timeout: 10_000 });
     await heardIs(D, false);
   }, 40_000);
+
+  step('M allows C to be heard without the floor, then mutes C server-side', async () => {
+    const { M, C } = people;
+    await moderate(C, 'force-unmute');
+    await heardIs(C, true);
+    await receivesAudioOf(M, C);
+    await moderate(C, 'force-mute');
+    await heardIs(C, false);
+    await poll("C's page to say the moderator muted the microphone", async (saw) => {
+      const s = await state(C.page);
+      const note = await C.page.getAttribute('[data-testid=hearing]', 'data-state');
+      saw({ self: s.self, note });
+      return s.self.force_muted && note === 'forceMuted';
+    }, { timeout: 5_000 });
+    await poll('no audio slot of M to show C', async (saw) => {
+      const { audio } = await stats(M.page);
+      saw(audio);
+      return audio.every((a) => a.participant_id !== C.id);
+    }, { timeout: 5_000 });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await hearsOnly(M, M, C);
+  }, 40_000);
+
+  step('with the lobby on, the observer E waits until M admits them', async () => {
+    const { M } = people;
+    await M.page.click('[data-testid=lobby-toggle]');
+    await poll('the lobby to be on', async () => (await state(M.page)).lobby?.enabled === true, { timeout: 5_000 });
+    await guest.page.goto(guest.invite.url);
+    await guest.page.click('[data-testid=join]', { timeout: 15_000 });
+    await poll('E to wait in the lobby', async (saw) => {
+      const s = await state(guest.page);
+      saw({ screen: s.screen, inLobby: s.inLobby, lastError: s.lastError });
+      return s.inLobby && s.screen === 'lobby';
+    }, { timeout: 10_000 });
+    guest.id = (await state(guest.page)).self.id;
+    await poll('M to see E waiting', async (saw) => {
+      const s = await state(M.page);
+      const shown = await M.page.locator(`[data-testid=lobby-entry][data-participant-id="${guest.id}"]`).count();
+      saw({ lobby: s.lobby, shown });
+      return shown === 1;
+    }, { timeout: 10_000 });
+    await M.page.click(`[data-testid=lobby-entry][data-participant-id="${guest.id}"] [data-testid=admit]`);
+    await poll('E to be in the room, receiving', async (saw) => {
+      const s = await state(guest.page);
+      const { stage } = await stats(guest.page);
+      saw({ screen: s.screen, joined: s.joined, mediaReady: s.mediaReady, participants: s.participants.length, stage });
+      return s.screen === 'room' && s.mediaReady && s.participants.length === 5 && stage.framesDecoded > 0;
+    }, { timeout: 20_000, interval: 500 });
+    assert.equal((await state(guest.page)).self.role, 'observer');
+    assert.deepEqual((await stats(guest.page)).send, [], 'an observer sends nothing');
+    await poll("M's lobby to be empty", async (saw) => {
+      const { lobby } = await state(M.page);
+      const shown = await M.page.locator('[data-testid=lobby-entry]').count();
+      saw({ lobby, shown });
+      return lobby.waiting.length === 0 && shown === 0;
+    }, { timeout: 5_000 });
+  }, 45_000);
+
+  step("M makes E a guest speaker: E's browser starts camera and microphone and sends", async () => {
+    const { M } = people;
+    const row = M.page.locator(`[data-testid=participant][data-participant-id="${guest.id}"]`);
+    await row.locator('[data-testid=participant-actions]').click();
+    await row.locator('[data-testid=role-select]').selectOption('guest_speaker');
+    await poll('E to send audio and video as a guest speaker', async (saw) => {
+      const s = await state(guest.page);
+      const { send } = await stats(guest.page);
+      saw({ role: s.self?.role, grants: s.self?.grants, sessions: s.sessions, mediaReady: s.mediaReady, send });
+      return s.self?.role === 'guest_speaker' && s.mediaReady && ['audio', 'video'].every((kind) => send.some((x) => x.kind === kind && x.packetsSent > 0));
+    }, { timeout: 20_000, interval: 500 });
+    await poll('M to see E publishing', async (saw) => {
+      const e = (await state(M.page)).participants.find((p) => p.id === guest.id);
+      saw(e);
+      return e?.role === 'guest_speaker' && e.audio && e.video;
+    }, { timeout: 10_000 });
+  }, 40_000);
+
+  step('M removes E with a ban: E is told so, and joining again is refused', async () => {
+    const { M } = people;
+    await moderate(guest, 'ban-participant');
+    await guest.page.waitForSelector('[data-testid=screen-ended]:not([hidden])', { timeout: 10_000 });
+    assert.match(await guest.page.textContent('#ended-text'), /removed you/);
+    await poll('M to list four participants', async () => (await state(M.page)).participants.length === 4, { timeout: 10_000 });
+    await guest.page.click('[data-testid=rejoin]');
+    await poll("E's join to be refused as banned", async (saw) => {
+      const s = await state(guest.page);
+      const error = await guest.page.textContent('[data-testid=preview-error]');
+      saw({ lastError: s.lastError, screen: s.screen, error });
+      return s.lastError === 'banned' && /barred/.test(error) && (await guest.page.isHidden('[data-testid=join]'));
+    }, { timeout: 10_000 });
+  }, 30_000);
 });
