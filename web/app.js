@@ -346,7 +346,7 @@ function renderHearing(hasAudio) {
   let key = null;
   if (self && hasAudio && self.heard !== undefined) {
     if (self.force_muted) key = 'hearing.forceMuted';
-    else key = self.heard ? 'hearing.heard' : 'hearing.notHeard';
+    else if (!state.muted) key = self.heard ? 'hearing.heard' : 'hearing.notHeard';
   }
   const el = $('hearing');
   el.hidden = !key;
@@ -1123,7 +1123,7 @@ function wireControls() {
   wireActionMenus();
   window.addEventListener('pagehide', () => {
     // Best effort: tell the server at once instead of letting it notice the dropped socket.
-    if (state.signal && state.joined) {
+    if (state.signal && (state.joined || state.inLobby)) {
       state.leaving = true;
       state.signal.request('leave').catch(() => {});
     }
