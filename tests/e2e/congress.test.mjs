@@ -158,6 +158,11 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
     await row.locator(`[data-testid=${testid}]`).click();
   }
 
+  /** Opens M's speaker-list settings unless they are open already. */
+  async function openSettings() {
+    if (!(await people.M.page.$eval('#queue-settings', (details) => details.open))) await people.M.page.click('[data-testid=queue-settings]');
+  }
+
   /** `person`'s own participant to be heard (or not) by the media plane, as the server says. */
   async function heardIs(person, heard) {
     await poll(`${person.name} to be ${heard ? '' : 'not '}heard`, async (saw) => {
@@ -311,7 +316,7 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
   }, 50_000);
   step('with a 6 s limit D speaks: pause freezes the clock, the warning arrives, the time runs out', async () => {
     const { M, D } = people;
-    await M.page.click('[data-testid=queue-settings]');
+    await openSettings();
     await M.page.fill('[data-testid=time-limit]', '6');
     await M.page.click('[data-testid=set-time-limit]');
     await poll('the time limit to be 6 s', async () => (await state(M.page)).queue?.time_limit_s === 6, { timeout: 10_000 });
@@ -358,6 +363,18 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
     }, { timeout: 5_000 });
     await new Promise((resolve) => setTimeout(resolve, 500));
     await hearsOnly(M, M, C);
+  }, 40_000);
+
+  step('M switches to open discussion: B is heard without the floor; back to congress: gated again', async () => {
+    const { M, B, C } = people;
+    await openSettings();
+    await M.page.click('[data-testid=mode-open]');
+    await Promise.all(everyone().map(({ name, page }) => poll(`${name} to be in open mode`, async () => (await state(page)).mode === 'open', { timeout: 5_000 })));
+    await heardIs(B, true);
+    await receivesAudioOf(C, B);
+    await M.page.click('[data-testid=mode-congress]');
+    await Promise.all(everyone().map(({ name, page }) => poll(`${name} to be in congress mode`, async () => (await state(page)).mode === 'congress', { timeout: 5_000 })));
+    await heardIs(B, false);
   }, 40_000);
 
   step('with the lobby on, the observer E waits until M admits them', async () => {
