@@ -120,6 +120,8 @@ pub enum Need {
     Publish,
     /// The *speak* grant.
     Speak,
+    /// The *vote* grant.
+    Vote,
     /// The *moderate* grant.
     Moderate,
     /// *moderate*, or holding the floor (ending one's own speech).
@@ -135,7 +137,11 @@ pub fn need(command: &Command) -> Need {
         | C::SetMuted { .. }
         | C::Leave
         | C::Ping
-        | C::QueueHistory => Need::Anyone,
+        | C::QueueHistory
+        | C::PollList
+        | C::PollReceipts { .. }
+        | C::AuditExport => Need::Anyone,
+        C::CastVote { .. } | C::SetProxy { .. } => Need::Vote,
         C::Publish { .. } | C::Unpublish { .. } => Need::Publish,
         C::RequestFloor { .. } | C::WithdrawFloorRequest { .. } => Need::Speak,
         C::QueueEndFloor => Need::ModerateOrFloorHolder,
@@ -155,7 +161,12 @@ pub fn need(command: &Command) -> Need {
         | C::MuteParticipant { .. }
         | C::UnmuteParticipant { .. }
         | C::RemoveParticipant { .. }
-        | C::SetGrants { .. } => Need::Moderate,
+        | C::SetGrants { .. }
+        | C::PollCreate { .. }
+        | C::PollOpen { .. }
+        | C::PollClose { .. }
+        | C::PollPublish { .. }
+        | C::PollCancel { .. } => Need::Moderate,
     }
 }
 
@@ -170,6 +181,7 @@ pub fn check(grants: &Grants, holds_floor: bool, command: &Command) -> Result<()
         Need::Anyone => true,
         Need::Publish => grants.publish,
         Need::Speak => grants.speak,
+        Need::Vote => grants.vote,
         Need::Moderate => grants.moderate,
         Need::ModerateOrFloorHolder => grants.moderate || holds_floor,
     };
@@ -205,6 +217,7 @@ pub fn check_target(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ballot::{Answer, Choice};
     use crate::protocol::{MediaKindArg, RoomMode};
     use crate::queue::RequestKind;
 
@@ -273,6 +286,22 @@ mod tests {
                 participant_id: p(),
                 overrides: GrantOverrides::default(),
             },
+            Command::PollCreate {
+                poll: serde_json::from_str(r#"{"title":"A1","kind":"motion"}"#).unwrap(),
+            },
+            Command::PollOpen { poll_id: p() },
+            Command::PollClose { poll_id: p() },
+            Command::PollPublish { poll_id: p() },
+            Command::PollCancel { poll_id: p() },
+            Command::CastVote {
+                poll_id: p(),
+                choice: Choice::Vote(Answer::Yes),
+                on_behalf_of: None,
+            },
+            Command::PollList,
+            Command::PollReceipts { poll_id: p() },
+            Command::SetProxy { proxy_id: None },
+            Command::AuditExport,
         ]
     }
 
@@ -307,6 +336,16 @@ mod tests {
         ("unmute_participant", [true, true, false, false, false]),
         ("remove_participant", [true, true, false, false, false]),
         ("set_grants", [true, true, false, false, false]),
+        ("poll_create", [true, true, false, false, false]),
+        ("poll_open", [true, true, false, false, false]),
+        ("poll_close", [true, true, false, false, false]),
+        ("poll_publish", [true, true, false, false, false]),
+        ("poll_cancel", [true, true, false, false, false]),
+        ("cast_vote", [false, false, true, false, false]),
+        ("poll_list", [true, true, true, true, true]),
+        ("poll_receipts", [true, true, true, true, true]),
+        ("set_proxy", [false, false, true, false, false]),
+        ("audit_export", [true, true, true, true, true]),
     ];
 
     #[test]

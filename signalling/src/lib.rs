@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod authz;
+pub mod ballot;
 pub mod invite;
 pub mod protocol;
 pub mod queue;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::authz::{GrantOverrides, Grants};
+use crate::ballot::{Choice, PollSpec, PollView};
 use crate::queue::{QueueView, RequestKind, Speech};
 
 /// The protocol version this server speaks.
@@ -153,6 +154,56 @@ pub enum Command {
         #[serde(flatten)]
         overrides: GrantOverrides,
     },
+    /// Moderators: define a poll (a draft).
+    PollCreate {
+        /// The definition.
+        poll: PollSpec,
+    },
+    /// Moderators: open a draft; eligibility is fixed now.
+    PollOpen {
+        /// The poll.
+        poll_id: String,
+    },
+    /// Moderators: stop voting and count.
+    PollClose {
+        /// The poll.
+        poll_id: String,
+    },
+    /// Moderators: make the result public.
+    PollPublish {
+        /// The poll.
+        poll_id: String,
+    },
+    /// Moderators: call off a draft or open poll (its ballots are deleted).
+    PollCancel {
+        /// The poll.
+        poll_id: String,
+    },
+    /// Vote (own right, or a delegated one).
+    CastVote {
+        /// The poll.
+        poll_id: String,
+        /// The choice.
+        choice: Choice,
+        /// A delegator whose right to cast (default: one's own).
+        #[serde(default)]
+        on_behalf_of: Option<String>,
+    },
+    /// The room's polls.
+    PollList,
+    /// The receipts of a published poll's counted ballots.
+    PollReceipts {
+        /// The poll.
+        poll_id: String,
+    },
+    /// Delegate one's voting right to another delegate, or take it back (`null`).
+    SetProxy {
+        /// The proxy.
+        #[serde(default)]
+        proxy_id: Option<String>,
+    },
+    /// The room's audit chain of poll events.
+    AuditExport,
 }
 
 impl Command {
@@ -187,6 +238,16 @@ impl Command {
             Command::UnmuteParticipant { .. } => "unmute_participant",
             Command::RemoveParticipant { .. } => "remove_participant",
             Command::SetGrants { .. } => "set_grants",
+            Command::PollCreate { .. } => "poll_create",
+            Command::PollOpen { .. } => "poll_open",
+            Command::PollClose { .. } => "poll_close",
+            Command::PollPublish { .. } => "poll_publish",
+            Command::PollCancel { .. } => "poll_cancel",
+            Command::CastVote { .. } => "cast_vote",
+            Command::PollList => "poll_list",
+            Command::PollReceipts { .. } => "poll_receipts",
+            Command::SetProxy { .. } => "set_proxy",
+            Command::AuditExport => "audit_export",
         }
     }
 }
@@ -254,6 +315,14 @@ pub enum ErrorCode {
     AlreadyQueued,
     /// Removed and barred from rejoining.
     Banned,
+    /// The poll takes no votes (not open).
+    PollNotOpen,
+    /// No voting right in this poll (or it was delegated).
+    NotEligible,
+    /// This right was used already.
+    AlreadyVoted,
+    /// The choice does not fit the poll.
+    InvalidChoice,
     /// Anything else.
     Internal,
 }
@@ -412,6 +481,20 @@ pub enum Event {
         enabled: bool,
         /// Who waits.
         waiting: Vec<LobbyEntry>,
+    },
+    /// A poll changed (as this participant sees it).
+    PollChanged {
+        /// The poll.
+        poll: Box<PollView>,
+    },
+    /// Someone voted: only the count.
+    PollProgress {
+        /// The poll.
+        poll_id: String,
+        /// Rights used.
+        voted: u64,
+        /// Rights in all.
+        eligible: u64,
     },
     /// To a waiting participant: admitted; the fields are a `join` result.
     Admitted {

@@ -7,6 +7,7 @@
 //! (roles, lobby, speaker queue, floor) is in [`congress`]; its state is stored before a
 //! command is answered.
 
+mod ballots;
 mod congress;
 
 use std::collections::HashMap;
@@ -159,6 +160,7 @@ impl Rooms {
                 ErrorBody::new(ErrorCode::Internal, "the room's stored state is unreadable")
             })?,
         };
+        let polls = ballots::load(self.store.as_ref(), room_id).map_err(storage_error)?;
         let sfu_room = RoomId(self.next_room.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = RoomHandle {
@@ -175,6 +177,7 @@ impl Rooms {
             tx,
             next_peer: self.next_peer.clone(),
             state,
+            polls,
             members: HashMap::new(),
             by_peer: HashMap::new(),
             stage: None,
@@ -244,6 +247,8 @@ struct RoomActor {
     next_peer: Arc<AtomicU64>,
     /// Everything that survives a restart.
     state: CongressState,
+    /// The room's polls (also in the store, which is the authority).
+    polls: Vec<ballots::Poll>,
     /// By participant id, including those waiting in the lobby.
     members: HashMap<String, Member>,
     by_peer: HashMap<PeerId, String>,
@@ -437,6 +442,8 @@ impl RoomActor {
             },
             "mode": self.state.mode,
             "queue": self.state.queue.view(now),
+            "polls": self.poll_views(id),
+            "proxy": self.state.proxies.get(id).map(|p| p.proxy_id.clone()),
         });
         if moderate {
             result["lobby"] = json!({ "enabled": self.state.lobby, "waiting": self.waiting() });
@@ -575,6 +582,16 @@ impl RoomActor {
                     "command routed wrongly",
                 ));
             }
+            poll @ (Command::PollCreate { .. }
+            | Command::PollOpen { .. }
+            | Command::PollClose { .. }
+            | Command::PollPublish { .. }
+            | Command::PollCancel { .. }
+            | Command::CastVote { .. }
+            | Command::PollList
+            | Command::PollReceipts { .. }
+            | Command::SetProxy { .. }
+            | Command::AuditExport) => return self.ballot_command(participant, poll),
             congress => return self.congress(participant, congress),
         }
         Ok(json!({}))

@@ -3,6 +3,8 @@
 //! Migrations are numbered SQL scripts applied in order (`PRAGMA user_version` tracks the
 //! schema version). The same trait will get a PostgreSQL backend and one conformance suite.
 
+mod polls;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -10,6 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 use crate::auth::Role;
+
+pub use polls::{
+    AuditEntry, BallotRecord, CastOutcome, PollRecord, PollStore, Right, audit_hash, verify_audit,
+};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +66,8 @@ pub struct InviteRecord {
     pub revoked: bool,
 }
 
-/// Rooms and invites.
-pub trait Store: Send + Sync + std::fmt::Debug {
+/// Rooms, invites, room state; polls through [`PollStore`].
+pub trait Store: PollStore + Send + Sync + std::fmt::Debug {
     /// Create a room; `Duplicate` if the id is taken.
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError>;
     /// Look a room up.
@@ -105,6 +111,43 @@ fn migrations() -> Migrations<'static> {
                 state TEXT NOT NULL
             );",
         ),
+        // Ballots carry no voter (in secret polls), no time and no sequence; see polls.rs.
+        M::up(
+            "CREATE TABLE polls (
+                id TEXT PRIMARY KEY NOT NULL,
+                room_id TEXT NOT NULL REFERENCES rooms(id),
+                seq INTEGER NOT NULL,
+                spec TEXT NOT NULL,
+                state TEXT NOT NULL,
+                eligible_voters INTEGER NOT NULL,
+                eligible_weight INTEGER NOT NULL,
+                result TEXT
+            );
+            CREATE TABLE poll_rights (
+                poll_id TEXT NOT NULL REFERENCES polls(id),
+                holder_id TEXT NOT NULL,
+                proxy_id TEXT,
+                weight INTEGER NOT NULL,
+                voted INTEGER NOT NULL,
+                PRIMARY KEY (poll_id, holder_id)
+            ) WITHOUT ROWID;
+            CREATE TABLE ballots (
+                poll_id TEXT NOT NULL REFERENCES polls(id),
+                ballot_id TEXT NOT NULL,
+                weight INTEGER NOT NULL,
+                choice TEXT NOT NULL,
+                voter_id TEXT,
+                PRIMARY KEY (poll_id, ballot_id)
+            ) WITHOUT ROWID;
+            CREATE TABLE audit_log (
+                room_id TEXT NOT NULL REFERENCES rooms(id),
+                seq INTEGER NOT NULL,
+                event TEXT NOT NULL,
+                prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                PRIMARY KEY (room_id, seq)
+            ) WITHOUT ROWID;",
+        ),
     ])
 }
 
@@ -129,6 +172,8 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted content is overwritten, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         migrations().to_latest(&mut conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
@@ -143,6 +188,18 @@ impl SqliteStore {
         // (SQLite rolls back unfinished statements), so keep using it.
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
+    }
+
+    /// Run `f` in one transaction, committed (durably) only if it returns `Ok`.
+    fn with_tx<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StorageError>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction()?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 }
 
@@ -300,6 +357,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ballot::PollState;
 
     /// The conformance suite every backend must pass.
     fn conformance(store: &dyn Store) {
@@ -345,6 +403,87 @@ mod tests {
             Some(r#"{"a":2}"#)
         );
         assert!(store.save_room_state("missing", "{}").is_err());
+
+        polls_conformance(store);
+    }
+
+    fn polls_conformance(store: &dyn Store) {
+        let poll = PollRecord {
+            id: "poll-1".into(),
+            room_id: "demo".into(),
+            spec: "{}".into(),
+            state: PollState::Draft,
+            eligible_voters: 0,
+            eligible_weight: 0,
+            result: None,
+        };
+        store.create_poll(&poll, r#"{"e":"created"}"#).unwrap();
+        let ballot = |id: &str| BallotRecord {
+            ballot_id: id.into(),
+            weight: 2,
+            choice: r#"{"vote":"yes"}"#.into(),
+            voter_id: None,
+        };
+        assert_eq!(
+            store.cast("poll-1", "p-1", &ballot("b0")).unwrap(),
+            CastOutcome::NotOpen,
+            "a draft takes no votes"
+        );
+        let right = |h: &str| Right {
+            holder_id: h.into(),
+            proxy_id: None,
+            weight: 2,
+            voted: false,
+        };
+        assert!(
+            store
+                .open_poll("poll-1", &[right("p-1"), right("p-2")], "{}")
+                .unwrap()
+        );
+        assert!(!store.open_poll("poll-1", &[], "{}").unwrap(), "only once");
+        assert_eq!(store.polls("demo").unwrap()[0].eligible_weight, 4);
+        assert_eq!(
+            store.cast("poll-1", "p-1", &ballot("b1")).unwrap(),
+            CastOutcome::Counted
+        );
+        assert_eq!(
+            store.cast("poll-1", "p-1", &ballot("b2")).unwrap(),
+            CastOutcome::AlreadyVoted
+        );
+        assert_eq!(
+            store.cast("poll-1", "p-9", &ballot("b3")).unwrap(),
+            CastOutcome::NotOpen
+        );
+        assert_eq!(store.ballots("poll-1").unwrap(), vec![ballot("b1")]);
+        let rights = store.rights("poll-1").unwrap();
+        assert_eq!(rights.iter().filter(|r| r.voted).count(), 1);
+        assert!(
+            store
+                .set_poll_state(
+                    "poll-1",
+                    PollState::Open,
+                    PollState::Closed,
+                    Some("{}"),
+                    "{}"
+                )
+                .unwrap()
+        );
+        assert!(
+            !store
+                .set_poll_state("poll-1", PollState::Open, PollState::Closed, None, "{}")
+                .unwrap()
+        );
+        assert_eq!(
+            store.cast("poll-1", "p-2", &ballot("b4")).unwrap(),
+            CastOutcome::NotOpen
+        );
+        store.compact().unwrap();
+        let chain = store.audit("demo").unwrap();
+        assert_eq!(chain.len(), 3, "created, opened, closed");
+        assert_eq!(verify_audit(&chain), Ok(()));
+        let mut forged = chain.clone();
+        forged[1].event = r#"{"e":"forged"}"#.into();
+        assert_eq!(verify_audit(&forged), Err(2));
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl TestServer {
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).unwrap();
-        let (child, url, links) = spawn(&data_dir, 3);
+        let (child, url, links) = spawn(&data_dir, 3, None);
         Self {
             child,
             data_dir,
@@ -35,12 +35,49 @@ impl TestServer {
         }
     }
 
+    /// Like [`TestServer::start`], with debug logging written to `server.log` (see
+    /// [`TestServer::log`]).
+    pub fn start_logged() -> Self {
+        let mut server = Self::start();
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        let log = std::fs::File::create(server.data_dir.join("server.log")).unwrap();
+        let (child, url, _) = spawn(&server.data_dir, 0, Some(log));
+        server.child = child;
+        server.url = url;
+        server
+    }
+
+    /// What a server from [`TestServer::start_logged`] logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// `count` new invites (one `plenum invite --count` run); returns their tokens.
+    pub fn invite_many(&self, name: &str, role: &str, count: usize) -> Vec<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
+            .args(["invite", "--room", "demo", "--name", name, "--role", role])
+            .args(["--count", &count.to_string()])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("PLENUM_LOG__FILTER", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split("#token=").nth(1))
+            .map(|t| t.trim().to_owned())
+            .collect()
+    }
+
     /// Stop the server (SIGKILL: no chance to flush anything) and start it again on the same
     /// data directory. The URL changes (new port); tokens stay valid.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url, _) = spawn(&self.data_dir, 0);
+        let (child, url, _) = spawn(&self.data_dir, 0, None);
         self.child = child;
         self.url = url;
     }
@@ -79,6 +116,7 @@ impl TestServer {
 fn spawn(
     data_dir: &PathBuf,
     links_expected: usize,
+    log: Option<std::fs::File>,
 ) -> (Child, String, Vec<(String, String, String)>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
         .args([
@@ -90,9 +128,16 @@ fn spawn(
         ])
         .arg("--data-dir")
         .arg(data_dir)
-        .env("PLENUM_LOG__FILTER", "warn")
+        .env(
+            "PLENUM_LOG__FILTER",
+            if log.is_some() {
+                "debug,str0m=info,is=info,dimpl=info"
+            } else {
+                "warn"
+            },
+        )
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(log.map_or_else(Stdio::inherit, Stdio::from))
         .spawn()
         .expect("start plenum");
     let stdout = child.stdout.take().unwrap();

@@ -47,6 +47,18 @@ pub struct CongressState {
     /// Speaker list, floor and history.
     #[serde(default)]
     pub queue: SpeakerQueue,
+    /// Delegated voting rights: delegator → proxy.
+    #[serde(default)]
+    pub proxies: BTreeMap<String, Proxy>,
+}
+
+/// A delegated voting right.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Proxy {
+    /// Who casts it.
+    pub proxy_id: String,
+    /// The delegator's vote weight when delegating.
+    pub weight: u64,
 }
 
 impl CongressState {
@@ -328,6 +340,24 @@ impl RoomActor {
                 self.state.grants.insert(participant_id, merged);
                 Applied::default()
             }
+            Command::SetProxy { proxy_id } => {
+                self.check_proxy(who, proxy_id.as_deref())?;
+                match proxy_id {
+                    None => {
+                        self.state.proxies.remove(who);
+                    }
+                    Some(proxy_id) => {
+                        let weight = self
+                            .members
+                            .get(who)
+                            .map_or(1, |m| u64::from(m.info.grants.vote_weight));
+                        self.state
+                            .proxies
+                            .insert(who.to_owned(), Proxy { proxy_id, weight });
+                    }
+                }
+                Applied::default()
+            }
             other => {
                 return Err(ErrorBody::new(
                     ErrorCode::Internal,
@@ -335,6 +365,33 @@ impl RoomActor {
                 ));
             }
         })
+    }
+
+    /// A delegation goes to a present voter who has not delegated and holds no other
+    /// delegation; someone who holds a delegation cannot pass their own right on (no chains).
+    fn check_proxy(&self, who: &str, proxy: Option<&str>) -> Result<(), ErrorBody> {
+        let Some(proxy) = proxy else {
+            return Ok(());
+        };
+        let refuse = |m: &str| Err(ErrorBody::new(ErrorCode::BadRequest, m.to_owned()));
+        if proxy == who {
+            return refuse("you cannot delegate to yourself");
+        }
+        if !self.present_member(proxy)?.info.grants.vote {
+            return refuse("the proxy has no voting right");
+        }
+        if self.state.proxies.contains_key(proxy) {
+            return refuse("the proxy has delegated their own vote");
+        }
+        if self
+            .state
+            .proxies
+            .iter()
+            .any(|(holder, p)| p.proxy_id == who || (p.proxy_id == proxy && holder != who))
+        {
+            return refuse("one delegation per proxy, and no chains of delegations");
+        }
+        Ok(())
     }
 
     fn present_member(&self, id: &str) -> Result<&Member, ErrorBody> {

@@ -1,0 +1,506 @@
+//! Polls inside the room actor: lifecycle, eligibility (present voters and their
+//! delegations, fixed when a poll opens), casting, counting, receipts and the audit chain.
+//!
+//! The store is the authority: a vote is stored (one transaction, right used only once)
+//! before it is acknowledged, so a restart or a second device can neither lose nor repeat
+//! it. Nothing here logs a voter or a choice.
+
+use std::collections::HashSet;
+
+use rand::RngCore;
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{Member, Outbound, RoomActor};
+use crate::ballot::{self, Choice, MyRight, NamedVote, PollSpec, PollState, PollView};
+use crate::protocol::{Command, ErrorBody, ErrorCode, Event};
+use crate::storage::{
+    BallotRecord, CastOutcome, PollRecord, Right, StorageError, Store, verify_audit,
+};
+
+/// A poll as the actor keeps it (the store has the same).
+#[derive(Debug)]
+pub(super) struct Poll {
+    record: PollRecord,
+    spec: PollSpec,
+    /// The rights, once open.
+    rights: Vec<Right>,
+}
+
+impl Poll {
+    fn voted(&self) -> u64 {
+        self.rights.iter().filter(|r| r.voted).count() as u64
+    }
+}
+
+/// Load a room's polls.
+pub(super) fn load(store: &dyn Store, room_id: &str) -> Result<Vec<Poll>, StorageError> {
+    store
+        .polls(room_id)?
+        .into_iter()
+        .map(|record| {
+            let spec: PollSpec = serde_json::from_str(&record.spec)
+                .map_err(|e| StorageError::Corrupt(format!("poll {}: {e}", record.id)))?;
+            let rights = store.rights(&record.id)?;
+            Ok(Poll {
+                record,
+                spec,
+                rights,
+            })
+        })
+        .collect()
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+fn storage_failed(e: StorageError) -> ErrorBody {
+    warn!("poll storage failed: {e}");
+    ErrorBody::new(ErrorCode::Internal, "storage unavailable")
+}
+
+fn no_poll(id: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotFound, format!("no poll {id}"))
+}
+
+fn wrong_state(state: PollState, wanted: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::BadRequest,
+        format!("the poll is {}, not {wanted}", state.as_str()),
+    )
+}
+
+impl RoomActor {
+    pub(super) fn ballot_command(
+        &mut self,
+        who: &str,
+        command: Command,
+    ) -> Result<serde_json::Value, ErrorBody> {
+        let now = (self.now_ms)();
+        match command {
+            Command::PollCreate { poll } => self.poll_create(poll, now),
+            Command::PollOpen { poll_id } => self.poll_open(&poll_id, now),
+            Command::PollClose { poll_id } => self.poll_close(&poll_id, now),
+            Command::PollPublish { poll_id } => self.poll_publish(&poll_id, now),
+            Command::PollCancel { poll_id } => self.poll_cancel(&poll_id, now),
+            Command::CastVote {
+                poll_id,
+                choice,
+                on_behalf_of,
+            } => self.cast_vote(who, &poll_id, &choice, on_behalf_of.as_deref()),
+            Command::PollList => {
+                let me = self.members.get(who);
+                let polls: Vec<PollView> =
+                    self.polls.iter().map(|p| self.poll_view(p, me)).collect();
+                Ok(json!({ "polls": polls }))
+            }
+            Command::PollReceipts { poll_id } => {
+                let poll = self.poll(&poll_id)?;
+                if poll.record.state != PollState::Published {
+                    return Err(wrong_state(poll.record.state, "published"));
+                }
+                let receipts: Vec<String> = self
+                    .store
+                    .ballots(&poll_id)
+                    .map_err(storage_failed)?
+                    .into_iter()
+                    .map(|b| b.ballot_id)
+                    .collect();
+                Ok(json!({ "receipts": receipts }))
+            }
+            Command::SetProxy { proxy_id } => self.set_proxy(who, proxy_id),
+            Command::AuditExport => {
+                let entries = self.store.audit(&self.record.id).map_err(storage_failed)?;
+                let valid = verify_audit(&entries).is_ok();
+                Ok(json!({ "entries": entries, "valid": valid }))
+            }
+            other => Err(ErrorBody::new(
+                ErrorCode::Internal,
+                format!("{} is not a poll command", other.name()),
+            )),
+        }
+    }
+
+    fn poll(&self, id: &str) -> Result<&Poll, ErrorBody> {
+        self.polls
+            .iter()
+            .find(|p| p.record.id == id)
+            .ok_or_else(|| no_poll(id))
+    }
+
+    fn poll_index(&self, id: &str) -> Result<usize, ErrorBody> {
+        self.polls
+            .iter()
+            .position(|p| p.record.id == id)
+            .ok_or_else(|| no_poll(id))
+    }
+
+    fn audit_event(&self, poll_id: &str, event: &str, now: u64, data: serde_json::Value) -> String {
+        json!({ "poll_id": poll_id, "event": event, "at_ms": now, "data": data }).to_string()
+    }
+
+    fn poll_create(&mut self, spec: PollSpec, now: u64) -> Result<serde_json::Value, ErrorBody> {
+        spec.validate()
+            .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
+        let id = format!("poll-{}", random_hex(6));
+        let spec_json = serde_json::to_string(&spec).unwrap_or_default();
+        let record = PollRecord {
+            id: id.clone(),
+            room_id: self.record.id.clone(),
+            spec: spec_json,
+            state: PollState::Draft,
+            eligible_voters: 0,
+            eligible_weight: 0,
+            result: None,
+        };
+        let audit = self.audit_event(&id, "created", now, json!(spec));
+        self.store
+            .create_poll(&record, &audit)
+            .map_err(storage_failed)?;
+        self.polls.push(Poll {
+            record,
+            spec,
+            rights: Vec::new(),
+        });
+        let idx = self.polls.len() - 1;
+        self.send_poll(idx);
+        Ok(json!({ "poll": self.poll_view(&self.polls[idx], None) }))
+    }
+
+    /// The rights when a poll opens: present voters who did not delegate, and the
+    /// delegations whose proxy is such a voter.
+    fn eligible_rights(&self) -> Vec<Right> {
+        let voters: Vec<&Member> = self
+            .present()
+            .filter(|m| m.info.grants.vote && !self.state.proxies.contains_key(&m.info.id))
+            .collect();
+        let ids: HashSet<&str> = voters.iter().map(|m| m.info.id.as_str()).collect();
+        let mut rights: Vec<Right> = voters
+            .iter()
+            .map(|m| Right {
+                holder_id: m.info.id.clone(),
+                proxy_id: None,
+                weight: u64::from(m.info.grants.vote_weight),
+                voted: false,
+            })
+            .collect();
+        for (holder, proxy) in &self.state.proxies {
+            if ids.contains(proxy.proxy_id.as_str()) {
+                rights.push(Right {
+                    holder_id: holder.clone(),
+                    proxy_id: Some(proxy.proxy_id.clone()),
+                    weight: proxy.weight,
+                    voted: false,
+                });
+            }
+        }
+        rights
+    }
+
+    fn poll_open(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
+        let idx = self.poll_index(id)?;
+        let state = self.polls[idx].record.state;
+        if state != PollState::Draft {
+            return Err(wrong_state(state, "a draft"));
+        }
+        let rights = self.eligible_rights();
+        if rights.is_empty() {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "nobody present has a voting right",
+            ));
+        }
+        let weight: u64 = rights.iter().map(|r| r.weight).sum();
+        let audit = self.audit_event(
+            id,
+            "opened",
+            now,
+            json!({ "eligible_voters": rights.len(), "eligible_weight": weight }),
+        );
+        if !self
+            .store
+            .open_poll(id, &rights, &audit)
+            .map_err(storage_failed)?
+        {
+            return Err(wrong_state(state, "a draft"));
+        }
+        let poll = &mut self.polls[idx];
+        poll.record.state = PollState::Open;
+        poll.record.eligible_voters = rights.len() as u64;
+        poll.record.eligible_weight = weight;
+        poll.rights = rights;
+        info!(room = %self.record.id, poll = id, "poll opened");
+        self.send_poll(idx);
+        Ok(json!({}))
+    }
+
+    fn poll_close(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
+        let idx = self.poll_index(id)?;
+        let poll = &self.polls[idx];
+        if poll.record.state != PollState::Open {
+            return Err(wrong_state(poll.record.state, "open"));
+        }
+        let stored = self.store.ballots(id).map_err(storage_failed)?;
+        let mut choices = Vec::with_capacity(stored.len());
+        for b in &stored {
+            let choice: Choice = serde_json::from_str(&b.choice)
+                .map_err(|e| storage_failed(StorageError::Corrupt(e.to_string())))?;
+            choices.push((b.weight, choice));
+        }
+        let (n, w, counts) = ballot::tally(&poll.spec, choices.iter().map(|(w, c)| (*w, c)));
+        let result = ballot::evaluate(
+            &poll.spec,
+            poll.record.eligible_voters,
+            poll.record.eligible_weight,
+            n,
+            w,
+            &counts,
+        );
+        let result_json = serde_json::to_string(&result).unwrap_or_default();
+        let audit = self.audit_event(id, "closed", now, json!(result));
+        if !self
+            .store
+            .set_poll_state(
+                id,
+                PollState::Open,
+                PollState::Closed,
+                Some(&result_json),
+                &audit,
+            )
+            .map_err(storage_failed)?
+        {
+            return Err(wrong_state(PollState::Open, "open"));
+        }
+        if poll.spec.secret {
+            // No page or WAL frame may keep the order in which ballots arrived.
+            if let Err(e) = self.store.compact() {
+                warn!("compacting after a secret poll failed: {e}");
+            }
+        }
+        let poll = &mut self.polls[idx];
+        poll.record.state = PollState::Closed;
+        poll.record.result = Some(result_json);
+        info!(room = %self.record.id, poll = id, "poll closed");
+        self.send_poll(idx);
+        Ok(json!({}))
+    }
+
+    fn poll_publish(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
+        self.transition(
+            id,
+            PollState::Closed,
+            PollState::Published,
+            "published",
+            now,
+        )
+    }
+
+    fn poll_cancel(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
+        let state = self.poll(id)?.record.state;
+        if !matches!(state, PollState::Draft | PollState::Open) {
+            return Err(wrong_state(state, "a draft or open"));
+        }
+        self.transition(id, state, PollState::Cancelled, "cancelled", now)
+    }
+
+    fn transition(
+        &mut self,
+        id: &str,
+        from: PollState,
+        to: PollState,
+        event: &str,
+        now: u64,
+    ) -> Result<serde_json::Value, ErrorBody> {
+        let idx = self.poll_index(id)?;
+        let state = self.polls[idx].record.state;
+        if state != from {
+            return Err(wrong_state(state, from.as_str()));
+        }
+        let audit = self.audit_event(id, event, now, json!({}));
+        if !self
+            .store
+            .set_poll_state(id, from, to, None, &audit)
+            .map_err(storage_failed)?
+        {
+            return Err(wrong_state(state, from.as_str()));
+        }
+        self.polls[idx].record.state = to;
+        info!(room = %self.record.id, poll = id, event, "poll changed");
+        self.send_poll(idx);
+        Ok(json!({}))
+    }
+
+    fn cast_vote(
+        &mut self,
+        who: &str,
+        id: &str,
+        choice: &Choice,
+        on_behalf_of: Option<&str>,
+    ) -> Result<serde_json::Value, ErrorBody> {
+        let idx = self.poll_index(id)?;
+        let poll = &self.polls[idx];
+        if poll.record.state != PollState::Open {
+            return Err(ErrorBody::new(
+                ErrorCode::PollNotOpen,
+                format!("the poll is {}", poll.record.state.as_str()),
+            ));
+        }
+        let holder = on_behalf_of.unwrap_or(who);
+        let right = poll
+            .rights
+            .iter()
+            .find(|r| r.holder_id == holder)
+            .filter(|r| match &r.proxy_id {
+                None => holder == who,
+                Some(proxy) => proxy == who,
+            })
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::NotEligible,
+                    if holder == who {
+                        "you have no voting right in this poll (not present when it opened, or delegated)"
+                    } else {
+                        "that voting right was not delegated to you"
+                    },
+                )
+            })?;
+        if right.voted {
+            return Err(ErrorBody::new(
+                ErrorCode::AlreadyVoted,
+                "this vote has been cast already",
+            ));
+        }
+        poll.spec
+            .validate_choice(choice)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidChoice, e.to_string()))?;
+        let receipt = random_hex(16);
+        let ballot = BallotRecord {
+            ballot_id: receipt.clone(),
+            weight: right.weight,
+            choice: serde_json::to_string(choice).unwrap_or_default(),
+            voter_id: (!poll.spec.secret).then(|| holder.to_owned()),
+        };
+        match self
+            .store
+            .cast(id, holder, &ballot)
+            .map_err(storage_failed)?
+        {
+            CastOutcome::Counted => {}
+            CastOutcome::AlreadyVoted => {
+                return Err(ErrorBody::new(
+                    ErrorCode::AlreadyVoted,
+                    "this vote has been cast already",
+                ));
+            }
+            CastOutcome::NotOpen => {
+                return Err(ErrorBody::new(
+                    ErrorCode::PollNotOpen,
+                    "the poll is not open",
+                ));
+            }
+        }
+        let poll = &mut self.polls[idx];
+        if let Some(r) = poll.rights.iter_mut().find(|r| r.holder_id == holder) {
+            r.voted = true;
+        }
+        let (voted, eligible) = (poll.voted(), poll.record.eligible_voters);
+        self.broadcast(Event::PollProgress {
+            poll_id: id.to_owned(),
+            voted,
+            eligible,
+        });
+        if let Some(m) = self.members.get(who) {
+            let view = self.poll_view(&self.polls[idx], Some(m));
+            let _ = m.out.send(Outbound::Event(Event::PollChanged {
+                poll: Box::new(view),
+            }));
+        }
+        Ok(json!({ "receipt": receipt }))
+    }
+
+    fn set_proxy(
+        &mut self,
+        who: &str,
+        proxy_id: Option<String>,
+    ) -> Result<serde_json::Value, ErrorBody> {
+        let command = Command::SetProxy { proxy_id };
+        self.congress(who, command)
+    }
+
+    /// A poll as `me` sees it (`None`: a neutral view without rights or results).
+    pub(super) fn poll_view(&self, poll: &Poll, me: Option<&Member>) -> PollView {
+        let moderate = me.is_some_and(|m| m.info.grants.moderate);
+        let visible = poll.record.state == PollState::Published
+            || (poll.record.state == PollState::Closed && moderate);
+        let result = if visible {
+            poll.record
+                .result
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+        } else {
+            None
+        };
+        let votes = (visible && !poll.spec.secret).then(|| {
+            self.store
+                .ballots(&poll.record.id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|b| {
+                    Some(NamedVote {
+                        participant_id: b.voter_id?,
+                        choice: serde_json::from_str(&b.choice).ok()?,
+                    })
+                })
+                .collect()
+        });
+        let my_rights = me
+            .map(|m| {
+                poll.rights
+                    .iter()
+                    .filter(|r| match &r.proxy_id {
+                        None => r.holder_id == m.info.id,
+                        Some(p) => *p == m.info.id,
+                    })
+                    .map(|r| MyRight {
+                        holder_id: r.holder_id.clone(),
+                        weight: r.weight,
+                        voted: r.voted,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        PollView {
+            id: poll.record.id.clone(),
+            spec: poll.spec.clone(),
+            state: poll.record.state,
+            eligible_voters: poll.record.eligible_voters,
+            eligible_weight: poll.record.eligible_weight,
+            voted: poll.voted(),
+            result,
+            votes,
+            my_rights,
+        }
+    }
+
+    /// Every present member gets their own view of the poll.
+    fn send_poll(&self, idx: usize) {
+        let Some(poll) = self.polls.get(idx) else {
+            return;
+        };
+        for m in self.present() {
+            let view = self.poll_view(poll, Some(m));
+            let _ = m.out.send(Outbound::Event(Event::PollChanged {
+                poll: Box::new(view),
+            }));
+        }
+    }
+
+    /// All polls as `id` sees them (for the join result).
+    pub(super) fn poll_views(&self, id: &str) -> Vec<PollView> {
+        let me = self.members.get(id);
+        self.polls.iter().map(|p| self.poll_view(p, me)).collect()
+    }
+}
