@@ -274,6 +274,7 @@ mod tests {
             },
             Command::MuteParticipant {
                 participant_id: p(),
+                floor_only: false,
             },
             Command::UnmuteParticipant {
                 participant_id: p(),

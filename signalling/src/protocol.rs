@@ -132,6 +132,9 @@ pub enum Command {
     MuteParticipant {
         /// Who.
         participant_id: String,
+        /// Only take back an unmute: heard again with the floor (congress mode).
+        #[serde(default)]
+        floor_only: bool,
     },
     /// Moderators: lift a server-side mute; in congress mode also lets them be heard.
     UnmuteParticipant {

@@ -647,10 +647,12 @@ impl RoomActor {
             }
             SfuEvent::StageChanged { stage, pinned, .. } => {
                 self.stage = stage.and_then(|p| self.by_peer.get(&p).cloned());
-                self.pinned = pinned;
+                // The floor is applied as a media-plane pin too; clients hear `pinned` only
+                // for the moderator's own pick.
+                self.pinned = pinned && self.stage.is_some() && self.stage == self.state.manual_pin;
                 self.broadcast(Event::StageChanged {
                     participant_id: self.stage.clone(),
-                    pinned,
+                    pinned: self.pinned,
                 });
             }
             SfuEvent::PeerDisconnected { peer, .. } => {

@@ -287,9 +287,14 @@ impl RoomActor {
                 self.state.manual_pin = participant_id;
                 Applied::default()
             }
-            Command::MuteParticipant { participant_id } => {
+            Command::MuteParticipant {
+                participant_id,
+                floor_only,
+            } => {
                 self.target(who, &participant_id, None)?;
-                self.state.force_muted.insert(participant_id.clone());
+                if !floor_only {
+                    self.state.force_muted.insert(participant_id.clone());
+                }
                 self.state.unmuted.remove(&participant_id);
                 Applied::default()
             }
@@ -432,6 +437,7 @@ impl RoomActor {
         if let Some(m) = self.members.get(id) {
             let _ = m.out.send(Outbound::Event(Event::Admitted { result }));
         }
+        self.send_lobby();
     }
 
     /// The speaker's clock: warnings and time-ups.
