@@ -23,6 +23,8 @@ pub struct Config {
     pub invites: InviteConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The chat plugin.
+    pub chat: plenum_chat::ChatConfig,
 }
 
 /// `[http]`
@@ -83,6 +85,7 @@ impl Default for Config {
             media: MediaSection::default(),
             invites: InviteConfig::default(),
             log: LogConfig::default(),
+            chat: plenum_chat::ChatConfig::default(),
         }
     }
 }

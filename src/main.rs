@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use plenum_sfu::{MediaConfig, RouterConfig, SlotLayout};
 use plenum_signalling::auth::{Role, TokenKeys};
 use plenum_signalling::invite::{self, Invite};
+use plenum_signalling::plugin::Registry;
 use plenum_signalling::room::Rooms;
 use plenum_signalling::storage::{SqliteStore, Store};
 use plenum_signalling::{AppState, TlsSetup, system_clock};
@@ -214,11 +215,14 @@ async fn serve(config: Config) -> Result<()> {
     )
     .await?;
     let store_dyn: Arc<dyn Store> = store.clone();
+    // Every plugin of this server, in one place.
+    let plugins = Registry::new().with(plenum_chat::registration(config.chat));
     let rooms = Arc::new(Rooms::new(
         store_dyn.clone(),
         sfu.clone(),
         slots,
         plenum_signalling::system_clock_ms,
+        plugins,
     ));
     tokio::spawn(rooms.clone().dispatch_sfu_events(sfu_events));
 

@@ -140,7 +140,9 @@ pub fn need(command: &Command) -> Need {
         | C::QueueHistory
         | C::PollList
         | C::PollReceipts { .. }
-        | C::AuditExport => Need::Anyone,
+        | C::AuditExport
+        // Plugins authorize each of their commands through `allows` (plugin.rs).
+        | C::Plugin { .. } => Need::Anyone,
         C::CastVote { .. } | C::SetProxy { .. } => Need::Vote,
         C::Publish { .. } | C::Unpublish { .. } => Need::Publish,
         C::RequestFloor { .. } | C::WithdrawFloorRequest { .. } => Need::Speak,
@@ -175,17 +177,22 @@ pub fn allowed_in_lobby(command: &Command) -> bool {
     matches!(command, Command::Leave | Command::Ping)
 }
 
-/// May someone with `grants` (holding the floor or not) send `command`?
-pub fn check(grants: &Grants, holds_floor: bool, command: &Command) -> Result<(), ErrorBody> {
-    let ok = match need(command) {
+/// Does someone with `grants` (holding the floor or not) meet `need`? The one rule for
+/// core and plugin commands alike.
+pub fn allows(grants: &Grants, holds_floor: bool, need: Need) -> bool {
+    match need {
         Need::Anyone => true,
         Need::Publish => grants.publish,
         Need::Speak => grants.speak,
         Need::Vote => grants.vote,
         Need::Moderate => grants.moderate,
         Need::ModerateOrFloorHolder => grants.moderate || holds_floor,
-    };
-    if ok {
+    }
+}
+
+/// May someone with `grants` (holding the floor or not) send `command`?
+pub fn check(grants: &Grants, holds_floor: bool, command: &Command) -> Result<(), ErrorBody> {
+    if allows(grants, holds_floor, need(command)) {
         Ok(())
     } else {
         Err(ErrorBody::new(
@@ -303,6 +310,10 @@ mod tests {
             Command::PollReceipts { poll_id: p() },
             Command::SetProxy { proxy_id: None },
             Command::AuditExport,
+            Command::Plugin {
+                ns: "chat".into(),
+                body: serde_json::json!({}),
+            },
         ]
     }
 
@@ -347,6 +358,7 @@ mod tests {
         ("poll_receipts", [true, true, true, true, true]),
         ("set_proxy", [false, false, true, false, false]),
         ("audit_export", [true, true, true, true, true]),
+        ("plugin", [true, true, true, true, true]),
     ];
 
     #[test]

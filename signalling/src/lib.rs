@@ -13,10 +13,16 @@
 //!
 //! [`app`] builds the axum router (tested with real sockets); [`serve`] runs it over HTTPS.
 
+/// Re-exported for plugin crates, which depend on `plenum-signalling` only.
+pub use serde;
+/// Re-exported for plugin crates.
+pub use serde_json;
+
 pub mod auth;
 pub mod authz;
 pub mod ballot;
 pub mod invite;
+pub mod plugin;
 pub mod protocol;
 pub mod queue;
 pub mod room;

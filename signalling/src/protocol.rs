@@ -207,6 +207,13 @@ pub enum Command {
     },
     /// The room's audit chain of poll events.
     AuditExport,
+    /// A command for a plugin (docs/plugins.md).
+    Plugin {
+        /// The plugin's namespace.
+        ns: String,
+        /// The plugin's command.
+        body: serde_json::Value,
+    },
 }
 
 impl Command {
@@ -251,6 +258,7 @@ impl Command {
             Command::PollReceipts { .. } => "poll_receipts",
             Command::SetProxy { .. } => "set_proxy",
             Command::AuditExport => "audit_export",
+            Command::Plugin { .. } => "plugin",
         }
     }
 }
@@ -326,6 +334,8 @@ pub enum ErrorCode {
     AlreadyVoted,
     /// The choice does not fit the poll.
     InvalidChoice,
+    /// A plugin refused the command; `reason` says why (the plugin's own code).
+    PluginError,
     /// Anything else.
     Internal,
 }
@@ -350,6 +360,9 @@ pub struct ErrorBody {
     pub code: ErrorCode,
     /// Human-readable (English) explanation; clients translate by `code`.
     pub message: String,
+    /// With `plugin_error`: the plugin's code (e.g. `rate_limited`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 impl ErrorBody {
@@ -358,7 +371,14 @@ impl ErrorBody {
         Self {
             code,
             message: message.into(),
+            reason: None,
         }
+    }
+
+    /// The same error with a plugin's reason code.
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 }
 
@@ -498,6 +518,13 @@ pub enum Event {
         voted: u64,
         /// Rights in all.
         eligible: u64,
+    },
+    /// An event of a plugin.
+    Plugin {
+        /// The plugin's namespace.
+        ns: String,
+        /// The plugin's event.
+        body: serde_json::Value,
     },
     /// To a waiting participant: admitted; the fields are a `join` result.
     Admitted {

@@ -9,6 +9,7 @@
 
 mod ballots;
 mod congress;
+mod plugins;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,7 @@ pub use congress::CongressState;
 
 use crate::auth::{Claims, Role};
 use crate::authz::{self, GrantOverrides};
+use crate::plugin::{PluginHost, Registry};
 use crate::protocol::{
     CloseReason, Command, ErrorBody, ErrorCode, Event, MediaKindArg, ParticipantInfo,
     SlotAssignment,
@@ -118,6 +120,7 @@ pub struct Rooms {
     sfu: SfuHandle,
     slots: SlotLayout,
     now_ms: ClockMs,
+    plugins: Registry,
     active: Mutex<HashMap<String, RoomHandle>>,
     by_sfu_room: Mutex<HashMap<RoomId, RoomHandle>>,
     next_room: AtomicU64,
@@ -125,13 +128,21 @@ pub struct Rooms {
 }
 
 impl Rooms {
-    /// Rooms backed by `store`, media through `sfu`; clients offer `slots` receive slots.
-    pub fn new(store: Arc<dyn Store>, sfu: SfuHandle, slots: SlotLayout, now_ms: ClockMs) -> Self {
+    /// Rooms backed by `store`, media through `sfu`; clients offer `slots` receive slots;
+    /// every room runs the `plugins`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        sfu: SfuHandle,
+        slots: SlotLayout,
+        now_ms: ClockMs,
+        plugins: Registry,
+    ) -> Self {
         Self {
             store,
             sfu,
             slots,
             now_ms,
+            plugins,
             active: Mutex::new(HashMap::new()),
             by_sfu_room: Mutex::new(HashMap::new()),
             next_room: AtomicU64::new(1),
@@ -167,7 +178,8 @@ impl Rooms {
             id: record.id.clone(),
             tx: tx.clone(),
         };
-        let actor = RoomActor {
+        let mut actor = RoomActor {
+            plugins: self.plugins.host(),
             record,
             sfu_room,
             sfu: self.sfu.clone(),
@@ -184,6 +196,7 @@ impl Rooms {
             pinned: false,
             applied_pin: None,
         };
+        actor.plugins_started();
         tokio::spawn(actor.run(rx));
         active.insert(room_id.to_owned(), handle.clone());
         self.by_sfu_room
@@ -249,6 +262,8 @@ struct RoomActor {
     state: CongressState,
     /// The room's polls (also in the store, which is the authority).
     polls: Vec<ballots::Poll>,
+    /// The room's plugins.
+    plugins: PluginHost,
     /// By participant id, including those waiting in the lobby.
     members: HashMap<String, Member>,
     by_peer: HashMap<PeerId, String>,
@@ -263,17 +278,23 @@ impl RoomActor {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<RoomMsg>) {
         info!(room = %self.record.id, "room active");
         loop {
-            let wait = self
-                .state
-                .queue
-                .next_deadline_ms()
-                .map(|at| Duration::from_millis(at.saturating_sub((self.now_ms)())));
+            let next = [
+                self.state.queue.next_deadline_ms(),
+                self.plugins.next_timer(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let wait = next.map(|at| Duration::from_millis(at.saturating_sub((self.now_ms)())));
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(msg) => self.handle(msg),
                     None => break,
                 },
-                () = sleep_or_never(wait) => self.tick(),
+                () = sleep_or_never(wait) => {
+                    self.tick();
+                    self.plugins_tick();
+                }
             }
         }
     }
@@ -422,6 +443,7 @@ impl RoomActor {
             return;
         };
         self.broadcast_except(id, Event::ParticipantJoined { participant: info });
+        self.plugins_joined(id);
     }
 
     /// What `join` (and `admitted`) returns to a member in the room.
@@ -592,6 +614,7 @@ impl RoomActor {
             | Command::PollReceipts { .. }
             | Command::SetProxy { .. }
             | Command::AuditExport) => return self.ballot_command(participant, poll),
+            Command::Plugin { ns, body } => return self.plugin_command(participant, &ns, body),
             congress => return self.congress(participant, congress),
         }
         Ok(json!({}))
@@ -612,6 +635,12 @@ impl RoomActor {
         } else {
             self.broadcast(Event::ParticipantLeft {
                 participant_id: participant.to_owned(),
+            });
+            self.plugins_left(crate::plugin::Member {
+                id: member.info.id.clone(),
+                name: member.info.name.clone(),
+                role: member.role,
+                grants: member.info.grants,
             });
         }
         self.sync_media();

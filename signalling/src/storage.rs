@@ -66,8 +66,23 @@ pub struct InviteRecord {
     pub revoked: bool,
 }
 
-/// Rooms, invites, room state; polls through [`PollStore`].
-pub trait Store: PollStore + Send + Sync + std::fmt::Debug {
+/// Key-value data of plugins, per room and namespace.
+pub trait PluginStore {
+    /// Everything a plugin stored in a room, by key.
+    fn plugin_data(&self, room_id: &str, ns: &str) -> Result<Vec<(String, String)>, StorageError>;
+    /// Store (`Some`) or delete (`None`) one key; durable when it returns.
+    fn put_plugin_data(
+        &self,
+        room_id: &str,
+        ns: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), StorageError>;
+}
+
+/// Rooms, invites, room state; polls through [`PollStore`], plugin data through
+/// [`PluginStore`].
+pub trait Store: PollStore + PluginStore + Send + Sync + std::fmt::Debug {
     /// Create a room; `Duplicate` if the id is taken.
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError>;
     /// Look a room up.
@@ -146,6 +161,15 @@ fn migrations() -> Migrations<'static> {
                 prev_hash TEXT NOT NULL,
                 hash TEXT NOT NULL,
                 PRIMARY KEY (room_id, seq)
+            ) WITHOUT ROWID;",
+        ),
+        M::up(
+            "CREATE TABLE plugin_data (
+                room_id TEXT NOT NULL REFERENCES rooms(id),
+                namespace TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (room_id, namespace, key)
             ) WITHOUT ROWID;",
         ),
     ])
@@ -354,6 +378,42 @@ impl Store for SqliteStore {
     }
 }
 
+impl PluginStore for SqliteStore {
+    fn plugin_data(&self, room_id: &str, ns: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT key, value FROM plugin_data WHERE room_id = ?1 AND namespace = ?2
+                 ORDER BY key",
+            )?;
+            let rows = stmt.query_map(params![room_id, ns], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn put_plugin_data(
+        &self,
+        room_id: &str,
+        ns: &str,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<(), StorageError> {
+        self.with(|c| {
+            match value {
+                Some(v) => c.execute(
+                    "INSERT INTO plugin_data (room_id, namespace, key, value) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (room_id, namespace, key) DO UPDATE SET value = excluded.value",
+                    params![room_id, ns, key, v],
+                )?,
+                None => c.execute(
+                    "DELETE FROM plugin_data WHERE room_id = ?1 AND namespace = ?2 AND key = ?3",
+                    params![room_id, ns, key],
+                )?,
+            };
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +465,24 @@ mod tests {
         assert!(store.save_room_state("missing", "{}").is_err());
 
         polls_conformance(store);
+
+        store
+            .put_plugin_data("demo", "chat", "m/2", Some("b"))
+            .unwrap();
+        store
+            .put_plugin_data("demo", "chat", "m/1", Some("a"))
+            .unwrap();
+        store
+            .put_plugin_data("demo", "chat", "m/1", Some("A"))
+            .unwrap();
+        store
+            .put_plugin_data("demo", "other", "m/1", Some("x"))
+            .unwrap();
+        store.put_plugin_data("demo", "chat", "m/2", None).unwrap();
+        assert_eq!(
+            store.plugin_data("demo", "chat").unwrap(),
+            vec![("m/1".to_owned(), "A".to_owned())]
+        );
     }
 
     fn polls_conformance(store: &dyn Store) {
