@@ -236,6 +236,10 @@ impl<P: Plugin> AnyPlugin for P {
                 };
             }
         }
+        if result.is_err() {
+            // A refused command changes nothing outside the plugin.
+            return (result, Output::default(), Vec::new());
+        }
         let output = Output {
             sends: ctx
                 .sends
