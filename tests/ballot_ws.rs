@@ -6,26 +6,22 @@
 
 mod common;
 
+use common::{expect_error, join};
+
 use std::time::{Duration, Instant};
 
 use plenum_loadtest::SignalClient;
 use serde_json::{Value, json};
 
-async fn join(server: &common::TestServer, token: &str) -> (SignalClient, Value) {
-    let c = SignalClient::connect(&server.url, &server.url, Some(&server.ca_pem()))
-        .await
-        .unwrap();
-    let joined = c
-        .request("join", json!({ "protocol": 1, "token": token }))
-        .await
-        .unwrap();
-    (c, joined)
-}
-
-async fn expect_error(c: &SignalClient, cmd: &str, args: Value, code: &str) {
-    let answer = c.request_raw(cmd, args).await.unwrap();
-    assert_eq!(answer["ok"], json!(false), "{cmd}: {answer}");
-    assert_eq!(answer["error"]["code"], json!(code), "{cmd}: {answer}");
+/// A refused `cast_vote` of `choice` in poll `id`.
+async fn expect_cast_error(c: &SignalClient, id: &str, choice: Value, code: &str) {
+    expect_error(
+        c,
+        "cast_vote",
+        json!({ "poll_id": id, "choice": choice }),
+        code,
+    )
+    .await;
 }
 
 fn motion(secret: bool) -> Value {
@@ -123,13 +119,7 @@ async fn a_secret_motion_counts_each_right_once_and_links_no_voter_to_a_choice()
         .collect();
 
     let id = create(&m, motion(true)).await;
-    expect_error(
-        &d1,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "yes" } }),
-        "poll_not_open",
-    )
-    .await;
+    expect_cast_error(&d1, &id, json!({ "vote": "yes" }), "poll_not_open").await;
     expect_error(&d1, "poll_open", json!({ "poll_id": id }), "forbidden").await;
     m.request("poll_open", json!({ "poll_id": id }))
         .await
@@ -137,27 +127,9 @@ async fn a_secret_motion_counts_each_right_once_and_links_no_voter_to_a_choice()
     expect_error(&m, "poll_open", json!({ "poll_id": id }), "bad_request").await;
 
     // Refusals are typed and change nothing.
-    expect_error(
-        &guest,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "yes" } }),
-        "forbidden",
-    )
-    .await;
-    expect_error(
-        &d1,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "select": [0] } }),
-        "invalid_choice",
-    )
-    .await;
-    expect_error(
-        &d1,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "maybe" } }),
-        "bad_request",
-    )
-    .await;
+    expect_cast_error(&guest, &id, json!({ "vote": "yes" }), "forbidden").await;
+    expect_cast_error(&d1, &id, json!({ "select": [0] }), "invalid_choice").await;
+    expect_cast_error(&d1, &id, json!({ "vote": "maybe" }), "bad_request").await;
     expect_error(
         &d1,
         "cast_vote",
@@ -167,32 +139,14 @@ async fn a_secret_motion_counts_each_right_once_and_links_no_voter_to_a_choice()
     .await;
     let late_token = server.invite("Zu spät", "delegate", &[]);
     let (late, _) = join(&server, &late_token).await;
-    expect_error(
-        &late,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "yes" } }),
-        "not_eligible",
-    )
-    .await;
+    expect_cast_error(&late, &id, json!({ "vote": "yes" }), "not_eligible").await;
     assert_eq!(poll_of(&m, &id).await["voted"], 0);
 
     // One vote each; a second device of the same member cannot vote again.
     let r1 = vote(&d1, &id, json!({ "vote": "yes" })).await;
-    expect_error(
-        &d1,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "no" } }),
-        "already_voted",
-    )
-    .await;
+    expect_cast_error(&d1, &id, json!({ "vote": "no" }), "already_voted").await;
     let (d1_phone, _) = join(&server, &server.token(1)).await;
-    expect_error(
-        &d1_phone,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "no" } }),
-        "already_voted",
-    )
-    .await;
+    expect_cast_error(&d1_phone, &id, json!({ "vote": "no" }), "already_voted").await;
     let r2 = vote(&d2, &id, json!({ "vote": "no" })).await;
     let r3 = vote(&d3, &id, json!({ "vote": "yes" })).await;
 
@@ -214,13 +168,7 @@ async fn a_secret_motion_counts_each_right_once_and_links_no_voter_to_a_choice()
         (2, 1, 0),
         "moderators see it closed"
     );
-    expect_error(
-        &d3,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "no" } }),
-        "poll_not_open",
-    )
-    .await;
+    expect_cast_error(&d3, &id, json!({ "vote": "no" }), "poll_not_open").await;
     m.request("poll_publish", json!({ "poll_id": id }))
         .await
         .unwrap();
@@ -372,27 +320,9 @@ async fn an_election_with_a_delegated_vote() {
         2,
         "own + delegated"
     );
-    expect_error(
-        &d1,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "select": [0] } }),
-        "not_eligible",
-    )
-    .await;
-    expect_error(
-        &d2,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "select": [0, 1] } }),
-        "invalid_choice",
-    )
-    .await;
-    expect_error(
-        &d2,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "global": "abstain" } }),
-        "invalid_choice",
-    )
-    .await;
+    expect_cast_error(&d1, &id, json!({ "select": [0] }), "not_eligible").await;
+    expect_cast_error(&d2, &id, json!({ "select": [0, 1] }), "invalid_choice").await;
+    expect_cast_error(&d2, &id, json!({ "global": "abstain" }), "invalid_choice").await;
     vote(&d2, &id, json!({ "select": [1] })).await;
     d2.request(
         "cast_vote",
@@ -436,13 +366,7 @@ async fn a_restart_during_an_open_poll_loses_no_vote_and_allows_no_second() {
     let poll = poll_of(&m, &id).await;
     assert_eq!(poll["state"], "open");
     assert_eq!(poll["voted"], 1);
-    expect_error(
-        &d1,
-        "cast_vote",
-        json!({ "poll_id": id, "choice": { "vote": "no" } }),
-        "already_voted",
-    )
-    .await;
+    expect_cast_error(&d1, &id, json!({ "vote": "no" }), "already_voted").await;
     vote(&d2, &id, json!({ "vote": "yes" })).await;
     m.request("poll_close", json!({ "poll_id": id }))
         .await

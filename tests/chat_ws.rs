@@ -3,20 +3,14 @@
 
 mod common;
 
+async fn join(server: &common::TestServer, token: &str) -> SignalClient {
+    common::join(server, token).await.0
+}
+
 use std::time::Duration;
 
 use plenum_loadtest::SignalClient;
 use serde_json::{Value, json};
-
-async fn join(server: &common::TestServer, token: &str) -> SignalClient {
-    let c = SignalClient::connect(&server.url, &server.url, Some(&server.ca_pem()))
-        .await
-        .unwrap();
-    c.request("join", json!({ "protocol": 1, "token": token }))
-        .await
-        .unwrap();
-    c
-}
 
 async fn chat(c: &SignalClient, body: Value) -> Value {
     c.request_raw("plugin", json!({ "ns": "chat", "body": body }))

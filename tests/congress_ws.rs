@@ -4,27 +4,12 @@
 
 mod common;
 
+use common::{expect_error, join};
+
 use std::time::Duration;
 
 use plenum_loadtest::SignalClient;
 use serde_json::{Value, json};
-
-async fn join(server: &common::TestServer, token: &str) -> (SignalClient, Value) {
-    let c = SignalClient::connect(&server.url, &server.url, Some(&server.ca_pem()))
-        .await
-        .unwrap();
-    let joined = c
-        .request("join", json!({ "protocol": 1, "token": token }))
-        .await
-        .unwrap();
-    (c, joined)
-}
-
-async fn expect_error(c: &SignalClient, cmd: &str, args: Value, code: &str) {
-    let answer = c.request_raw(cmd, args).await.unwrap();
-    assert_eq!(answer["ok"], json!(false), "{cmd}: {answer}");
-    assert_eq!(answer["error"]["code"], json!(code), "{cmd}: {answer}");
-}
 
 async fn event(c: &mut SignalClient, name: &str) -> Value {
     tokio::time::timeout(Duration::from_secs(5), c.next_event(name))

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::expect_error;
+
 use std::time::Duration;
 
 use plenum_loadtest::SignalClient;
@@ -12,17 +14,6 @@ async fn client(server: &common::TestServer) -> SignalClient {
     SignalClient::connect(&server.url, &server.url, Some(&server.ca_pem()))
         .await
         .unwrap()
-}
-
-async fn expect_error(c: &SignalClient, cmd: &str, args: serde_json::Value, code: &str) {
-    let answer = c.request_raw(cmd, args).await.unwrap();
-    assert_eq!(answer["ok"], json!(false), "{answer}");
-    assert_eq!(answer["error"]["code"], json!(code), "{answer}");
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
 }
 
 #[tokio::test]

@@ -172,6 +172,44 @@ fn spawn(
     (child, url.expect("listening line"), links)
 }
 
+/// A WebSocket client of `server`, joined with `token`; with its join result.
+pub async fn join(
+    server: &TestServer,
+    token: &str,
+) -> (plenum_loadtest::SignalClient, serde_json::Value) {
+    let c =
+        plenum_loadtest::SignalClient::connect(&server.url, &server.url, Some(&server.ca_pem()))
+            .await
+            .unwrap();
+    let joined = c
+        .request("join", serde_json::json!({ "protocol": 1, "token": token }))
+        .await
+        .unwrap();
+    (c, joined)
+}
+
+/// Send `cmd` and assert it fails with `code` and a message.
+pub async fn expect_error(
+    c: &plenum_loadtest::SignalClient,
+    cmd: &str,
+    args: serde_json::Value,
+    code: &str,
+) {
+    let answer = c.request_raw(cmd, args).await.unwrap();
+    assert_eq!(answer["ok"], serde_json::json!(false), "{cmd}: {answer}");
+    assert_eq!(
+        answer["error"]["code"],
+        serde_json::json!(code),
+        "{cmd}: {answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{cmd}: {answer}"
+    );
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -31,6 +31,14 @@ fn send(
         .map_err(|e| (e.code, e.reason))
 }
 
+/// How many messages the chat has stored.
+fn stored_messages(r: &TestRoom) -> usize {
+    r.stored()
+        .keys()
+        .filter(|(_, k)| k.starts_with("msg/"))
+        .count()
+}
+
 fn texts(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -164,10 +172,7 @@ fn moderators_delete_announce_disable_and_mute() {
         r.take_events("ben"),
         vec![json!({ "type": "deleted", "message_id": id })]
     );
-    assert!(
-        !r.stored().keys().any(|(_, k)| k.starts_with("msg/")),
-        "gone from the store"
-    );
+    assert!(stored_messages(&r) == 0, "gone from the store");
 
     send(
         &mut r,
@@ -265,13 +270,7 @@ fn length_and_rate_limits_give_clear_errors_and_change_nothing() {
     send(&mut r, "ben", json!({ "action": "send", "text": "ben ok" })).unwrap();
     r.now_ms += 7000;
     send(&mut r, "anna", json!({ "action": "send", "text": "4" })).unwrap();
-    assert_eq!(
-        r.stored()
-            .keys()
-            .filter(|(_, k)| k.starts_with("msg/"))
-            .count(),
-        5
-    );
+    assert_eq!(stored_messages(&r), 5);
 }
 
 #[test]
@@ -297,21 +296,9 @@ fn messages_survive_a_restart_and_expire_after_the_room_closed() {
         r.leave(id);
     }
     r.advance(59 * 60 * 1000);
-    assert_eq!(
-        r.stored()
-            .keys()
-            .filter(|(_, k)| k.starts_with("msg/"))
-            .count(),
-        2
-    );
+    assert_eq!(stored_messages(&r), 2);
     r.advance(60 * 1000);
-    assert_eq!(
-        r.stored()
-            .keys()
-            .filter(|(_, k)| k.starts_with("msg/"))
-            .count(),
-        0
-    );
+    assert_eq!(stored_messages(&r), 0);
 
     // Also when the server was down at the due time.
     r.join("anna", Role::Delegate);
@@ -319,13 +306,7 @@ fn messages_survive_a_restart_and_expire_after_the_room_closed() {
     r.leave("anna");
     r.now_ms += 2 * 3_600_000;
     r.restart();
-    assert_eq!(
-        r.stored()
-            .keys()
-            .filter(|(_, k)| k.starts_with("msg/"))
-            .count(),
-        0
-    );
+    assert_eq!(stored_messages(&r), 0);
 
     // A room in use again does not expire.
     r.join("anna", Role::Delegate);
@@ -336,13 +317,7 @@ fn messages_survive_a_restart_and_expire_after_the_room_closed() {
     )
     .unwrap();
     r.advance(3 * 3_600_000);
-    assert_eq!(
-        r.stored()
-            .keys()
-            .filter(|(_, k)| k.starts_with("msg/"))
-            .count(),
-        1
-    );
+    assert_eq!(stored_messages(&r), 1);
 }
 
 #[test]
