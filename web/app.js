@@ -3,7 +3,8 @@
 // One module-level `state` object holds everything; protocol messages and button presses
 // change it and then call the render function of what they touched. Texts on screen are kept
 // as i18n keys/codes in the state, so switching the language re-renders them.
-// The speaker list lives in congress.js, the moderator's tools in moderation.js.
+// The speaker list lives in congress.js, the moderator's tools in moderation.js, polls and
+// voting in ballots.js.
 // A connection that breaks is rebuilt by itself (same token, new offer) after a short backoff.
 // `window.plenumTest` exposes state and receive statistics to the end-to-end test.
 
@@ -14,6 +15,7 @@ import { captureMedia, captureKind, listDevices, stopTracks, createPeer, makeOff
 import { $, h, icon, setIcon, iconButton, replaceKeepingFocus } from './dom.js';
 import { createCongressPanel, formatClock } from './congress.js';
 import { participantActions, renderLobby, wireLobby, wireActionMenus } from './moderation.js';
+import { createBallotPanel } from './ballots.js';
 
 const ROLE_ORDER = { admin: 0, moderator: 1, guest_speaker: 2, delegate: 3, observer: 4 };
 /** Join errors after which trying again with the same link cannot help. */
@@ -80,9 +82,15 @@ const state = {
   floorWarned: false, // floor_warning arrived for the current speech
   history: [],
   lobby: null, // moderators only: { enabled, waiting }
+
+  // Polls.
+  polls: [], // poll views as this participant sees them, in creation order
+  proxy: null, // id of the participant the own vote is delegated to
+  receipts: {}, // poll id → { holder id → receipt }; kept for the page's life, also across sessions
 };
 
 let congress = null; // the speaker-list panel, created in wireControls()
+let ballots = null; // the poll panel, created in wireControls()
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
@@ -366,6 +374,7 @@ function renderRoom() {
   renderAudio();
   renderControls();
   congress.render();
+  ballots.render();
   renderLobby(state.lobby, command);
   renderReconnecting();
 }
@@ -489,6 +498,9 @@ async function openSession() {
     onStrayError: (code) => showError(code),
   });
   state.signal = signal;
+  // The server writes answers and events from separate queues, so events of this session
+  // (someone else joining, a poll opening) may overtake the answer to `join`: enter() replays them.
+  signal.early = [];
   try {
     await signal.open();
     return { signal, result: await signal.request('join', { protocol: PROTOCOL_VERSION, token: state.token }) };
@@ -506,6 +518,9 @@ function enter(signal, result) {
   state.sessions += 1;
   if (result.lobby === 'waiting') enterLobby(result);
   else enterRoom(signal, result);
+  const early = signal.early ?? [];
+  signal.early = null;
+  for (const msg of early) handleEvent(signal, msg);
   if (reconnected) announce('announce.reconnected');
 }
 
@@ -550,6 +565,8 @@ function applyJoinResult(result, rejoining) {
   state.mode = result.mode ?? null;
   state.lobby = result.lobby ?? null;
   setQueue(result.queue ?? null);
+  state.polls = result.polls ?? [];
+  state.proxy = result.proxy ?? null;
   if (!rejoining) {
     state.muted = Boolean(result.participant.muted);
     state.cameraOn = true;
@@ -759,6 +776,23 @@ const ROOM_EVENTS = {
     state.lobby = { enabled: Boolean(msg.enabled), waiting: msg.waiting ?? [] };
     renderLobby(state.lobby, command);
   },
+  poll_changed(msg) {
+    const i = state.polls.findIndex((p) => p.id === msg.poll.id);
+    const before = i >= 0 ? state.polls[i] : null;
+    if (i >= 0) state.polls[i] = msg.poll;
+    else state.polls.push(msg.poll);
+    ballots.render();
+    if (before?.state === msg.poll.state) return;
+    if (msg.poll.state === 'open') announce('announce.pollOpened', { title: msg.poll.title });
+    if (msg.poll.state === 'published') announce('announce.pollPublished', { title: msg.poll.title });
+  },
+  poll_progress(msg) {
+    const poll = state.polls.find((p) => p.id === msg.poll_id);
+    if (!poll) return;
+    poll.voted = msg.voted;
+    poll.eligible_voters = msg.eligible ?? poll.eligible_voters;
+    ballots.render();
+  },
   closing() {
     // Handled when the socket closes (Signal keeps the event for onClose).
   },
@@ -775,6 +809,10 @@ const LOBBY_EVENTS = {
 
 function handleEvent(signal, msg) {
   if (signal !== state.signal) return;
+  if (signal.early) {
+    signal.early.push(msg);
+    return;
+  }
   const handlers = state.inLobby ? LOBBY_EVENTS : state.joined ? ROOM_EVENTS : null;
   const handler = handlers && Object.hasOwn(handlers, msg.event) ? handlers[msg.event] : null;
   if (handler) handler(msg, signal);
@@ -901,6 +939,8 @@ function teardown() {
   state.mode = null;
   state.lobby = null;
   state.history = [];
+  state.polls = [];
+  state.proxy = null;
   setQueue(null);
   congress.render(); // stops the countdown
 }
@@ -981,17 +1021,23 @@ async function toggleCamera() {
 
 /**
  * Sends a command of the current session; resolves with its result, or with null after a
- * failure, which is shown in the banner unless `quiet`.
+ * failure, which is shown in the banner unless `quiet`, or handed to `onError(code)`.
  */
-async function command(cmd, args = {}, { quiet = false } = {}) {
+async function command(cmd, args = {}, { quiet = false, onError = null } = {}) {
   const signal = state.signal;
-  if (!signal || !state.joined) return null;
+  if (!signal || !state.joined) {
+    onError?.('connection_lost');
+    return null;
+  }
   try {
     return await signal.request(cmd, args);
   } catch (err) {
     const code = err instanceof ProtocolError ? err.code : 'internal';
     if (quiet) console.info(`plenum: ${cmd} failed: ${code}`);
-    else if (signal === state.signal) showError(code);
+    else if (onError) {
+      state.lastError = code;
+      onError(code);
+    } else if (signal === state.signal) showError(code);
     return null;
   }
 }
@@ -1023,10 +1069,20 @@ window.plenumTest = {
       history: copy(state.history),
       lobby: copy(state.lobby),
       inLobby: state.inLobby,
+      polls: copy(state.polls),
+      proxy: state.proxy,
+      receipts: copy(state.receipts),
       reconnecting: Boolean(state.reconnect),
       sessions: state.sessions,
       mediaReady: state.mediaReady,
     };
+  },
+  /**
+   * Casts a vote as the vote panel would, without its checks (e.g. a second time); resolves
+   * with `{ receipt }` or `{ error }`, and the page shows the error as it would any other.
+   */
+  castVote(pollId, choice, holderId = null) {
+    return ballots.cast(pollId, choice, holderId);
   },
   /** Breaks the WebSocket as a network failure would (no `leave`): the client reconnects. */
   breakConnection() {
@@ -1083,6 +1139,18 @@ window.plenumTest = {
 // ---------------------------------------------------------------------------------------------
 // Start
 
+/** What the poll panel shows (ballots.js). */
+function ballotView() {
+  return {
+    self: state.self,
+    polls: state.polls,
+    proxy: state.proxy,
+    receipts: state.receipts,
+    participants: [...state.participants.values()],
+    can,
+  };
+}
+
 /** What the speaker-list panel shows (congress.js). */
 function congressView() {
   return {
@@ -1119,6 +1187,16 @@ function wireControls() {
   $('stage-auto').addEventListener('click', () => setStage(null));
   $('rejoin').addEventListener('click', rejoin);
   congress = createCongressPanel({ view: congressView, send: command });
+  ballots = createBallotPanel({
+    view: ballotView,
+    send: command,
+    onReceipt(pollId, holderId, receipt) {
+      state.receipts[pollId] = { ...state.receipts[pollId], [holderId]: receipt };
+    },
+    onProxy(proxyId) {
+      state.proxy = proxyId;
+    },
+  });
   wireLobby(command, () => renderLobby(state.lobby, command));
   wireActionMenus();
   window.addEventListener('pagehide', () => {
