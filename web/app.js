@@ -4,7 +4,7 @@
 // change it and then call the render function of what they touched. Texts on screen are kept
 // as i18n keys/codes in the state, so switching the language re-renders them.
 // The speaker list lives in congress.js, the moderator's tools in moderation.js, polls and
-// voting in ballots.js.
+// voting in ballots.js, the chat in chat.js.
 // A connection that breaks is rebuilt by itself (same token, new offer) after a short backoff.
 // `window.plenumTest` exposes state and receive statistics to the end-to-end test.
 
@@ -16,6 +16,7 @@ import { $, h, icon, setIcon, iconButton, replaceKeepingFocus } from './dom.js';
 import { createCongressPanel, formatClock } from './congress.js';
 import { participantActions, renderLobby, wireLobby, wireActionMenus } from './moderation.js';
 import { createBallotPanel } from './ballots.js';
+import { createChatPanel } from './chat.js';
 
 const ROLE_ORDER = { admin: 0, moderator: 1, guest_speaker: 2, delegate: 3, observer: 4 };
 /** Join errors after which trying again with the same link cannot help. */
@@ -91,6 +92,7 @@ const state = {
 
 let congress = null; // the speaker-list panel, created in wireControls()
 let ballots = null; // the poll panel, created in wireControls()
+let chat = null; // the chat panel (keeps its own state, see chat.js), created in wireControls()
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
@@ -240,6 +242,7 @@ function participantRow(p) {
     h('span', { className: 'avatar', 'aria-hidden': 'true', text: initials(p.name) }),
     h('span', { className: 'participant-main' }, name, h('span', { className: 'participant-role', text: roleText(p.role) })),
     participantStatus(p),
+    chat.messageButton(p),
     stageButton(p),
     participantActions(p, { self: state.self, can, send: command }),
   );
@@ -377,6 +380,7 @@ function renderRoom() {
   ballots.render();
   renderLobby(state.lobby, command);
   renderReconnecting();
+  chat.render();
 }
 
 function renderLobbyScreen() {
@@ -809,6 +813,12 @@ const LOBBY_EVENTS = {
 
 function handleEvent(signal, msg) {
   if (signal !== state.signal) return;
+  // The chat's `history` may come before the join answer (or the `admitted` event): the chat
+  // takes its events in every state of the session.
+  if (msg.event === 'plugin' && msg.ns === 'chat') {
+    chat.handleEvent(msg.body);
+    return;
+  }
   if (signal.early) {
     signal.early.push(msg);
     return;
@@ -943,6 +953,7 @@ function teardown() {
   state.proxy = null;
   setQueue(null);
   congress.render(); // stops the countdown
+  chat.reset();
 }
 
 function endWith(ended) {
@@ -1075,6 +1086,7 @@ window.plenumTest = {
       reconnecting: Boolean(state.reconnect),
       sessions: state.sessions,
       mediaReady: state.mediaReady,
+      chat: chat.snapshot(),
     };
   },
   /**
@@ -1151,6 +1163,17 @@ function ballotView() {
   };
 }
 
+/** What the chat panel needs of the room (chat.js). */
+function chatView() {
+  return { self: state.self, participants: [...state.participants.values()], joined: state.joined, can };
+}
+
+/** A chat command (`body`); rejects with the ProtocolError, whose `reason` the chat shows. */
+function chatRequest(body) {
+  if (!state.signal || !state.joined) return Promise.reject(new ProtocolError('connection_lost'));
+  return state.signal.request('plugin', { ns: 'chat', body });
+}
+
 /** What the speaker-list panel shows (congress.js). */
 function congressView() {
   return {
@@ -1187,6 +1210,7 @@ function wireControls() {
   $('stage-auto').addEventListener('click', () => setStage(null));
   $('rejoin').addEventListener('click', rejoin);
   congress = createCongressPanel({ view: congressView, send: command });
+  chat = createChatPanel({ view: chatView, request: chatRequest });
   ballots = createBallotPanel({
     view: ballotView,
     send: command,

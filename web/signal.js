@@ -10,9 +10,11 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const PING_INTERVAL_MS = 25_000;
 
 export class ProtocolError extends Error {
-  constructor(code, message = code) {
+  /** `reason`: with code `plugin_error`, the plugin's own code (e.g. `rate_limited`). */
+  constructor(code, message = code, reason = null) {
     super(message);
     this.code = code;
+    this.reason = reason;
   }
 }
 
@@ -85,7 +87,7 @@ export class Signal {
       this.pending.delete(msg.id);
       clearTimeout(waiter.timer);
       if (msg.ok) waiter.resolve(msg.result ?? {});
-      else waiter.reject(new ProtocolError(msg.error?.code ?? 'unknown', msg.error?.message));
+      else waiter.reject(new ProtocolError(msg.error?.code ?? 'unknown', msg.error?.message, msg.error?.reason ?? null));
       return;
     }
     console.warn('plenum: unexpected frame from the server', msg);
