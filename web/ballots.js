@@ -85,6 +85,8 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
   const errors = new Map(); // right key → error code of the last cast
   const checks = new Map(); // poll id → { receipts: [...], n } after poll_receipts
   const cancelArmed = new Set(); // poll ids whose "cancel" waits for a second click
+  const actionErrors = new Map(); // poll id → error code of the moderator's last action on it
+  let proxyError = null; // error code of the last set_proxy
   let copied = null; // { key, manual } after a copy
   let proxyOptions = '';
   let pollKind = 'motion';
@@ -462,9 +464,26 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
 
   // --- Moderation -----------------------------------------------------------------------
 
+  /**
+   * A moderator's lifecycle command; a refusal is shown in the poll. `bad_request` here means
+   * the poll is in another state by now, or (opening) nobody present has a vote.
+   */
+  async function act(cmd, poll) {
+    actionErrors.delete(poll.id);
+    const onError = (code) => actionErrors.set(poll.id, code === 'bad_request' ? (cmd === 'poll_open' ? 'openRefused' : 'stateChanged') : code);
+    await send(cmd, { poll_id: poll.id }, { onError });
+    render();
+  }
+
+  function actionError(poll) {
+    const code = actionErrors.get(poll.id);
+    if (!code) return null;
+    const text = ['openRefused', 'stateChanged'].includes(code) ? t(`ballot.${code}`) : errorText(code);
+    return h('p', { className: 'error-text', role: 'alert', testid: 'poll-error', dataset: { code }, text });
+  }
+
   function moderatorActions(poll, v) {
     if (!v.can(v.self, 'moderate')) return null;
-    const args = { poll_id: poll.id };
     const canCancel = poll.state === 'draft' || poll.state === 'open';
     if (canCancel && cancelArmed.has(poll.id)) {
       const disarm = () => {
@@ -475,15 +494,15 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
         'div',
         { className: 'poll-actions confirm', role: 'group' },
         h('p', { className: 'vote-hint', text: t('ballot.cancelConfirm') }),
-        smallButton(t('ballot.cancelYes'), 'poll-cancel-confirm', () => send('poll_cancel', args).finally(disarm), { className: 'danger-text' }),
+        smallButton(t('ballot.cancelYes'), 'poll-cancel-confirm', () => act('poll_cancel', poll).finally(disarm), { className: 'danger-text' }),
         smallButton(t('ballot.cancelNo'), 'poll-cancel-back', disarm),
       );
     }
     cancelArmed.delete(poll.id);
     const buttons = [
-      poll.state === 'draft' ? smallButton(t('ballot.open'), 'poll-open', () => send('poll_open', args), { iconName: 'play', className: 'primary' }) : null,
-      poll.state === 'open' ? smallButton(t('ballot.close'), 'poll-close', () => send('poll_close', args), { iconName: 'stop', className: 'primary' }) : null,
-      poll.state === 'closed' ? smallButton(t('ballot.publish'), 'poll-publish', () => send('poll_publish', args), { iconName: 'up', className: 'primary' }) : null,
+      poll.state === 'draft' ? smallButton(t('ballot.open'), 'poll-open', () => act('poll_open', poll), { iconName: 'play', className: 'primary' }) : null,
+      poll.state === 'open' ? smallButton(t('ballot.close'), 'poll-close', () => act('poll_close', poll), { iconName: 'stop', className: 'primary' }) : null,
+      poll.state === 'closed' ? smallButton(t('ballot.publish'), 'poll-publish', () => act('poll_publish', poll), { iconName: 'up', className: 'primary' }) : null,
       canCancel
         ? smallButton(t('ballot.cancel'), 'poll-cancel', () => {
             cancelArmed.add(poll.id);
@@ -520,6 +539,7 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
           })
         : null,
       moderatorActions(poll, v),
+      actionError(poll),
       voteArea(poll, v),
       resultView(poll, v),
     );
@@ -536,6 +556,7 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
     if (!voter) return;
     $('proxy-status').textContent = v.proxy ? t('proxy.status', { name: nameOf(v.proxy) }) : t('proxy.self');
     $('revoke-proxy').hidden = !v.proxy;
+    $('proxy-error').textContent = !proxyError ? '' : proxyError === 'bad_request' ? t('proxy.refused') : errorText(proxyError);
     $('proxy-settings').hidden = Boolean(v.proxy);
     const candidates = v.participants.filter((p) => p.id !== v.self.id && v.can(p, 'vote'));
     const signature = JSON.stringify([candidates.map((p) => [p.id, p.name]), t('proxy.nobody')]);
@@ -624,8 +645,14 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
     $('poll-candidates').value = '';
   }
 
+  /** Delegates the own vote to `proxyId`, or takes it back (null). */
   async function setProxy(proxyId) {
-    const result = await send('set_proxy', { proxy_id: proxyId });
+    proxyError = null;
+    // bad_request: the chosen person delegated their own vote, holds another delegation, or has no vote.
+    const onError = (code) => {
+      proxyError = code;
+    };
+    const result = await send('set_proxy', { proxy_id: proxyId }, { onError });
     if (result) onProxy(proxyId);
     render();
   }

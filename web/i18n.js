@@ -167,6 +167,8 @@ const de = {
   'ballot.cancelConfirm': 'Abstimmung wirklich abbrechen? Abgegebene Stimmen werden gelöscht.',
   'ballot.cancelYes': 'Ja, abbrechen',
   'ballot.cancelNo': 'Nein',
+  'ballot.openRefused': 'Die Abstimmung lässt sich nicht eröffnen: Niemand Anwesendes hat ein Stimmrecht, oder sie ist kein Entwurf mehr.',
+  'ballot.stateChanged': 'Das geht nicht mehr: Die Abstimmung ist inzwischen in einem anderen Zustand.',
   'ballot.notEligible': 'Sie haben in dieser Abstimmung kein Stimmrecht (bei der Eröffnung nicht anwesend, oder Ihre Stimme ist übertragen).',
 
   'vote.own': 'Ihre Stimme',
@@ -239,6 +241,7 @@ const de = {
   'proxy.nobody': 'Niemand verfügbar',
   'proxy.set': 'Stimme übertragen',
   'proxy.revoke': 'Übertragung zurücknehmen',
+  'proxy.refused': 'Die Übertragung ist nicht möglich: Diese Person hat ihre eigene Stimme übertragen, hält schon eine übertragene Stimme, oder hat kein Stimmrecht.',
 
   'create.title': 'Neue Abstimmung',
   'create.pollTitle': 'Titel',
@@ -546,6 +549,8 @@ const en = {
   'ballot.cancelConfirm': 'Really cancel this vote? Ballots cast so far are deleted.',
   'ballot.cancelYes': 'Yes, cancel',
   'ballot.cancelNo': 'No',
+  'ballot.openRefused': 'The vote cannot be opened: nobody present has a vote, or it is no longer a draft.',
+  'ballot.stateChanged': 'Not possible any more: the vote is in another state by now.',
   'ballot.notEligible': 'You have no vote in this poll (you were not present when it opened, or your vote is delegated).',
 
   'vote.own': 'Your vote',
@@ -618,6 +623,7 @@ const en = {
   'proxy.nobody': 'Nobody available',
   'proxy.set': 'Delegate my vote',
   'proxy.revoke': 'Take my vote back',
+  'proxy.refused': 'Delegation not possible: this person delegated their own vote, already holds a delegated vote, or has no vote.',
 
   'create.title': 'New vote',
   'create.pollTitle': 'Title',

@@ -314,6 +314,18 @@ describe('ballots: a secret motion and an election with a delegated vote', { tim
       saw({ proxy: s.proxy, text, lastError: s.lastError });
       return s.proxy === A.id && text.includes(A.invite.name) && (await B.page.isVisible('[data-testid=revoke-proxy]'));
     }, { timeout: 10_000 });
+
+    // One delegation per proxy: C cannot delegate to A too, and is told why.
+    const { C } = people;
+    await C.page.click('[data-testid=proxy-open]');
+    await C.page.selectOption('[data-testid=proxy-select]', A.id);
+    await C.page.click('[data-testid=set-proxy]');
+    await poll("C's delegation to be refused", async (saw) => {
+      const s = await state(C.page);
+      const error = await C.page.textContent('[data-testid=proxy-error]');
+      saw({ proxy: s.proxy, error, lastError: s.lastError });
+      return s.proxy === null && s.lastError === 'bad_request' && /already holds a delegated vote/.test(error);
+    }, { timeout: 10_000 });
   }, 30_000);
 
   step("M opens the election: A gets two vote panels (own and B's), B none", async () => {
