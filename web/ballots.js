@@ -83,7 +83,7 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
   const confirming = new Set(); // right keys in the confirmation step
   const sending = new Set(); // right keys whose cast_vote is under way
   const errors = new Map(); // right key → error code of the last cast
-  const checks = new Map(); // poll id → { receipts: [...], n } after poll_receipts
+  const checks = new Map(); // poll id → { receipts: [...] } after poll_receipts
   const cancelArmed = new Set(); // poll ids whose "cancel" waits for a second click
   const actionErrors = new Map(); // poll id → error code of the moderator's last action on it
   let proxyError = null; // error code of the last set_proxy
