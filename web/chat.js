@@ -172,7 +172,7 @@ export function createChatPanel({ view, request }) {
     form,
   );
   panel.addEventListener('keydown', (ev) => {
-    if (ev.key !== 'Escape' || ev.target.closest('details[open]')) return;
+    if (ev.key !== 'Escape') return;
     setOpen(false);
     $('chat-toggle').focus();
   });
