@@ -1,6 +1,6 @@
 //! The chat plugin: room chat, private messages between participants, moderator
-//! announcements; moderators delete messages, switch the chat off, or mute one
-//! participant's chat. Late joiners get the recent history. Messages have a length limit and
+//! announcements; moderators delete messages, switch the chat off (they and announcements
+//! still get through), or mute one participant's chat. Late joiners get the recent history. Messages have a length limit and
 //! a per-participant rate limit, are stored, and are deleted a configurable time after the
 //! room closes (the last participant left). Built on `plenum_signalling::plugin` only.
 
@@ -146,6 +146,13 @@ pub enum ChatEvent {
         enabled: bool,
         /// The receiver is muted.
         muted: bool,
+        /// The longest message allowed, in characters.
+        max_length: usize,
+    },
+    /// To moderators: whose chat is muted (on join and on every change).
+    Muted {
+        /// Participant ids.
+        participants: Vec<String>,
     },
 }
 
@@ -296,6 +303,12 @@ impl Chat {
         );
     }
 
+    fn muted_event(&self) -> ChatEvent {
+        ChatEvent::Muted {
+            participants: self.settings.muted.iter().cloned().collect(),
+        }
+    }
+
     fn delete_all(&mut self, ctx: &mut Context<'_, ChatEvent>) {
         for id in std::mem::take(&mut self.messages).into_keys() {
             ctx.delete(message_key(id));
@@ -360,8 +373,12 @@ impl Plugin for Chat {
                 messages: self.history_for(&who.id),
                 enabled: !self.settings.disabled,
                 muted: self.settings.muted.contains(&who.id),
+                max_length: self.config.max_length,
             },
         );
+        if who.grants.moderate {
+            ctx.send(Target::Participant(who.id.clone()), self.muted_event());
+        }
     }
 
     fn closing(&mut self, ctx: &mut Context<'_, ChatEvent>) {
@@ -456,6 +473,9 @@ impl Plugin for Chat {
                 participant_id,
                 muted,
             } => {
+                if muted && ctx.member(&participant_id).is_none() {
+                    return refuse("not_found", format!("{participant_id} is not in the room"));
+                }
                 if muted {
                     self.settings.muted.insert(participant_id.clone());
                 } else {
@@ -463,12 +483,14 @@ impl Plugin for Chat {
                 }
                 self.save_settings(ctx);
                 self.send_state(ctx, &participant_id);
+                ctx.send(Target::Moderators, self.muted_event());
                 Ok(json!({}))
             }
             ChatCommand::History => Ok(json!({
                 "messages": self.history_for(&who.id),
                 "enabled": !self.settings.disabled,
                 "muted": self.settings.muted.contains(&who.id),
+                "max_length": self.config.max_length,
             })),
         }
     }
