@@ -3,8 +3,11 @@
 // loopback ICE), the `plenum` server and its invites, polling, and steps that stop at the first
 // failure.
 
+import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { access, constants, mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -118,6 +121,30 @@ export function startServer(bin, dataDir, log, { cwd } = {}) {
     });
   });
   return { child, ready };
+}
+
+/**
+ * The common start of every e2e file: checks that it runs in a private network namespace
+ * and that the binary exists, makes `artifacts`, and starts the server on a fresh data
+ * directory (`tmpPrefix…`). Calls `started(server, dataDir)` at once, so the caller's
+ * `after` can clean up even if the start fails; resolves with the three demo invites.
+ */
+export async function startDemo({ bin, repo, artifacts, tmpPrefix, log, started }) {
+  const outside = nonLoopbackInterfaces();
+  assert.deepEqual(
+    outside,
+    [],
+    `this test must run in a private network namespace with only lo; found ${outside.join(', ')}. ` +
+      'Run it from the repo root as: tests/e2e/netns.sh node --test tests/e2e/',
+  );
+  await access(bin, constants.X_OK).catch(() => {
+    throw new Error(`no plenum binary at ${bin}: build it (cargo build) or set PLENUM_BIN`);
+  });
+  await mkdir(artifacts, { recursive: true });
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), tmpPrefix));
+  const server = startServer(bin, dataDir, log, { cwd: repo });
+  started(server, dataDir);
+  return server.ready;
 }
 
 export async function stopServer(child) {

@@ -3,11 +3,10 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, constants, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, newContext, nonLoopbackInterfaces, poll, startServer, stepper, stopServer } from './browser.mjs';
+import { launchChromium, newContext, poll, startDemo, stepper, stopServer } from './browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(here, '../..');
@@ -28,20 +27,17 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
   const step = stepper();
 
   before(async () => {
-    const outside = nonLoopbackInterfaces();
-    assert.deepEqual(
-      outside,
-      [],
-      `this test must run in a private network namespace with only lo; found ${outside.join(', ')}. ` +
-        'Run it from the repo root as: tests/e2e/netns.sh node --test tests/e2e/',
-    );
-    await access(PLENUM_BIN, constants.X_OK).catch(() => {
-      throw new Error(`no plenum binary at ${PLENUM_BIN}: build it (cargo build) or set PLENUM_BIN`);
+    const invites = await startDemo({
+      bin: PLENUM_BIN,
+      repo: REPO,
+      artifacts: ARTIFACTS,
+      tmpPrefix: 'plenum-e2e-',
+      log: serverLog,
+      started: (s, dir) => {
+        server = s;
+        dataDir = dir;
+      },
     });
-    await mkdir(ARTIFACTS, { recursive: true });
-    dataDir = await mkdtemp(path.join(os.tmpdir(), 'plenum-e2e-'));
-    server = startServer(PLENUM_BIN, dataDir, serverLog, { cwd: REPO });
-    const invites = await server.ready;
     browser = await launchChromium();
     people = await Promise.all(
       invites.map(async (invite, i) => {
