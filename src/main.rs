@@ -262,6 +262,7 @@ async fn serve(config: Config) -> Result<()> {
         allowed_origins: config.allowed_origins(&public_url),
         metrics: Some(metrics),
         clock: system_clock,
+        whip: Default::default(),
     });
     let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
     say(&format!(

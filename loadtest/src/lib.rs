@@ -13,7 +13,8 @@
 //! - [`runner`] — ramps a scenario up, rotates speakers, samples the server;
 //! - [`server`] — the server under test: spawned or remote, `/proc` and `/metrics` readings;
 //! - [`report`] — terminal table, JSON and a self-contained HTML page;
-//! - [`janus`], [`compare`] — the same livestream load against Janus VideoRoom.
+//! - [`janus`], [`compare`] — the same livestream load against Janus VideoRoom;
+//! - [`whip`] — WHIP ingest and WHEP viewing clients.
 //!
 //! Used by the server's integration tests and by the `plenum-loadtest` binary.
 
@@ -26,6 +27,7 @@ pub mod scenario;
 pub mod server;
 pub mod signal;
 pub mod synth;
+pub mod whip;
 
 pub use participant::{Participant, ParticipantConfig, SlotStats};
 pub use signal::{SignalClient, SignalError};

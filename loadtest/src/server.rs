@@ -155,8 +155,36 @@ pub struct Counters {
     pub received: f64,
 }
 
-/// Fetch `/metrics` over HTTPS (trusting `ca_pem`) and read the media counters.
-pub async fn scrape(base_url: &str, ca_pem: &[u8]) -> Result<Counters, String> {
+/// An HTTP response: status, headers (lower-case names), body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request over TLS to `base_url` (trusting `ca_pem`), connection closed after.
+pub async fn https_request(
+    base_url: &str,
+    ca_pem: &[u8],
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse, String> {
     let host_port = base_url
         .trim_start_matches("https://")
         .trim_end_matches('/')
@@ -181,21 +209,82 @@ pub async fn scrape(base_url: &str, ca_pem: &[u8]) -> Result<Counters, String> {
         tokio::net::TcpStream::connect(&host_port),
     )
     .await
-    .map_err(|_| "metrics: connect timeout".to_owned())?
+    .map_err(|_| format!("{path}: connect timeout"))?
     .map_err(|e| e.to_string())?;
     let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
     let mut tls = connector
         .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;
-    let request =
-        format!("GET /metrics HTTP/1.1\r\nHost: {host_port}\r\nConnection: close\r\n\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host_port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
     tls.write_all(request.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
-    let mut body = String::new();
-    // A close_notify-less end of stream is fine here: we only read text.
-    let _ = tls.read_to_string(&mut body).await;
+    tls.write_all(body).await.map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    // A close_notify-less end of stream is fine: the server closes after the response.
+    let _ = tls.read_to_end(&mut raw).await;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no complete HTTP response")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .ok_or("no HTTP status line")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&data[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        data = &data[eol + 2..];
+        if size == 0 || data.len() < size {
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        data = data.get(size + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Fetch `/metrics` over HTTPS (trusting `ca_pem`) and read the media counters.
+pub async fn scrape(base_url: &str, ca_pem: &[u8]) -> Result<Counters, String> {
+    let resp = https_request(base_url, ca_pem, "GET", "/metrics", &[], &[]).await?;
+    let body = String::from_utf8_lossy(&resp.body);
     let value = |name: &str| {
         body.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))

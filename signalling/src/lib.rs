@@ -29,6 +29,7 @@ pub mod room;
 pub mod storage;
 pub mod tls;
 mod web;
+pub mod whip;
 mod ws;
 
 use std::net::SocketAddr;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Unix time.
     pub clock: Clock,
+    /// Running WHIP/WHEP sessions.
+    pub whip: whip::Sessions,
 }
 
 /// The HTTP routes.
@@ -92,6 +95,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .merge(whip::routes())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

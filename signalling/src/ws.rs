@@ -24,9 +24,49 @@ struct Joined {
     participant: String,
 }
 
+/// A new connection's id (WebSocket or WHIP/WHEP session).
+pub(crate) fn next_conn() -> ConnId {
+    ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Check an access token: signature and expiry, an unrevoked invite for the token's room and
+/// participant, and the room. Returns the claims and the room's actor.
+pub(crate) fn verify_access(
+    state: &AppState,
+    token: &str,
+) -> Result<(crate::auth::Claims, RoomHandle), ErrorBody> {
+    let claims = state
+        .keys
+        .verify(token, (state.clock)())
+        .map_err(|e| match e {
+            TokenError::Invalid => ErrorBody::new(ErrorCode::InvalidToken, e.to_string()),
+            TokenError::Expired => ErrorBody::new(ErrorCode::TokenExpired, e.to_string()),
+        })?;
+    // The invite must exist and not be revoked, for the room the token names.
+    let invite = state
+        .store
+        .invite(&claims.jti)
+        .map_err(|_| ErrorBody::new(ErrorCode::Internal, "storage unavailable"))?;
+    if !invite
+        .is_some_and(|i| !i.revoked && i.room_id == claims.room && i.participant_id == claims.sub)
+    {
+        return Err(ErrorBody::new(
+            ErrorCode::InvalidToken,
+            "this invite is not valid (any more)",
+        ));
+    }
+    let Some(room) = state.rooms.get_or_start(&claims.room)? else {
+        return Err(ErrorBody::new(
+            ErrorCode::InvalidToken,
+            "the token's room does not exist",
+        ));
+    };
+    Ok((claims, room))
+}
+
 /// Serve one upgraded WebSocket until either side closes it.
 pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
-    let conn = ConnId(NEXT_CONN.fetch_add(1, Ordering::Relaxed));
+    let conn = next_conn();
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
     let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<String>();
@@ -153,32 +193,7 @@ async fn join(
             format!("this server speaks protocol {PROTOCOL_VERSION}"),
         ));
     }
-    let claims = state
-        .keys
-        .verify(token, (state.clock)())
-        .map_err(|e| match e {
-            TokenError::Invalid => ErrorBody::new(ErrorCode::InvalidToken, e.to_string()),
-            TokenError::Expired => ErrorBody::new(ErrorCode::TokenExpired, e.to_string()),
-        })?;
-    // The invite must exist and not be revoked, for the room the token names.
-    let invite = state
-        .store
-        .invite(&claims.jti)
-        .map_err(|_| ErrorBody::new(ErrorCode::Internal, "storage unavailable"))?;
-    if !invite
-        .is_some_and(|i| !i.revoked && i.room_id == claims.room && i.participant_id == claims.sub)
-    {
-        return Err(ErrorBody::new(
-            ErrorCode::InvalidToken,
-            "this invite is not valid (any more)",
-        ));
-    }
-    let Some(room) = state.rooms.get_or_start(&claims.room)? else {
-        return Err(ErrorBody::new(
-            ErrorCode::InvalidToken,
-            "the token's room does not exist",
-        ));
-    };
+    let (claims, room) = verify_access(state, token)?;
     let participant = claims.sub.clone();
     let result = ask(&room, |reply| RoomMsg::Join {
         claims,
@@ -191,7 +206,7 @@ async fn join(
     Ok(result)
 }
 
-async fn ask(
+pub(crate) async fn ask(
     room: &RoomHandle,
     msg: impl FnOnce(oneshot::Sender<Result<serde_json::Value, ErrorBody>>) -> RoomMsg,
 ) -> Result<serde_json::Value, ErrorBody> {
