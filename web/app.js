@@ -66,6 +66,7 @@ const state = {
   participants: new Map(), // id → participant, self included
   stage: null,
   pinned: false,
+  activeSpeaker: null, // the dominant speaker's id (active_speaker events)
   slots: [], // slot assignments as the server sent them
   pc: null,
   transceiverByMid: new Map(),
@@ -230,11 +231,12 @@ function participantRow(p) {
     p.id === state.self?.id ? h('span', { className: 'you', text: ` ${t('participants.you')}` }) : null,
     state.queue?.floor?.participant_id === p.id ? h('span', { className: 'badge floor-badge', text: t('status.floor') }) : null,
     onStage ? h('span', { className: 'badge', text: t('status.onStage') }) : null,
+    state.activeSpeaker === p.id ? h('span', { className: 'badge speaking-badge', testid: 'speaking', text: t('status.speaking') }) : null,
   );
   return h(
     'li',
     {
-      className: `participant${onStage ? ' on-stage' : ''}`,
+      className: `participant${onStage ? ' on-stage' : ''}${state.activeSpeaker === p.id ? ' speaking' : ''}`,
       key: p.id,
       testid: 'participant',
       dataset: { participantId: p.id, role: p.role, heard: String(Boolean(p.heard)), forceMuted: String(Boolean(p.force_muted)) },
@@ -733,6 +735,10 @@ const ROOM_EVENTS = {
   participant_updated(msg) {
     updateParticipant(msg.participant);
   },
+  active_speaker(msg) {
+    state.activeSpeaker = msg.participant_id ?? null;
+    renderParticipants();
+  },
   stage_changed(msg) {
     state.stage = msg.participant_id ?? null;
     state.pinned = Boolean(msg.pinned);
@@ -1072,6 +1078,7 @@ window.plenumTest = {
       participants: [...state.participants.values()].map(copy),
       slots: state.slots.map((s) => ({ slot: s.slot, mid: s.mid, kind: s.kind, participant_id: s.participant_id ?? null })),
       stage: state.stage,
+      activeSpeaker: state.activeSpeaker,
       lastError: state.lastError,
       screen: state.screen,
       mode: state.mode,

@@ -129,6 +129,13 @@ pub enum SfuEvent {
         /// Chosen by a moderator.
         pinned: bool,
     },
+    /// The room's dominant speaker changed.
+    SpeakerChanged {
+        /// The room.
+        room: RoomId,
+        /// The speaker, if any.
+        speaker: Option<PeerId>,
+    },
     /// A peer's connection is gone (ICE consent expired, DTLS closed).
     PeerDisconnected {
         /// The room.

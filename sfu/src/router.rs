@@ -179,6 +179,13 @@ pub enum RouterOutput {
         /// A moderator picked them (otherwise: the current speaker).
         pinned: bool,
     },
+    /// The room's dominant speaker changed (after the hold time; short noises never win).
+    SpeakerChanged {
+        /// The room.
+        room: RoomId,
+        /// The dominant speaker, `None` when they left.
+        speaker: Option<PeerId>,
+    },
 }
 
 #[derive(Debug)]
@@ -315,6 +322,10 @@ impl Router {
             }
             if room.speaker == Some(peer) {
                 room.speaker = None;
+                self.outputs.push_back(RouterOutput::SpeakerChanged {
+                    room: room_id,
+                    speaker: None,
+                });
             }
             if room.previous_stage == Some(peer) {
                 room.previous_stage = None;
@@ -541,6 +552,7 @@ impl Router {
             .filter(|(_, p)| p.audible() && p.loudness > threshold)
             .max_by(|a, b| a.1.loudness.total_cmp(&b.1.loudness))
             .map(|(id, _)| id);
+        let before = room.speaker;
         match loudest {
             None => room.challenger = None,
             Some(l) if room.speaker == Some(l) => room.challenger = None,
@@ -557,6 +569,12 @@ impl Router {
                 }
                 _ => room.challenger = Some((l, now)),
             },
+        }
+        if room.speaker != before {
+            self.outputs.push_back(RouterOutput::SpeakerChanged {
+                room: room_id,
+                speaker: room.speaker,
+            });
         }
     }
 

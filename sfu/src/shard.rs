@@ -660,6 +660,9 @@ impl Shard {
                         pinned,
                     });
                 }
+                RouterOutput::SpeakerChanged { room, speaker } => {
+                    let _ = self.events.send(SfuEvent::SpeakerChanged { room, speaker });
+                }
             }
         }
     }

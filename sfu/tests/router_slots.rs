@@ -156,3 +156,49 @@ fn slot_changes_are_reported_with_roles() {
         source: Some(b)
     }));
 }
+
+/// The speaker changes the router reported, in order.
+fn speaker_changes(w: &mut World) -> Vec<Option<PeerId>> {
+    w.outputs()
+        .into_iter()
+        .filter_map(|o| match o {
+            RouterOutput::SpeakerChanged { speaker, .. } => Some(speaker),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_dominant_speaker_is_reported_and_short_noises_do_not_take_over() {
+    let mut w = World::new();
+    let a = w.join(1);
+    let b = w.join(2);
+    w.outputs();
+    w.talk(a, -20, Duration::from_secs(1));
+    assert_eq!(speaker_changes(&mut w), vec![Some(a)]);
+    // B coughs loudly for 300 ms while A keeps talking: no change.
+    for _ in 0..15 {
+        w.audio(a, -20);
+        w.audio(b, -5);
+        w.advance(Duration::from_millis(20));
+    }
+    for _ in 0..100 {
+        w.audio(a, -20);
+        w.audio(b, -127);
+        w.advance(Duration::from_millis(20));
+    }
+    assert_eq!(speaker_changes(&mut w), vec![], "a short noise is ignored");
+    // B talks for good, A falls silent: B takes over after the hold time, once.
+    for _ in 0..150 {
+        w.audio(a, -127);
+        w.audio(b, -15);
+        w.advance(Duration::from_millis(20));
+    }
+    assert_eq!(speaker_changes(&mut w), vec![Some(b)]);
+    // A muted (or gated) microphone never counts; the speaker leaving is reported.
+    w.router.set_muted(w.now, a, true);
+    w.talk(a, -5, Duration::from_secs(3));
+    assert_eq!(speaker_changes(&mut w), vec![]);
+    w.router.remove_peer(w.now, b);
+    assert_eq!(speaker_changes(&mut w), vec![None]);
+}

@@ -471,6 +471,12 @@ pub enum Event {
         /// Chosen by a moderator.
         pinned: bool,
     },
+    /// The dominant speaker changed (audio levels, with a hold time; gated microphones
+    /// never count).
+    ActiveSpeaker {
+        /// Who, if anyone.
+        participant_id: Option<String>,
+    },
     /// This client's slots show other participants.
     SlotsChanged {
         /// The changed slots.

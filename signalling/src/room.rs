@@ -215,6 +215,7 @@ impl Rooms {
             let room = match &event {
                 SfuEvent::SlotChanged { room, .. }
                 | SfuEvent::StageChanged { room, .. }
+                | SfuEvent::SpeakerChanged { room, .. }
                 | SfuEvent::PeerDisconnected { room, .. } => *room,
             };
             let handle = self
@@ -682,6 +683,11 @@ impl RoomActor {
                 self.broadcast(Event::StageChanged {
                     participant_id: self.stage.clone(),
                     pinned: self.pinned,
+                });
+            }
+            SfuEvent::SpeakerChanged { speaker, .. } => {
+                self.broadcast(Event::ActiveSpeaker {
+                    participant_id: speaker.and_then(|p| self.by_peer.get(&p).cloned()),
                 });
             }
             SfuEvent::PeerDisconnected { peer, .. } => {

@@ -127,6 +127,20 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
     await people[0].page.screenshot({ path: path.join(ARTIFACTS, 'room.png') });
   }, 20_000);
 
+  step('the moderator, the only one heard, is reported as the active speaker', async () => {
+    const moderator = people[0];
+    await Promise.all(
+      people.slice(1).map(async ({ invite, page }) => {
+        await poll(`${invite.name} to see the moderator marked as speaking`, async (saw) => {
+          const s = await state(page);
+          const marked = await page.locator(`[data-testid=participant][data-participant-id="${moderator.id}"] [data-testid=speaking]`).count();
+          saw({ activeSpeaker: s.activeSpeaker, marked });
+          return s.activeSpeaker === moderator.id && marked === 1;
+        }, { timeout: 15_000, interval: 500 });
+      }),
+    );
+  }, 20_000);
+
   step('the third participant leaves; the others see two and no slot of the leaver', async () => {
     const [, , leaver] = people;
     await leaver.page.click('[data-testid=leave]');
