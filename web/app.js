@@ -1135,6 +1135,11 @@ window.plenumTest = {
           frameWidth: entry?.frameWidth ?? 0,
           frameHeight: entry?.frameHeight ?? 0,
           packetsReceived: entry?.packetsReceived ?? 0,
+          packetsLost: entry?.packetsLost ?? 0,
+          nackCount: entry?.nackCount ?? 0,
+          retransmittedPacketsReceived: entry?.retransmittedPacketsReceived ?? 0,
+          freezeCount: entry?.freezeCount ?? 0,
+          totalFreezesDuration: entry?.totalFreezesDuration ?? 0,
         };
       } else if (assignment.slot.startsWith('tile-')) {
         out.tiles.push({ ...base, framesDecoded: entry?.framesDecoded ?? 0, frameWidth: entry?.frameWidth ?? 0 });

@@ -446,7 +446,15 @@ impl Shard {
         let Some(id) = self.demux(source, data) else {
             return;
         };
-        let Ok(receive) = Receive::new(Protocol::Udp, source, self.local_addr, data) else {
+        // The remote sent to one of our announced candidates (behind NAT or a relay that is
+        // not the bound address): str0m matches the destination against its local candidates.
+        let destination = self
+            .candidates
+            .iter()
+            .find(|c| c.is_ipv4() == source.is_ipv4())
+            .copied()
+            .unwrap_or(self.local_addr);
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
             return;
         };
         let Some(peer) = self.peers.get_mut(&id) else {

@@ -85,9 +85,10 @@ const INVITE_LINE = /^ {2}(\S+)\s+(.+?)\s+(\S+\/join#token=\S+)\s*$/;
  * Starts `plenum serve` on free loopback ports with `dataDir`; `ready` resolves with the three
  * invites of the demo congress once the server printed them. Output goes to `log`.
  */
-export function startServer(bin, dataDir, log, { cwd } = {}) {
-  const child = spawn(bin, ['serve', '--data-dir', dataDir, '--http-bind', '127.0.0.1:0', '--media-bind', '127.0.0.1:0'], {
+export function startServer(bin, dataDir, log, { cwd, env = {}, mediaBind = '127.0.0.1:0' } = {}) {
+  const child = spawn(bin, ['serve', '--data-dir', dataDir, '--http-bind', '127.0.0.1:0', '--media-bind', mediaBind], {
     cwd,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const ready = new Promise((resolve, reject) => {
@@ -129,7 +130,7 @@ export function startServer(bin, dataDir, log, { cwd } = {}) {
  * directory (`tmpPrefix…`). Calls `started(server, dataDir)` at once, so the caller's
  * `after` can clean up even if the start fails; resolves with the three demo invites.
  */
-export async function startDemo({ bin, repo, artifacts, tmpPrefix, log, started }) {
+export async function startDemo({ bin, repo, artifacts, tmpPrefix, log, started, serverOptions = {} }) {
   const outside = nonLoopbackInterfaces();
   assert.deepEqual(
     outside,
@@ -142,7 +143,7 @@ export async function startDemo({ bin, repo, artifacts, tmpPrefix, log, started 
   });
   await mkdir(artifacts, { recursive: true });
   const dataDir = await mkdtemp(path.join(os.tmpdir(), tmpPrefix));
-  const server = startServer(bin, dataDir, log, { cwd: repo });
+  const server = startServer(bin, dataDir, log, { cwd: repo, ...serverOptions });
   started(server, dataDir);
   return server.ready;
 }
