@@ -645,11 +645,57 @@ async function connectMedia(signal, slotCounts) {
 }
 
 /** Creates one <video>/<audio> per receive slot of the answer and binds it to its transceiver. */
+/**
+ * Tell the server how large each video slot is rendered, so it forwards a fitting simulcast
+ * layer (docs/protocol.md, `set_slot_sizes`). Sizes are reported in device pixels, only
+ * when they changed, at most every 300 ms.
+ */
+const slotSizes = {
+  observer: null,
+  mids: new WeakMap(), // video element → mid
+  pending: new Map(), // mid → { width, height }
+  sent: new Map(), // mid → width last sent
+  timer: null,
+  watch(video, mid) {
+    this.observer ??= new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        const mid = this.mids.get(entry.target);
+        if (!mid) continue;
+        const ratio = window.devicePixelRatio || 1;
+        const { width, height } = entry.contentRect;
+        this.pending.set(mid, { width: Math.round(width * ratio), height: Math.round(height * ratio) });
+      }
+      this.timer ??= setTimeout(() => this.flush(), 300);
+    });
+    this.mids.set(video, mid);
+    this.observer.observe(video);
+  },
+  flush() {
+    this.timer = null;
+    const slots = [...this.pending]
+      .filter(([mid, size]) => this.sent.get(mid) !== size.width)
+      .map(([mid, size]) => ({ mid, ...size }));
+    this.pending.clear();
+    if (!slots.length) return;
+    for (const s of slots) this.sent.set(s.mid, s.width);
+    command('set_slot_sizes', { slots }, { quiet: true });
+  },
+  reset() {
+    this.observer?.disconnect();
+    this.observer = null;
+    this.pending.clear();
+    this.sent.clear();
+    clearTimeout(this.timer);
+    this.timer = null;
+  },
+};
+
 function buildSlotElements() {
   const tiles = $('tiles');
   const sink = $('audio-sink');
   tiles.replaceChildren();
   sink.replaceChildren();
+  slotSizes.reset();
   for (const assignment of state.slots) {
     const transceiver = state.transceiverByMid.get(assignment.mid);
     if (!transceiver) {
@@ -659,6 +705,7 @@ function buildSlotElements() {
     const stream = new MediaStream([transceiver.receiver.track]);
     if (assignment.slot === 'stage') {
       attach($('stage-video'), stream);
+      slotSizes.watch($('stage-video'), assignment.mid);
     } else if (assignment.slot.startsWith('tile-')) {
       const li = document.createElement('li');
       li.className = 'tile';
@@ -673,6 +720,7 @@ function buildSlotElements() {
       li.append(video, name);
       tiles.append(li);
       attach(video, stream);
+      slotSizes.watch(video, assignment.mid);
     } else if (assignment.kind === 'audio' || assignment.slot.startsWith('audio-')) {
       const audio = document.createElement('audio');
       audio.autoplay = true;
@@ -944,6 +992,7 @@ function dropConnection() {
 /** Ends the session locally: closes media and socket, forgets the room. Idempotent. */
 function teardown() {
   stopReconnecting();
+  slotSizes.reset();
   dropConnection();
   stopLocalMedia();
   state.joined = false;

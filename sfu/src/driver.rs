@@ -111,6 +111,7 @@ fn handle_command(shard: &mut Shard, cmd: Command) {
         Command::SetPublishing { peer, kind, on } => shard.set_publishing(now, peer, kind, on),
         Command::SetMuted { peer, muted } => shard.set_muted(now, peer, muted),
         Command::SetAudioAllowed { peer, allowed } => shard.set_audio_allowed(now, peer, allowed),
+        Command::SetSlotWidth { peer, mid, width } => shard.set_slot_width(now, peer, &mid, width),
         Command::SetStagePin { room, peer } => shard.set_stage_pin(now, room, peer),
     }
 }

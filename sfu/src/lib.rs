@@ -168,6 +168,11 @@ enum Command {
         peer: PeerId,
         allowed: bool,
     },
+    SetSlotWidth {
+        peer: PeerId,
+        mid: String,
+        width: u32,
+    },
     SetStagePin {
         room: RoomId,
         peer: Option<PeerId>,
@@ -192,6 +197,9 @@ impl std::fmt::Debug for Command {
             Command::SetMuted { peer, muted } => write!(f, "SetMuted({peer:?}, {muted})"),
             Command::SetAudioAllowed { peer, allowed } => {
                 write!(f, "SetAudioAllowed({peer:?}, {allowed})")
+            }
+            Command::SetSlotWidth { peer, mid, width } => {
+                write!(f, "SetSlotWidth({peer:?}, {mid}, {width})")
             }
             Command::SetStagePin { room, peer } => write!(f, "SetStagePin({room:?}, {peer:?})"),
         }
@@ -240,6 +248,11 @@ impl SfuHandle {
     /// *not* allowed (fail closed) until the control plane says otherwise.
     pub fn set_audio_allowed(&self, peer: PeerId, allowed: bool) -> Result<(), SfuError> {
         self.send(Command::SetAudioAllowed { peer, allowed })
+    }
+
+    /// The subscriber renders its receive slot `mid` `width` pixels wide (layer choice).
+    pub fn set_slot_width(&self, peer: PeerId, mid: String, width: u32) -> Result<(), SfuError> {
+        self.send(Command::SetSlotWidth { peer, mid, width })
     }
 
     /// Pin a peer to the room's stage, or follow the speaker (`None`).

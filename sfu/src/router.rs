@@ -197,6 +197,9 @@ struct Slot {
     forwarding: Option<(PeerId, u8)>,
     /// What is forwarded from the next keyframe on.
     pending: Option<(PeerId, u8)>,
+    /// The highest layer worth sending, from the size the subscriber renders the slot at
+    /// (`None`: not reported; the stage then gets the top layer, tiles the lowest).
+    cap: Option<u8>,
     rewriter: SlotRewriter,
 }
 
@@ -282,6 +285,7 @@ impl Router {
                 source: None,
                 forwarding: None,
                 pending: None,
+                cap: None,
                 rewriter: SlotRewriter::new(match role.kind() {
                     Kind::Audio => 48_000,
                     Kind::Video => 90_000,
@@ -366,6 +370,31 @@ impl Router {
         if muted {
             p.loudness = 0.0;
         }
+        let room = p.room;
+        self.evaluate_room(now, room);
+    }
+
+    /// The subscriber renders video slot `slot` `width` device pixels wide: forward the
+    /// highest active layer not wider than needed. Layer bands (for a 1280-wide source in
+    /// three layers): up to 400 px the quarter layer, up to 800 px the half, above that the
+    /// full one; a change needs the width to leave the current band by 10 % (hysteresis).
+    /// The switch itself waits for a keyframe of the new layer.
+    pub fn set_slot_width(&mut self, now: Instant, peer: PeerId, slot: usize, width: u32) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some(s) = p
+            .slots
+            .get_mut(slot)
+            .filter(|s| s.role.kind() == Kind::Video)
+        else {
+            return;
+        };
+        let cap = layer_for_width(width, s.cap);
+        if s.cap == Some(cap) {
+            return;
+        }
+        s.cap = Some(cap);
         let room = p.room;
         self.evaluate_room(now, room);
     }
@@ -677,8 +706,10 @@ impl Router {
                 let slot = &p.slots[i];
                 let layer = match (slot.role, src) {
                     (SlotRole::Audio(_), Some(_)) => Some(0),
-                    (SlotRole::Stage, Some(s)) => Some(self.choose_layer(now, s, true)),
-                    (SlotRole::Tile(_), Some(s)) => Some(self.choose_layer(now, s, false)),
+                    (SlotRole::Stage, Some(s)) => Some(self.choose_layer(now, s, true, slot.cap)),
+                    (SlotRole::Tile(_), Some(s)) => {
+                        Some(self.choose_layer(now, s, slot.cap.is_some(), slot.cap))
+                    }
                     (_, None) => None,
                 };
                 let target = src.zip(layer);
@@ -695,20 +726,25 @@ impl Router {
         }
     }
 
-    /// The simulcast layer to forward: the highest (stage) or lowest (tile) active one; when
-    /// none is active yet, the preferred extreme.
-    fn choose_layer(&self, now: Instant, source: PeerId, high: bool) -> u8 {
+    /// The simulcast layer to forward: the highest (stage, or a slot with a reported size)
+    /// or lowest (tile) active one at or below `cap`; when none is, the lowest active one;
+    /// when none is active yet, the preferred extreme.
+    fn choose_layer(&self, now: Instant, source: PeerId, high: bool, cap: Option<u8>) -> u8 {
+        let top = cap.unwrap_or(TOP_LAYER).min(TOP_LAYER);
         let Some(p) = self.peers.get(&source) else {
             return 0;
         };
         let timeout = self.config.layer_timeout;
-        let mut active = (0..=TOP_LAYER).filter(|&l| p.layer_active(l, now, timeout));
+        let active = |l: &u8| p.layer_active(*l, now, timeout);
+        let mut within = (0..=top).filter(active);
         let chosen = if high {
-            active.next_back()
+            within.next_back()
         } else {
-            active.next()
+            within.next()
         };
-        chosen.unwrap_or(if high { TOP_LAYER } else { 0 })
+        chosen
+            .or_else(|| (0..=TOP_LAYER).find(active))
+            .unwrap_or(if high { top } else { 0 })
     }
 
     fn apply_slot(
@@ -764,6 +800,29 @@ impl Router {
             });
         }
     }
+}
+
+/// Upper widths of the layer bands (device pixels).
+const LAYER_BANDS: [u32; 2] = [400, 800];
+
+/// The layer for a rendered `width`, staying at `current` unless the width left its band by
+/// more than 10 %.
+fn layer_for_width(width: u32, current: Option<u8>) -> u8 {
+    let plain = LAYER_BANDS.iter().take_while(|&&b| width > b).count() as u8;
+    let Some(cur) = current else {
+        return plain;
+    };
+    let lower = if cur == 0 {
+        0
+    } else {
+        LAYER_BANDS[usize::from(cur) - 1]
+    };
+    let upper = LAYER_BANDS
+        .get(usize::from(cur))
+        .copied()
+        .unwrap_or(u32::MAX);
+    let inside = width * 10 >= lower * 9 && width * 10 <= upper.saturating_mul(11);
+    if inside { cur } else { plain }
 }
 
 fn slot_indices(p: &Peer, pred: impl Fn(SlotRole) -> bool) -> Vec<usize> {

@@ -247,6 +247,18 @@ impl Shard {
         }
     }
 
+    /// The subscriber renders its receive slot `mid` `width` pixels wide.
+    pub fn set_slot_width(&mut self, now: StdInstant, peer: PeerId, mid: &str, width: u32) {
+        let Some(slot) = self
+            .peers
+            .get(&peer)
+            .and_then(|p| p.slots.iter().position(|s| s.mid.to_string() == mid))
+        else {
+            return;
+        };
+        self.router.set_slot_width(now, peer, slot, width);
+    }
+
     /// Pin a peer to the room's stage, or follow the speaker.
     pub fn set_stage_pin(&mut self, now: StdInstant, room: RoomId, peer: Option<PeerId>) {
         self.router.set_stage_pin(now, room, peer)

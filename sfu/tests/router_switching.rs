@@ -5,7 +5,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
-use plenum_sfu::router::TOP_LAYER;
+use plenum_sfu::router::{PeerId, TOP_LAYER};
 
 #[test]
 fn a_new_slot_waits_for_a_keyframe_and_asks_for_one() {
@@ -172,4 +172,58 @@ fn subscriber_pli_is_forwarded_to_the_slot_source() {
     w.now += Duration::from_secs(1);
     w.router.handle_keyframe_request(w.now, b, STAGE);
     assert_eq!(w.keyframe_requests(), vec![(a, TOP_LAYER)]);
+}
+
+/// Which layers of `src` reach `sub`'s `slot` right now (a non-key packet on each).
+fn layers_reaching(w: &mut World, src: PeerId, sub: PeerId, slot: usize) -> Vec<u8> {
+    (0..=TOP_LAYER)
+        .filter(|&l| !to(&w.video(src, l, false), sub, slot).is_empty())
+        .collect()
+}
+
+/// Every layer of `src` sends a keyframe (as it would on request).
+fn keyframes(w: &mut World, src: PeerId) {
+    for layer in 0..=TOP_LAYER {
+        w.video(src, layer, true);
+    }
+}
+
+#[test]
+fn the_rendered_size_picks_the_layer_at_a_keyframe_with_hysteresis() {
+    let mut w = World::new();
+    let a = w.join(1);
+    let b = w.join(2);
+    let c = w.join(3);
+    keyframes(&mut w, a);
+    keyframes(&mut w, b);
+    w.advance(Duration::from_millis(100));
+    keyframes(&mut w, a);
+    keyframes(&mut w, b);
+    assert_eq!(layers_reaching(&mut w, a, c, STAGE), vec![TOP_LAYER]);
+
+    // C shrinks the stage to a thumbnail: the quarter layer, from its next keyframe on; until
+    // then the full layer keeps flowing (no gap), and a keyframe was asked for.
+    w.outputs();
+    w.router.set_slot_width(w.now, c, STAGE, 200);
+    assert!(w.keyframe_requests().contains(&(a, 0)));
+    assert_eq!(layers_reaching(&mut w, a, c, STAGE), vec![TOP_LAYER]);
+    keyframes(&mut w, a);
+    assert_eq!(layers_reaching(&mut w, a, c, STAGE), vec![0]);
+
+    // Small changes inside the band (+10 %) change nothing.
+    w.outputs();
+    w.router.set_slot_width(w.now, c, STAGE, 430);
+    assert!(w.keyframe_requests().is_empty());
+    assert_eq!(layers_reaching(&mut w, a, c, STAGE), vec![0]);
+
+    // Enlarged again: the full layer at its keyframe.
+    w.router.set_slot_width(w.now, c, STAGE, 1280);
+    keyframes(&mut w, a);
+    assert_eq!(layers_reaching(&mut w, a, c, STAGE), vec![TOP_LAYER]);
+
+    // A tile rendered 700 px wide gets the half layer instead of the quarter one.
+    assert_eq!(layers_reaching(&mut w, b, c, TILE0), vec![0]);
+    w.router.set_slot_width(w.now, c, TILE0, 700);
+    keyframes(&mut w, b);
+    assert_eq!(layers_reaching(&mut w, b, c, TILE0), vec![1]);
 }

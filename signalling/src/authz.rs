@@ -141,6 +141,7 @@ pub fn need(command: &Command) -> Need {
         | C::PollList
         | C::PollReceipts { .. }
         | C::AuditExport
+        | C::SetSlotSizes { .. }
         // Plugins authorize each of their commands through `allows` (plugin.rs).
         | C::Plugin { .. } => Need::Anyone,
         C::CastVote { .. } | C::SetProxy { .. } => Need::Vote,
@@ -310,6 +311,7 @@ mod tests {
             Command::PollReceipts { poll_id: p() },
             Command::SetProxy { proxy_id: None },
             Command::AuditExport,
+            Command::SetSlotSizes { slots: vec![] },
             Command::Plugin {
                 ns: "chat".into(),
                 body: serde_json::json!({}),
@@ -358,6 +360,7 @@ mod tests {
         ("poll_receipts", [true, true, true, true, true]),
         ("set_proxy", [false, false, true, false, false]),
         ("audit_export", [true, true, true, true, true]),
+        ("set_slot_sizes", [true, true, true, true, true]),
         ("plugin", [true, true, true, true, true]),
     ];
 

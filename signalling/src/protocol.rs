@@ -207,6 +207,11 @@ pub enum Command {
     },
     /// The room's audit chain of poll events.
     AuditExport,
+    /// The sizes the client renders its video slots at (layer choice).
+    SetSlotSizes {
+        /// Per slot.
+        slots: Vec<SlotSize>,
+    },
     /// A command for a plugin (docs/plugins.md).
     Plugin {
         /// The plugin's namespace.
@@ -258,9 +263,22 @@ impl Command {
             Command::PollReceipts { .. } => "poll_receipts",
             Command::SetProxy { .. } => "set_proxy",
             Command::AuditExport => "audit_export",
+            Command::SetSlotSizes { .. } => "set_slot_sizes",
             Command::Plugin { .. } => "plugin",
         }
     }
+}
+
+/// How large the client renders one receive slot.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct SlotSize {
+    /// The slot's m-line.
+    pub mid: String,
+    /// Rendered width in device pixels.
+    pub width: u32,
+    /// Rendered height in device pixels.
+    #[serde(default)]
+    pub height: u32,
 }
 
 /// Who is heard in a room (docs/protocol.md, *Modes*).

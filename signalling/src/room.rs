@@ -599,6 +599,15 @@ impl RoomActor {
             Command::QueueHistory => {
                 return Ok(json!({ "speeches": self.state.queue.history() }));
             }
+            Command::SetSlotSizes { slots } => {
+                if let Some(peer) = member.peer {
+                    for s in slots {
+                        self.sfu
+                            .set_slot_width(peer, s.mid, s.width)
+                            .map_err(media_unavailable)?;
+                    }
+                }
+            }
             Command::Join { .. } | Command::Ping | Command::Offer { .. } => {
                 return Err(ErrorBody::new(
                     ErrorCode::Internal,
