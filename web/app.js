@@ -690,6 +690,25 @@ const slotSizes = {
   },
 };
 
+/**
+ * Dynacast: pause the camera's simulcast layers nobody watches (the server says which are
+ * needed, by rid), resume them when someone does.
+ */
+async function setPublishedLayers(needed) {
+  const sender = state.pc?.getTransceivers().find((t) => t.direction === 'sendonly' && t.sender.track?.kind === 'video')?.sender;
+  if (!sender) return;
+  const params = sender.getParameters();
+  let changed = false;
+  for (const encoding of params.encodings ?? []) {
+    const active = needed[encoding.rid] ?? true;
+    if (encoding.active !== active) {
+      encoding.active = active;
+      changed = true;
+    }
+  }
+  if (changed) await sender.setParameters(params).catch((err) => console.info('plenum: layers not changed', err));
+}
+
 function buildSlotElements() {
   const tiles = $('tiles');
   const sink = $('audio-sink');
@@ -782,6 +801,9 @@ const ROOM_EVENTS = {
   },
   participant_updated(msg) {
     updateParticipant(msg.participant);
+  },
+  publish_layers(msg) {
+    setPublishedLayers(msg);
   },
   active_speaker(msg) {
     state.activeSpeaker = msg.participant_id ?? null;

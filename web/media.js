@@ -192,6 +192,7 @@ export async function outboundStats(sender) {
         packetsSent: entry.packetsSent ?? 0,
         framesEncoded: entry.framesEncoded ?? 0,
         frameWidth: entry.frameWidth ?? 0,
+        active: entry.active ?? true,
       });
     }
   }

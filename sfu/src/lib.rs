@@ -129,6 +129,15 @@ pub enum SfuEvent {
         /// Chosen by a moderator.
         pinned: bool,
     },
+    /// Dynacast: which of a publisher's layers anyone needs.
+    LayersNeeded {
+        /// The room.
+        room: RoomId,
+        /// The publisher.
+        peer: PeerId,
+        /// Needed, per layer (quarter, half, full).
+        layers: [bool; 3],
+    },
     /// The room's dominant speaker changed.
     SpeakerChanged {
         /// The room.

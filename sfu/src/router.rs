@@ -179,6 +179,16 @@ pub enum RouterOutput {
         /// A moderator picked them (otherwise: the current speaker).
         pinned: bool,
     },
+    /// Dynacast: which of a publisher's simulcast layers anyone needs now (index = layer).
+    /// Reported on change; the publisher may pause the others.
+    LayersNeeded {
+        /// The room.
+        room: RoomId,
+        /// The publisher.
+        peer: PeerId,
+        /// Needed, per layer.
+        layers: [bool; 3],
+    },
     /// The room's dominant speaker changed (after the hold time; short noises never win).
     SpeakerChanged {
         /// The room.
@@ -210,6 +220,8 @@ struct Peer {
     slots: Vec<Slot>,
     audio_on: bool,
     video_on: bool,
+    /// Dynacast: the layers last reported as needed.
+    layers_needed: Option<[bool; 3]>,
     muted: bool,
     /// Last packet time per video layer.
     layer_seen: [Option<Instant>; 3],
@@ -301,6 +313,7 @@ impl Router {
                 slots,
                 audio_on: false,
                 video_on: false,
+                layers_needed: None,
                 muted: false,
                 layer_seen: [None; 3],
                 keyframe_asked: [None; 3],
@@ -723,6 +736,59 @@ impl Router {
         }
         for (sub, i, src, layer) in changes {
             self.apply_slot(now, room_id, sub, i, src.zip(layer));
+        }
+        self.update_dynacast(room_id);
+    }
+
+    /// Dynacast: a publisher's layer is needed when a video slot forwards it, waits for it,
+    /// or would choose it if it were active (the stage's top or the rendered size's layer):
+    /// so a paused layer is resumed before the slots need it, and no slot is stuck on a lower
+    /// one because the better one was paused.
+    fn update_dynacast(&mut self, room_id: RoomId) {
+        let Some(room) = self.rooms.get(&room_id) else {
+            return;
+        };
+        let mut needed: HashMap<PeerId, [bool; 3]> = room
+            .peers
+            .iter()
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.video_on))
+            .map(|id| (*id, [false; 3]))
+            .collect();
+        for sub in &room.peers {
+            let Some(p) = self.peers.get(sub) else {
+                continue;
+            };
+            for slot in p.slots.iter().filter(|s| s.role.kind() == Kind::Video) {
+                let wanted = match slot.role {
+                    SlotRole::Stage => slot.cap.unwrap_or(TOP_LAYER),
+                    _ => slot.cap.unwrap_or(0),
+                }
+                .min(TOP_LAYER);
+                let mut mark = |source: PeerId, layer: u8| {
+                    if let Some(n) = needed.get_mut(&source) {
+                        n[usize::from(layer.min(TOP_LAYER))] = true;
+                    }
+                };
+                if let Some(source) = slot.source {
+                    mark(source, wanted);
+                }
+                for (source, layer) in slot.forwarding.into_iter().chain(slot.pending) {
+                    mark(source, layer);
+                }
+            }
+        }
+        for (peer, layers) in needed {
+            let Some(p) = self.peers.get_mut(&peer) else {
+                continue;
+            };
+            if p.layers_needed != Some(layers) {
+                p.layers_needed = Some(layers);
+                self.outputs.push_back(RouterOutput::LayersNeeded {
+                    room: room_id,
+                    peer,
+                    layers,
+                });
+            }
         }
     }
 

@@ -680,6 +680,11 @@ impl Shard {
                         pinned,
                     });
                 }
+                RouterOutput::LayersNeeded { room, peer, layers } => {
+                    let _ = self
+                        .events
+                        .send(SfuEvent::LayersNeeded { room, peer, layers });
+                }
                 RouterOutput::SpeakerChanged { room, speaker } => {
                     let _ = self.events.send(SfuEvent::SpeakerChanged { room, speaker });
                 }

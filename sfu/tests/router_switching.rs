@@ -5,7 +5,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
-use plenum_sfu::router::{PeerId, TOP_LAYER};
+use plenum_sfu::router::{PeerId, RouterOutput, TOP_LAYER};
 
 #[test]
 fn a_new_slot_waits_for_a_keyframe_and_asks_for_one() {
@@ -226,4 +226,55 @@ fn the_rendered_size_picks_the_layer_at_a_keyframe_with_hysteresis() {
     w.router.set_slot_width(w.now, c, TILE0, 700);
     keyframes(&mut w, b);
     assert_eq!(layers_reaching(&mut w, b, c, TILE0), vec![1]);
+}
+
+/// The latest `LayersNeeded` report per publisher since the last call.
+fn layers_needed(w: &mut World) -> std::collections::HashMap<PeerId, [bool; 3]> {
+    w.outputs()
+        .into_iter()
+        .filter_map(|o| match o {
+            RouterOutput::LayersNeeded { peer, layers, .. } => Some((peer, layers)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn dynacast_reports_the_layers_anyone_needs() {
+    let mut w = World::new();
+    let a = w.join(1);
+    assert_eq!(
+        layers_needed(&mut w)[&a],
+        [false, false, false],
+        "alone: nothing"
+    );
+    keyframes(&mut w, a);
+
+    // B watches A on stage: the top layer (and A watches B's camera the same way).
+    let b = w.join(2);
+    let needed = layers_needed(&mut w);
+    assert_eq!(needed[&a], [false, false, true]);
+    assert_eq!(needed[&b], [false, false, true]);
+    keyframes(&mut w, a);
+    assert_eq!(layers_reaching(&mut w, a, b, STAGE), vec![TOP_LAYER]);
+
+    // B shrinks its stage: the quarter layer is needed at once, the top one until the switch.
+    w.router.set_slot_width(w.now, b, STAGE, 200);
+    assert_eq!(layers_needed(&mut w)[&a], [true, false, true]);
+    keyframes(&mut w, a);
+    w.advance(Duration::from_millis(600));
+    assert_eq!(layers_needed(&mut w)[&a], [true, false, false]);
+
+    // C joins and watches A in full: the top layer is needed again, even while paused; B's
+    // camera is now also in C's tile: its lowest layer.
+    let c = w.join(3);
+    let needed = layers_needed(&mut w);
+    assert_eq!(needed[&a], [true, false, true]);
+    assert_eq!(needed[&b], [true, false, true]);
+
+    // Everyone else leaves: nothing needed.
+    w.router.remove_peer(w.now, b);
+    w.router.remove_peer(w.now, c);
+    w.advance(Duration::from_millis(600));
+    assert_eq!(layers_needed(&mut w)[&a], [false, false, false]);
 }

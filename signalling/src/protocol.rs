@@ -489,6 +489,16 @@ pub enum Event {
         /// Chosen by a moderator.
         pinned: bool,
     },
+    /// Dynacast, to a publisher: which simulcast layers (by rid) anyone watches; the client
+    /// may pause the others.
+    PublishLayers {
+        /// Quarter resolution.
+        q: bool,
+        /// Half resolution.
+        h: bool,
+        /// Full resolution.
+        f: bool,
+    },
     /// The dominant speaker changed (audio levels, with a hold time; gated microphones
     /// never count).
     ActiveSpeaker {

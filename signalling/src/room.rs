@@ -216,6 +216,7 @@ impl Rooms {
                 SfuEvent::SlotChanged { room, .. }
                 | SfuEvent::StageChanged { room, .. }
                 | SfuEvent::SpeakerChanged { room, .. }
+                | SfuEvent::LayersNeeded { room, .. }
                 | SfuEvent::PeerDisconnected { room, .. } => *room,
             };
             let handle = self
@@ -693,6 +694,14 @@ impl RoomActor {
                     participant_id: self.stage.clone(),
                     pinned: self.pinned,
                 });
+            }
+            SfuEvent::LayersNeeded { peer, layers, .. } => {
+                if let Some(m) = self.by_peer.get(&peer).and_then(|id| self.members.get(id)) {
+                    let [q, h, f] = layers;
+                    let _ = m
+                        .out
+                        .send(Outbound::Event(Event::PublishLayers { q, h, f }));
+                }
             }
             SfuEvent::SpeakerChanged { speaker, .. } => {
                 self.broadcast(Event::ActiveSpeaker {

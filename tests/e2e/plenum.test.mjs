@@ -107,28 +107,40 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
   }, 65_000);
 
   // The demo room is in congress mode: only the floor holder and moderators are heard.
-  step('a stage shrunk to a thumbnail gets the 320-wide layer within 2 s, enlarged the 1280-wide one', async () => {
-    const { invite, page } = people[1];
-    const resize = (width) => page.evaluate((w) => {
+  step('a stage shrunk to a thumbnail gets the 320-wide layer within 2 s, enlarged the 1280-wide one; dynacast pauses the unwatched layer', async () => {
+    const [moderator, watcher, other] = people;
+    const resize = (page, width) => page.evaluate((w) => {
       const video = document.getElementById('stage-video');
       video.style.width = w ? `${w}px` : '';
       video.style.height = w ? `${Math.round((w * 9) / 16)}px` : '';
     }, width);
     const widthWithin = async (wanted, what) => {
       const started = Date.now();
-      await poll(`${invite.name}'s stage to show ${what}`, async (saw) => {
-        const { stage } = await stats(page);
+      await poll(`${watcher.invite.name}'s stage to show ${what}`, async (saw) => {
+        const { stage } = await stats(watcher.page);
         saw(stage);
         return stage.frameWidth === wanted;
       }, { timeout: 2_000, interval: 100 });
       return Date.now() - started;
     };
-    await resize(160);
+    const fullLayerActive = async (wanted) => {
+      await poll(`the moderator's full layer to be ${wanted ? 'sent' : 'paused'}`, async (saw) => {
+        const { send } = await stats(moderator.page);
+        saw(send);
+        return send.some((l) => l.rid === 'f' && l.active === wanted);
+      }, { timeout: 5_000, interval: 200 });
+    };
+    await resize(watcher.page, 160);
     const down = await widthWithin(320, 'the 320-wide layer');
-    await resize(null);
+    // With the other delegate's stage small too, nobody needs the moderator's full layer.
+    await resize(other.page, 160);
+    await fullLayerActive(false);
+    await resize(other.page, null);
+    await fullLayerActive(true);
+    await resize(watcher.page, null);
     const up = await widthWithin(1280, 'the 1280-wide layer again');
     console.log(`layer switch by rendered size: down in ${down} ms, up in ${up} ms`);
-  }, 10_000);
+  }, 25_000);
 
   step("both delegates receive the moderator's audio", async () => {
     const moderator = people[0];
