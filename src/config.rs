@@ -25,6 +25,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The chat plugin.
     pub chat: plenum_chat::ChatConfig,
+    /// TURN for clients behind restrictive networks.
+    pub turn: plenum_signalling::turn::TurnConfig,
 }
 
 /// `[http]`
@@ -86,6 +88,7 @@ impl Default for Config {
             invites: InviteConfig::default(),
             log: LogConfig::default(),
             chat: plenum_chat::ChatConfig::default(),
+            turn: plenum_signalling::turn::TurnConfig::default(),
         }
     }
 }
@@ -132,7 +135,9 @@ impl Default for LogConfig {
 /// Top-level names the environment may set (`PLENUM_HTTP__BIND`, `PLENUM_DATA_DIR`, …).
 /// Other `PLENUM_*` variables belong to other tools and are ignored; unknown keys inside a
 /// section are rejected like in the file.
-const ENV_ROOTS: &[&str] = &["data_dir", "http", "media", "invites", "log"];
+const ENV_ROOTS: &[&str] = &[
+    "data_dir", "http", "media", "invites", "log", "chat", "turn",
+];
 
 /// Command-line values that override file and environment.
 #[derive(Debug, Default, Serialize)]
@@ -251,6 +256,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_section_can_be_set_from_the_environment() {
+        let value = serde_json::to_value(Config::default()).unwrap();
+        let mut sections: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut roots = ENV_ROOTS.to_vec();
+        sections.sort_unstable();
+        roots.sort_unstable();
+        assert_eq!(sections, roots, "ENV_ROOTS lists every top-level key");
+    }
 
     #[test]
     fn sample_file_is_complete_and_valid() {

@@ -263,6 +263,7 @@ async fn serve(config: Config) -> Result<()> {
         metrics: Some(metrics),
         clock: system_clock,
         whip: Default::default(),
+        turn: config.turn.clone(),
     });
     let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
     say(&format!(

@@ -178,3 +178,38 @@ async fn a_second_connection_of_the_same_participant_replaces_the_first() {
     assert_eq!(ev["reason"], "replaced");
     assert!(second.request("ping", json!({})).await.is_ok());
 }
+
+#[tokio::test]
+async fn the_join_result_carries_short_lived_turn_credentials_when_configured() {
+    let server = common::TestServer::start_with_env(&[
+        (
+            "PLENUM_TURN__URLS",
+            r#"["turn:127.0.0.1:3478?transport=udp"]"#,
+        ),
+        ("PLENUM_TURN__SECRET", "north"),
+        ("PLENUM_TURN__TTL_SECS", "600"),
+    ]);
+    let (_c, joined) = common::join(&server, &server.token(1)).await;
+    let ice = &joined["ice_servers"][0];
+    assert_eq!(ice["urls"], json!(["turn:127.0.0.1:3478?transport=udp"]));
+    let username = ice["username"].as_str().unwrap();
+    let (expiry, participant) = username.split_once(':').unwrap();
+    assert_eq!(participant, joined["participant"]["id"].as_str().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!(
+        (now + 590..=now + 610).contains(&expiry),
+        "expires in ~600 s"
+    );
+    assert_eq!(
+        ice["credential"].as_str().unwrap(),
+        plenum_signalling::turn::credential("north", username)
+    );
+
+    let plain = common::TestServer::start();
+    let (_c, joined) = common::join(&plain, &plain.token(1)).await;
+    assert_eq!(joined["ice_servers"], json!([]), "no TURN configured");
+}

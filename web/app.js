@@ -67,6 +67,7 @@ const state = {
   stage: null,
   pinned: false,
   activeSpeaker: null, // the dominant speaker's id (active_speaker events)
+  iceServers: [], // TURN servers with short-lived credentials, from the join result
   slots: [], // slot assignments as the server sent them
   pc: null,
   transceiverByMid: new Map(),
@@ -522,6 +523,8 @@ function enter(signal, result) {
   const reconnected = Boolean(state.reconnect);
   stopReconnecting();
   state.sessions += 1;
+  // TURN credentials come with `join` only (not with `admitted`): keep them for the offer.
+  state.iceServers = result.ice_servers ?? [];
   if (result.lobby === 'waiting') enterLobby(result);
   else enterRoom(signal, result);
   const early = signal.early ?? [];
@@ -607,7 +610,7 @@ async function connectMedia(signal, slotCounts) {
   const videoTrack = publishing ? state.media.video : null;
   if (!publishing) stopLocalMedia();
 
-  const { pc } = createPeer({ audioTrack, videoTrack, slots: slotCounts });
+  const { pc } = createPeer({ audioTrack, videoTrack, slots: slotCounts, iceServers: state.iceServers });
   state.pc = pc;
   pc.addEventListener('connectionstatechange', () => {
     if (pc === state.pc && pc.connectionState === 'failed') {

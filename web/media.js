@@ -126,8 +126,8 @@ function preferVp8(transceiver) {
  * microphone (sendonly), camera with simulcast (sendonly), stage + tile videos (recvonly),
  * audio slots (recvonly). Returns `{ pc, receivers: { video: [transceiver], audio: [transceiver] } }`.
  */
-export function createPeer({ audioTrack, videoTrack, slots }) {
-  const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
+export function createPeer({ audioTrack, videoTrack, slots, iceServers = [] }) {
+  const pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
   if (audioTrack) {
     pc.addTransceiver(audioTrack, { direction: 'sendonly' });
   }

@@ -28,6 +28,7 @@ pub mod queue;
 pub mod room;
 pub mod storage;
 pub mod tls;
+pub mod turn;
 mod web;
 pub mod whip;
 mod ws;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Running WHIP/WHEP sessions.
     pub whip: whip::Sessions,
+    /// TURN server and credentials for clients.
+    pub turn: turn::TurnConfig,
 }
 
 /// The HTTP routes.

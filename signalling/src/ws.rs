@@ -195,13 +195,14 @@ async fn join(
     }
     let (claims, room) = verify_access(state, token)?;
     let participant = claims.sub.clone();
-    let result = ask(&room, |reply| RoomMsg::Join {
+    let mut result = ask(&room, |reply| RoomMsg::Join {
         claims,
         conn,
         out: out.clone(),
         reply,
     })
     .await?;
+    result["ice_servers"] = json!(state.turn.ice_servers(&participant, (state.clock)()));
     *joined = Some(Joined { room, participant });
     Ok(result)
 }

@@ -26,7 +26,7 @@ impl TestServer {
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).unwrap();
-        let (child, url, links) = spawn(&data_dir, 3, None);
+        let (child, url, links) = spawn(&data_dir, 3, None, &[]);
         Self {
             child,
             data_dir,
@@ -42,7 +42,18 @@ impl TestServer {
         let _ = server.child.kill();
         let _ = server.child.wait();
         let log = std::fs::File::create(server.data_dir.join("server.log")).unwrap();
-        let (child, url, _) = spawn(&server.data_dir, 0, Some(log));
+        let (child, url, _) = spawn(&server.data_dir, 0, Some(log), &[]);
+        server.child = child;
+        server.url = url;
+        server
+    }
+
+    /// Like [`TestServer::start`], then restarted with extra environment (configuration).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        let mut server = Self::start();
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        let (child, url, _) = spawn(&server.data_dir, 0, None, env);
         server.child = child;
         server.url = url;
         server
@@ -77,7 +88,7 @@ impl TestServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url, _) = spawn(&self.data_dir, 0, None);
+        let (child, url, _) = spawn(&self.data_dir, 0, None, &[]);
         self.child = child;
         self.url = url;
     }
@@ -117,6 +128,7 @@ fn spawn(
     data_dir: &PathBuf,
     links_expected: usize,
     log: Option<std::fs::File>,
+    env: &[(&str, &str)],
 ) -> (Child, String, Vec<(String, String, String)>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
         .args([
@@ -136,6 +148,7 @@ fn spawn(
                 "warn"
             },
         )
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log.map_or_else(Stdio::inherit, Stdio::from))
         .spawn()
