@@ -594,7 +594,8 @@ impl RoomActor {
                 self.broadcast(Event::ParticipantUpdated { participant: info });
             }
             Command::Leave => {
-                let _ = member.out.send(Outbound::Close(CloseReason::Left));
+                // The connection sends the answer, then `closing` (left) itself: sending the
+                // close from here could overtake the answer.
                 self.remove(participant);
             }
             Command::QueueHistory => {

@@ -145,6 +145,7 @@ async fn handle_text(
     };
     let id = envelope.id;
     metrics::counter!("plenum_ws_commands_total", "cmd" => envelope.command.name()).increment(1);
+    let leaving = matches!(envelope.command, Command::Leave);
     let result = match envelope.command {
         Command::Ping => Ok(json!({})),
         Command::Join { protocol, token } => {
@@ -171,7 +172,7 @@ async fn handle_text(
         },
     };
     match result {
-        Ok(v) => (Answer::ok(id, v), None),
+        Ok(v) => (Answer::ok(id, v), leaving.then_some(CloseReason::Left)),
         Err(e) => {
             let close = e.code.closes_connection().then_some(CloseReason::Error);
             (Answer::err(Some(id), e), close)
