@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use plenum_sfu::payload_type;
 use serde_json::{Value, json};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpApi, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
@@ -168,16 +168,7 @@ impl Participant {
         let (socket, mut rtc) = local_peer(config.bind_ip).await?;
 
         let mut api = rtc.sdp_api();
-        let audio_mid = config
-            .publish_audio
-            .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-        let video_mid = (!config.layers.is_empty()).then(|| {
-            let mut sim = Simulcast::new();
-            for l in &config.layers {
-                sim.add_send_layer(SimulcastLayer::new(l.rid));
-            }
-            api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(sim))
-        });
+        let (audio_mid, video_mid) = add_send_media(&mut api, &config);
         for _ in 0..stage + tiles {
             api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         }
@@ -254,6 +245,25 @@ impl Participant {
     pub async fn stop(self) {
         self.media.stop().await;
     }
+}
+
+/// The config's sending m-lines: a `sendonly` microphone and a `sendonly` camera with one
+/// simulcast layer per configured layer (each only if configured). Returns their mids.
+pub fn add_send_media(
+    api: &mut SdpApi<'_>,
+    config: &ParticipantConfig,
+) -> (Option<Mid>, Option<Mid>) {
+    let audio = config
+        .publish_audio
+        .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+    let video = (!config.layers.is_empty()).then(|| {
+        let mut sim = Simulcast::new();
+        for l in &config.layers {
+            sim.add_send_layer(SimulcastLayer::new(l.rid));
+        }
+        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(sim))
+    });
+    (audio, video)
 }
 
 /// A UDP socket on `ip` and an RTP-mode `Rtc` (Opus, VP8) with it as host candidate.

@@ -2,9 +2,11 @@
 //! the way a hall camera would, or watch the stage without the full client.
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind, Simulcast, SimulcastLayer};
+use str0m::media::{Direction, MediaKind};
 
-use crate::participant::{MediaSession, ParticipantConfig, ParticipantError, local_peer};
+use crate::participant::{
+    MediaSession, ParticipantConfig, ParticipantError, add_send_media, local_peer,
+};
 use crate::server::{HttpResponse, https_request};
 
 /// A running WHIP or WHEP session.
@@ -95,16 +97,7 @@ pub async fn whip_publish(
 ) -> Result<HttpSession, ParticipantError> {
     let (socket, mut rtc) = local_peer(config.bind_ip).await?;
     let mut api = rtc.sdp_api();
-    let audio_mid = config
-        .publish_audio
-        .then(|| api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
-    let video_mid = (!config.layers.is_empty()).then(|| {
-        let mut sim = Simulcast::new();
-        for l in &config.layers {
-            sim.add_send_layer(SimulcastLayer::new(l.rid));
-        }
-        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(sim))
-    });
+    let (audio_mid, video_mid) = add_send_media(&mut api, config);
     let (offer, pending) = api.apply().ok_or_else(|| rtc_err("nothing to offer"))?;
     let (location, rtc) = negotiate(
         config,

@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use tokio::sync::{mpsc, oneshot};
 
 pub use driver::spawn;
-pub use router::{Kind, PeerId, RoomId, RouterConfig, SlotLayout, SlotRole};
+pub use router::{Kind, PeerId, RoomEvent, RoomId, RouterConfig, SlotLayout, SlotRole};
 
 /// The payload type the remote side offered for `codec` on an m-line (str0m glue shared
 /// with the load tester).
@@ -120,30 +120,12 @@ pub enum SfuEvent {
         /// The participant shown, if any.
         source: Option<PeerId>,
     },
-    /// The room's stage changed.
-    StageChanged {
+    /// Room-wide news from the router (stage, dominant speaker, dynacast).
+    Room {
         /// The room.
         room: RoomId,
-        /// Who is on stage.
-        stage: Option<PeerId>,
-        /// Chosen by a moderator.
-        pinned: bool,
-    },
-    /// Dynacast: which of a publisher's layers anyone needs.
-    LayersNeeded {
-        /// The room.
-        room: RoomId,
-        /// The publisher.
-        peer: PeerId,
-        /// Needed, per layer (quarter, half, full).
-        layers: [bool; 3],
-    },
-    /// The room's dominant speaker changed.
-    SpeakerChanged {
-        /// The room.
-        room: RoomId,
-        /// The speaker, if any.
-        speaker: Option<PeerId>,
+        /// What happened.
+        event: RoomEvent,
     },
     /// A peer's connection is gone (ICE consent expired, DTLS closed).
     PeerDisconnected {

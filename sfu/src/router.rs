@@ -170,10 +170,21 @@ pub enum RouterOutput {
         /// The source now shown, `None` when empty.
         source: Option<PeerId>,
     },
-    /// The room's stage shows someone else.
-    StageChanged {
+    /// Something a room's members should learn.
+    Room {
         /// The room.
         room: RoomId,
+        /// What happened.
+        event: RoomEvent,
+    },
+}
+
+/// Room-wide news from the router; the media plane passes it on unchanged
+/// ([`crate::SfuEvent::Room`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// The room's stage shows someone else.
+    StageChanged {
         /// Who is on stage.
         stage: Option<PeerId>,
         /// A moderator picked them (otherwise: the current speaker).
@@ -182,17 +193,13 @@ pub enum RouterOutput {
     /// Dynacast: which of a publisher's simulcast layers anyone needs now (index = layer).
     /// Reported on change; the publisher may pause the others.
     LayersNeeded {
-        /// The room.
-        room: RoomId,
         /// The publisher.
         peer: PeerId,
-        /// Needed, per layer.
+        /// Needed, per layer (quarter, half, full).
         layers: [bool; 3],
     },
     /// The room's dominant speaker changed (after the hold time; short noises never win).
     SpeakerChanged {
-        /// The room.
-        room: RoomId,
         /// The dominant speaker, `None` when they left.
         speaker: Option<PeerId>,
     },
@@ -339,9 +346,9 @@ impl Router {
             }
             if room.speaker == Some(peer) {
                 room.speaker = None;
-                self.outputs.push_back(RouterOutput::SpeakerChanged {
+                self.outputs.push_back(RouterOutput::Room {
                     room: room_id,
-                    speaker: None,
+                    event: RoomEvent::SpeakerChanged { speaker: None },
                 });
             }
             if room.previous_stage == Some(peer) {
@@ -613,9 +620,11 @@ impl Router {
             },
         }
         if room.speaker != before {
-            self.outputs.push_back(RouterOutput::SpeakerChanged {
+            self.outputs.push_back(RouterOutput::Room {
                 room: room_id,
-                speaker: room.speaker,
+                event: RoomEvent::SpeakerChanged {
+                    speaker: room.speaker,
+                },
             });
         }
     }
@@ -647,10 +656,9 @@ impl Router {
                 .expect("room exists: looked up above");
             room.previous_stage = old.or(room.previous_stage);
             room.stage = stage;
-            self.outputs.push_back(RouterOutput::StageChanged {
+            self.outputs.push_back(RouterOutput::Room {
                 room: room_id,
-                stage,
-                pinned,
+                event: RoomEvent::StageChanged { stage, pinned },
             });
         }
         let Some(room) = self.rooms.get(&room_id) else {
@@ -783,10 +791,9 @@ impl Router {
             };
             if p.layers_needed != Some(layers) {
                 p.layers_needed = Some(layers);
-                self.outputs.push_back(RouterOutput::LayersNeeded {
+                self.outputs.push_back(RouterOutput::Room {
                     room: room_id,
-                    peer,
-                    layers,
+                    event: RoomEvent::LayersNeeded { peer, layers },
                 });
             }
         }

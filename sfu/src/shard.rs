@@ -669,24 +669,8 @@ impl Shard {
                         source,
                     });
                 }
-                RouterOutput::StageChanged {
-                    room,
-                    stage,
-                    pinned,
-                } => {
-                    let _ = self.events.send(SfuEvent::StageChanged {
-                        room,
-                        stage,
-                        pinned,
-                    });
-                }
-                RouterOutput::LayersNeeded { room, peer, layers } => {
-                    let _ = self
-                        .events
-                        .send(SfuEvent::LayersNeeded { room, peer, layers });
-                }
-                RouterOutput::SpeakerChanged { room, speaker } => {
-                    let _ = self.events.send(SfuEvent::SpeakerChanged { room, speaker });
+                RouterOutput::Room { room, event } => {
+                    let _ = self.events.send(SfuEvent::Room { room, event });
                 }
             }
         }

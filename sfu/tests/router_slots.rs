@@ -5,7 +5,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
-use plenum_sfu::router::{Kind, PeerId, RouterOutput, SlotRole};
+use plenum_sfu::router::{Kind, PeerId, RoomEvent, RouterOutput, SlotRole};
 
 #[test]
 fn first_camera_goes_on_stage_for_everyone_else() {
@@ -43,10 +43,12 @@ fn loudest_speaker_takes_the_stage_after_the_hold_time() {
     w.talk(b, -20, Duration::from_millis(600));
     // B is the first speaker at all: takes the stage without waiting.
     assert_eq!(w.router.stage(ROOM), Some(b));
-    assert!(w.outputs().contains(&RouterOutput::StageChanged {
+    assert!(w.outputs().contains(&RouterOutput::Room {
         room: ROOM,
-        stage: Some(b),
-        pinned: false
+        event: RoomEvent::StageChanged {
+            stage: Some(b),
+            pinned: false,
+        },
     }));
     // C gets louder; B falls silent: C takes over only after the hold time.
     for _ in 0..25 {
@@ -73,10 +75,12 @@ fn moderator_pin_overrides_the_speaker_and_can_be_released() {
     w.talk(b, -20, Duration::from_millis(600));
     w.router.set_stage_pin(w.now, ROOM, Some(c));
     assert_eq!(w.router.stage(ROOM), Some(c));
-    assert!(w.outputs().contains(&RouterOutput::StageChanged {
+    assert!(w.outputs().contains(&RouterOutput::Room {
         room: ROOM,
-        stage: Some(c),
-        pinned: true
+        event: RoomEvent::StageChanged {
+            stage: Some(c),
+            pinned: true,
+        },
     }));
     w.talk(b, -20, Duration::from_secs(3));
     assert_eq!(
@@ -162,7 +166,10 @@ fn speaker_changes(w: &mut World) -> Vec<Option<PeerId>> {
     w.outputs()
         .into_iter()
         .filter_map(|o| match o {
-            RouterOutput::SpeakerChanged { speaker, .. } => Some(speaker),
+            RouterOutput::Room {
+                event: RoomEvent::SpeakerChanged { speaker },
+                ..
+            } => Some(speaker),
             _ => None,
         })
         .collect()

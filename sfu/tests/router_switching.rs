@@ -5,7 +5,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
-use plenum_sfu::router::{PeerId, RouterOutput, TOP_LAYER};
+use plenum_sfu::router::{PeerId, RoomEvent, RouterOutput, TOP_LAYER};
 
 #[test]
 fn a_new_slot_waits_for_a_keyframe_and_asks_for_one() {
@@ -233,7 +233,10 @@ fn layers_needed(w: &mut World) -> std::collections::HashMap<PeerId, [bool; 3]> 
     w.outputs()
         .into_iter()
         .filter_map(|o| match o {
-            RouterOutput::LayersNeeded { peer, layers, .. } => Some((peer, layers)),
+            RouterOutput::Room {
+                event: RoomEvent::LayersNeeded { peer, layers },
+                ..
+            } => Some((peer, layers)),
             _ => None,
         })
         .collect()

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plenum_sfu::{
-    Connected, Kind, PeerId, RoomId, SfuError, SfuEvent, SfuHandle, SlotLayout, SlotRole,
+    Connected, Kind, PeerId, RoomEvent, RoomId, SfuError, SfuEvent, SfuHandle, SlotLayout, SlotRole,
 };
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
@@ -214,9 +214,7 @@ impl Rooms {
         while let Some(event) = events.recv().await {
             let room = match &event {
                 SfuEvent::SlotChanged { room, .. }
-                | SfuEvent::StageChanged { room, .. }
-                | SfuEvent::SpeakerChanged { room, .. }
-                | SfuEvent::LayersNeeded { room, .. }
+                | SfuEvent::Room { room, .. }
                 | SfuEvent::PeerDisconnected { room, .. } => *room,
             };
             let handle = self
@@ -686,7 +684,10 @@ impl RoomActor {
                     slots: vec![assignment],
                 }));
             }
-            SfuEvent::StageChanged { stage, pinned, .. } => {
+            SfuEvent::Room {
+                event: RoomEvent::StageChanged { stage, pinned },
+                ..
+            } => {
                 self.stage = stage.and_then(|p| self.by_peer.get(&p).cloned());
                 // The floor is applied as a media-plane pin too; clients hear `pinned` only
                 // for the moderator's own pick.
@@ -696,7 +697,10 @@ impl RoomActor {
                     pinned: self.pinned,
                 });
             }
-            SfuEvent::LayersNeeded { peer, layers, .. } => {
+            SfuEvent::Room {
+                event: RoomEvent::LayersNeeded { peer, layers },
+                ..
+            } => {
                 if let Some(m) = self.by_peer.get(&peer).and_then(|id| self.members.get(id)) {
                     let [q, h, f] = layers;
                     let _ = m
@@ -704,7 +708,10 @@ impl RoomActor {
                         .send(Outbound::Event(Event::PublishLayers { q, h, f }));
                 }
             }
-            SfuEvent::SpeakerChanged { speaker, .. } => {
+            SfuEvent::Room {
+                event: RoomEvent::SpeakerChanged { speaker },
+                ..
+            } => {
                 self.broadcast(Event::ActiveSpeaker {
                     participant_id: speaker.and_then(|p| self.by_peer.get(&p).cloned()),
                 });
