@@ -8,25 +8,17 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { issueInvite, launchChromium, newContext, poll, startDemo, stepper, stopServer } from './browser.mjs';
+import { DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '../..');
-const ARTIFACTS = path.join(here, 'artifacts', 'ballots');
-const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
+const run = new DemoRun('ballots');
+const ARTIFACTS = run.artifacts;
 
 const state = (page) => page.evaluate(() => window.plenumTest.state());
 const card = (page, pollId) => page.locator(`[data-testid=poll][data-poll-id="${pollId}"]`);
 const pollIn = (s, pollId) => s.polls.find((p) => p.id === pollId) ?? null;
 
 describe('ballots: a secret motion and an election with a delegated vote', { timeout: 180_000 }, () => {
-  const serverLog = [];
-  const consoleLog = [];
-  let dataDir;
-  let server;
   let browser;
   const step = stepper();
   /** @type {Record<'M'|'A'|'B'|'C', { name: string, invite: object, page: import('playwright-core').Page, id?: string, lang: string }>} */
@@ -39,20 +31,10 @@ describe('ballots: a secret motion and an election with a delegated vote', { tim
   const receipts = {};
 
   before(async () => {
-    const printed = await startDemo({
-      bin: PLENUM_BIN,
-      repo: REPO,
-      artifacts: ARTIFACTS,
-      tmpPrefix: 'plenum-e2e-ballots-',
-      log: serverLog,
-      started: (s, dir) => {
-        server = s;
-        dataDir = dir;
-      },
-    });
+    const printed = await run.start();
     assert.deepEqual(printed.map((i) => i.role), ['moderator', 'delegate', 'delegate'], 'the demo congress prints a moderator and two delegates');
     const publicUrl = new URL(printed[0].url).origin;
-    const cem = await issueInvite(PLENUM_BIN, dataDir, { name: 'Cem', role: 'delegate', publicUrl });
+    const cem = await run.invite({ name: 'Cem', role: 'delegate', publicUrl });
     browser = await launchChromium({ fakeMedia: false });
     const invites = { M: printed[0], A: printed[1], B: printed[2], C: cem };
     // M and B read German, A and C English.
@@ -63,8 +45,7 @@ describe('ballots: a secret motion and an election with a delegated vote', { tim
       if (key === 'A') await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: publicUrl });
       const page = await context.newPage();
       const name = `${key} (${invite.name})`;
-      page.on('console', (m) => consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
-      page.on('pageerror', (e) => consoleLog.push(`[${name}] pageerror: ${e.message}`));
+      run.watch(page, name);
       people[key] = { name, invite, page, lang };
     }
   });
@@ -73,11 +54,7 @@ describe('ballots: a secret motion and an election with a delegated vote', { tim
     for (const { page, name } of Object.values(people)) {
       await page.screenshot({ path: path.join(ARTIFACTS, `${name.split(' ')[0]}.png`), fullPage: true }).catch(() => {});
     }
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    await writeFile(path.join(ARTIFACTS, 'server.log'), serverLog.join('')).catch(() => {});
-    await writeFile(path.join(ARTIFACTS, 'console.log'), consoleLog.join('\n')).catch(() => {});
+    await run.stop(browser);
   });
 
   /** Polls every page in `people` until `check(person, state)` holds. */

@@ -5,12 +5,19 @@
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp } from 'node:fs/promises';
+import { access, constants, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
+
+const E2E_DIR = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root. */
+export const REPO = path.resolve(E2E_DIR, '../..');
+/** The server binary under test. */
+export const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
 
 export const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 
@@ -186,4 +193,57 @@ export function stepper() {
       }
     });
   };
+}
+
+/**
+ * One test file's run: its server on a fresh data directory, its folder under `artifacts/`,
+ * and the server's and the browsers' logs, written there by `stop()`.
+ */
+export class DemoRun {
+  constructor(name) {
+    this.artifacts = path.join(E2E_DIR, 'artifacts', name);
+    this.tmpPrefix = `plenum-e2e-${name}-`;
+    this.serverLog = [];
+    this.consoleLog = [];
+    this.server = null;
+    this.dataDir = null;
+  }
+
+  /** Starts the server (see `startDemo`); resolves with the three demo invites. */
+  start(serverOptions = {}) {
+    return startDemo({
+      bin: PLENUM_BIN,
+      repo: REPO,
+      artifacts: this.artifacts,
+      tmpPrefix: this.tmpPrefix,
+      log: this.serverLog,
+      started: (server, dataDir) => {
+        this.server = server;
+        this.dataDir = dataDir;
+      },
+      serverOptions,
+    });
+  }
+
+  /** A new invite for this run's server (`plenum invite`). */
+  invite(options) {
+    return issueInvite(PLENUM_BIN, this.dataDir, options);
+  }
+
+  /** Keeps `page`'s console messages and errors for `console.log`, tagged with `name`. */
+  watch(page, name) {
+    page.on('console', (m) => this.consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => this.consoleLog.push(`[${name}] pageerror: ${e.message}`));
+  }
+
+  /** Closes `browser`, stops the server, removes the data directory, writes the logs. */
+  async stop(browser) {
+    await browser?.close().catch(() => {});
+    await stopServer(this.server?.child);
+    if (this.dataDir) await rm(this.dataDir, { recursive: true, force: true });
+    await writeFile(path.join(this.artifacts, 'server.log'), this.serverLog.join('')).catch(() => {});
+    if (this.consoleLog.length) {
+      await writeFile(path.join(this.artifacts, 'console.log'), this.consoleLog.join('\n')).catch(() => {});
+    }
+  }
 }

@@ -9,15 +9,11 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launchChromium, newContext, poll, startDemo, stepper, stopServer } from './browser.mjs';
+import { DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '../..');
-const ARTIFACTS = path.join(here, 'artifacts', 'chat');
-const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
+const run = new DemoRun('chat');
+const ARTIFACTS = run.artifacts;
 
 const ROOM_TEXT = 'Guten Morgen zusammen, Antrag A1 liegt aus.';
 const SECRET = 'Nur für B: Treffen um 12 Uhr am Stand 7';
@@ -34,10 +30,6 @@ const allTexts = (s) => Object.values(s.chat?.conversations ?? {}).flat().map((m
 const shownTexts = (page) => page.$$eval('[data-testid=chat-messages] [data-testid=chat-message] .chat-text', (els) => els.map((el) => el.textContent));
 
 describe('chat: room, private messages and moderation with three browsers', { timeout: 180_000 }, () => {
-  const serverLog = [];
-  const consoleLog = [];
-  let dataDir;
-  let server;
   let browser;
   const step = stepper();
   /** @type {Record<'M'|'A'|'B', { name: string, invite: object, page: import('playwright-core').Page, id?: string }>} */
@@ -49,17 +41,7 @@ describe('chat: room, private messages and moderation with three browsers', { ti
   let roomMessageId;
 
   before(async () => {
-    const printed = await startDemo({
-      bin: PLENUM_BIN,
-      repo: REPO,
-      artifacts: ARTIFACTS,
-      tmpPrefix: 'plenum-e2e-chat-',
-      log: serverLog,
-      started: (s, dir) => {
-        server = s;
-        dataDir = dir;
-      },
-    });
+    const printed = await run.start();
     assert.deepEqual(printed.map((i) => i.role), ['moderator', 'delegate', 'delegate'], 'the demo congress prints a moderator and two delegates');
     // The chat needs no camera or microphone: everyone joins receiving only, which spares the CPU.
     browser = await launchChromium({ fakeMedia: false });
@@ -69,8 +51,7 @@ describe('chat: room, private messages and moderation with three browsers', { ti
       const context = await newContext(browser, { locale: key === 'A' ? 'en-US' : 'de-DE' });
       const page = await context.newPage();
       const name = `${key} (${invite.name})`;
-      page.on('console', (m) => consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
-      page.on('pageerror', (e) => consoleLog.push(`[${name}] pageerror: ${e.message}`));
+      run.watch(page, name);
       if (key === 'M') {
         page.on('websocket', (ws) => ws.on('framereceived', (frame) => framesAtM.push(String(frame.payload))));
       }
@@ -79,11 +60,7 @@ describe('chat: room, private messages and moderation with three browsers', { ti
   });
 
   after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    await writeFile(path.join(ARTIFACTS, 'server.log'), serverLog.join('')).catch(() => {});
-    await writeFile(path.join(ARTIFACTS, 'console.log'), consoleLog.join('\n')).catch(() => {});
+    await run.stop(browser);
   });
 
   /** Opens `person`'s chat panel unless it is open. */

@@ -7,15 +7,11 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { issueInvite, launchChromium, newContext, poll, startDemo, stepper, stopServer } from './browser.mjs';
+import { DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '../..');
-const ARTIFACTS = path.join(here, 'artifacts', 'congress');
-const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
+const run = new DemoRun('congress');
+const ARTIFACTS = run.artifacts;
 /** Long enough to see packets that should not arrive (Opus sends 50 packets a second). */
 const SILENCE_WINDOW_MS = 2_000;
 
@@ -69,10 +65,6 @@ async function hearsOnly(listener, heard, gated) {
 }
 
 describe('congress: speaker list, floor and audio gating with four browsers', { timeout: 300_000 }, () => {
-  const serverLog = [];
-  const consoleLog = [];
-  let dataDir;
-  let server;
   let browser;
   const step = stepper();
   /** @type {Record<'M'|'B'|'C'|'D', { name: string, invite: object, page: import('playwright-core').Page, id?: string }>} */
@@ -82,40 +74,25 @@ describe('congress: speaker list, floor and audio gating with four browsers', { 
   let guest;
 
   before(async () => {
-    const printed = await startDemo({
-      bin: PLENUM_BIN,
-      repo: REPO,
-      artifacts: ARTIFACTS,
-      tmpPrefix: 'plenum-e2e-congress-',
-      log: serverLog,
-      started: (s, dir) => {
-        server = s;
-        dataDir = dir;
-      },
-    });
+    const printed = await run.start();
     assert.deepEqual(printed.map((i) => i.role), ['moderator', 'delegate', 'delegate'], 'the demo congress prints a moderator and two delegates');
     const publicUrl = new URL(printed[0].url).origin;
-    const dora = await issueInvite(PLENUM_BIN, dataDir, { name: 'Dora', role: 'delegate', publicUrl });
-    const erik = await issueInvite(PLENUM_BIN, dataDir, { name: 'Erik', role: 'observer', publicUrl });
+    const dora = await run.invite({ name: 'Dora', role: 'delegate', publicUrl });
+    const erik = await run.invite({ name: 'Erik', role: 'observer', publicUrl });
     browser = await launchChromium();
     const invites = { M: printed[0], B: printed[1], C: printed[2], D: dora, E: erik };
     for (const [key, invite] of Object.entries(invites)) {
       const context = await newContext(browser, { locale: ['B', 'D', 'E'].includes(key) ? 'en-US' : 'de-DE' });
       const page = await context.newPage();
       const name = `${key} (${invite.name})`;
-      page.on('console', (m) => consoleLog.push(`[${name}] ${m.type()}: ${m.text()}`));
-      page.on('pageerror', (e) => consoleLog.push(`[${name}] pageerror: ${e.message}`));
+      run.watch(page, name);
       if (key === 'E') guest = { name, invite, page };
       else people[key] = { name, invite, page };
     }
   });
 
   after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    await writeFile(path.join(ARTIFACTS, 'server.log'), serverLog.join('')).catch(() => {});
-    await writeFile(path.join(ARTIFACTS, 'console.log'), consoleLog.join('\n')).catch(() => {});
+    await run.stop(browser);
   });
 
   /** Every page's state and shown speaker list to equal `expected` ([[person, kind], …]). */

@@ -9,15 +9,12 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launchChromium, newContext, poll, startDemo, stepper, stopServer } from './browser.mjs';
+import { DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '../..');
-const ARTIFACTS = path.join(here, 'artifacts', 'lossy');
-const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
+const run = new DemoRun('lossy');
+const ARTIFACTS = run.artifacts;
 const MEDIA_PORT = 41_000;
 const PROXY_PORT = 41_001;
 const LOSS = 0.05;
@@ -43,6 +40,7 @@ function seeded(seed) {
 function lossyRelay({ port, target, loss, delayMs, jitterMs, seed }) {
   const random = seeded(seed);
   const counts = { passed: 0, dropped: 0 };
+  let closed = false;
   const front = dgram.createSocket('udp4');
   const upstream = new Map();
   const relay = (socket, msg, toPort) => {
@@ -52,7 +50,9 @@ function lossyRelay({ port, target, loss, delayMs, jitterMs, seed }) {
     }
     counts.passed++;
     const delay = Math.max(0, delayMs + (random() * 2 - 1) * jitterMs);
-    setTimeout(() => socket.send(msg, toPort, '127.0.0.1'), delay);
+    setTimeout(() => {
+      if (!closed) socket.send(msg, toPort, '127.0.0.1');
+    }, delay);
   };
   front.on('message', (msg, from) => {
     const key = `${from.address}:${from.port}`;
@@ -69,6 +69,7 @@ function lossyRelay({ port, target, loss, delayMs, jitterMs, seed }) {
   return {
     counts,
     close() {
+      closed = true;
       front.close();
       for (const up of upstream.values()) up.close();
     },
@@ -76,9 +77,6 @@ function lossyRelay({ port, target, loss, delayMs, jitterMs, seed }) {
 }
 
 describe('media over a lossy network: 5 % loss, 50 ± 20 ms delay', { timeout: 150_000 }, () => {
-  const serverLog = [];
-  let dataDir;
-  let server;
   let browser;
   let relay;
   const people = {};
@@ -86,20 +84,9 @@ describe('media over a lossy network: 5 % loss, 50 ± 20 ms delay', { timeout: 1
 
   before(async () => {
     relay = lossyRelay({ port: PROXY_PORT, target: MEDIA_PORT, loss: LOSS, delayMs: DELAY_MS, jitterMs: JITTER_MS, seed: 7 });
-    const printed = await startDemo({
-      bin: PLENUM_BIN,
-      repo: REPO,
-      artifacts: ARTIFACTS,
-      tmpPrefix: 'plenum-e2e-lossy-',
-      log: serverLog,
-      started: (s, dir) => {
-        server = s;
-        dataDir = dir;
-      },
-      serverOptions: {
-        mediaBind: `127.0.0.1:${MEDIA_PORT}`,
-        env: { PLENUM_MEDIA__PUBLIC_ADDRESSES: `["127.0.0.1:${PROXY_PORT}"]` },
-      },
+    const printed = await run.start({
+      mediaBind: `127.0.0.1:${MEDIA_PORT}`,
+      env: { PLENUM_MEDIA__PUBLIC_ADDRESSES: `["127.0.0.1:${PROXY_PORT}"]` },
     });
     browser = await launchChromium();
     for (const [key, invite] of [['M', printed[0]], ['D', printed[1]]]) {
@@ -110,11 +97,8 @@ describe('media over a lossy network: 5 % loss, 50 ± 20 ms delay', { timeout: 1
   });
 
   after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
+    await run.stop(browser);
     relay?.close();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    await writeFile(path.join(ARTIFACTS, 'server.log'), serverLog.join('')).catch(() => {});
   });
 
   step('both join through the impaired path and the delegate sees the moderator on stage', async () => {

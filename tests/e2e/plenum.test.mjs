@@ -3,15 +3,11 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { launchChromium, newContext, poll, startDemo, stepper, stopServer } from './browser.mjs';
+import { DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '../..');
-const ARTIFACTS = path.join(here, 'artifacts');
-const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
+const run = new DemoRun('plenum');
+const ARTIFACTS = run.artifacts;
 
 const state = (page) => page.evaluate(() => window.plenumTest.state());
 const stats = (page) => page.evaluate(() => window.plenumTest.stats());
@@ -19,45 +15,26 @@ const stats = (page) => page.evaluate(() => window.plenumTest.stats());
 const layerWidth = async (page, rid) => (await stats(page)).send.find((l) => l.rid === rid)?.frameWidth ?? 0;
 
 describe('three browsers in the demo room', { timeout: 150_000 }, () => {
-  const serverLog = [];
-  const consoleLog = [];
-  let dataDir;
-  let server;
   let browser;
   /** @type {{ invite: object, page: import('playwright-core').Page, id?: string }[]} */
   let people = [];
   const step = stepper();
 
   before(async () => {
-    const invites = await startDemo({
-      bin: PLENUM_BIN,
-      repo: REPO,
-      artifacts: ARTIFACTS,
-      tmpPrefix: 'plenum-e2e-',
-      log: serverLog,
-      started: (s, dir) => {
-        server = s;
-        dataDir = dir;
-      },
-    });
+    const invites = await run.start();
     browser = await launchChromium();
     people = await Promise.all(
       invites.map(async (invite, i) => {
         const context = await newContext(browser, { locale: i === 1 ? 'en-US' : 'de-DE' });
         const page = await context.newPage();
-        page.on('console', (m) => consoleLog.push(`[${invite.name}] ${m.type()}: ${m.text()}`));
-        page.on('pageerror', (e) => consoleLog.push(`[${invite.name}] pageerror: ${e.message}`));
+        run.watch(page, invite.name);
         return { invite, page };
       }),
     );
   });
 
   after(async () => {
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    await writeFile(path.join(ARTIFACTS, 'server.log'), serverLog.join('')).catch(() => {});
-    await writeFile(path.join(ARTIFACTS, 'console.log'), consoleLog.join('\n')).catch(() => {});
+    await run.stop(browser);
   });
 
   step('all three open their invite, join and see three participants', async () => {

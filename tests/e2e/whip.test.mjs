@@ -6,25 +6,19 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { issueInvite, launchChromium, newContext, poll, startDemo, stepper, stopServer } from './browser.mjs';
+import { DemoRun, launchChromium, newContext, PLENUM_BIN, poll, stepper } from './browser.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '../..');
-const ARTIFACTS = path.join(here, 'artifacts', 'whip');
-const PLENUM_BIN = path.resolve(REPO, process.env.PLENUM_BIN ?? 'target/debug/plenum');
+const run = new DemoRun('whip');
+const ARTIFACTS = run.artifacts;
 const WHIP_BIN = path.join(path.dirname(PLENUM_BIN), 'plenum-whip');
 
 const state = (page) => page.evaluate(() => window.plenumTest.state());
 const stats = (page) => page.evaluate(() => window.plenumTest.stats());
 
 describe('WHIP: a hall camera on a browser delegate\'s stage', { timeout: 120_000 }, () => {
-  const serverLog = [];
   const whipLog = [];
-  let dataDir;
-  let server;
   let browser;
   let camera;
   let page;
@@ -32,21 +26,11 @@ describe('WHIP: a hall camera on a browser delegate\'s stage', { timeout: 120_00
   const step = stepper();
 
   before(async () => {
-    const printed = await startDemo({
-      bin: PLENUM_BIN,
-      repo: REPO,
-      artifacts: ARTIFACTS,
-      tmpPrefix: 'plenum-e2e-whip-',
-      log: serverLog,
-      started: (s, dir) => {
-        server = s;
-        dataDir = dir;
-      },
-    });
+    const printed = await run.start();
     const publicUrl = new URL(printed[0].url).origin;
-    const hall = await issueInvite(PLENUM_BIN, dataDir, { name: 'Saalkamera', role: 'moderator', publicUrl });
+    const hall = await run.invite({ name: 'Saalkamera', role: 'moderator', publicUrl });
     const token = hall.url.split('#token=')[1];
-    camera = spawn(WHIP_BIN, ['--url', publicUrl, '--ca', path.join(dataDir, 'tls/cert.pem'), '--token', token, '--room', 'demo'], {
+    camera = spawn(WHIP_BIN, ['--url', publicUrl, '--ca', path.join(run.dataDir, 'tls/cert.pem'), '--token', token, '--room', 'demo'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     camera.stdout.on('data', (c) => whipLog.push(c.toString()));
@@ -58,11 +42,8 @@ describe('WHIP: a hall camera on a browser delegate\'s stage', { timeout: 120_00
 
   after(async () => {
     camera?.kill('SIGKILL');
-    await browser?.close().catch(() => {});
-    await stopServer(server?.child);
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-    await writeFile(path.join(ARTIFACTS, 'server.log'), serverLog.join('')).catch(() => {});
     await writeFile(path.join(ARTIFACTS, 'whip.log'), whipLog.join('')).catch(() => {});
+    await run.stop(browser);
   });
 
   step('the camera publishes over WHIP', async () => {
