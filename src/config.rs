@@ -55,6 +55,10 @@ pub struct MediaSection {
     pub bind: SocketAddr,
     /// Addresses announced to browsers as ICE candidates (port 0 = the bound port).
     pub public_addresses: Vec<SocketAddr>,
+    /// Media worker threads (0: one per core).
+    pub workers: usize,
+    /// ICE-TCP on the same port number.
+    pub ice_tcp: bool,
     /// Stage video slots per subscriber (0 or 1).
     pub stage_slots: u8,
     /// Tile video slots per subscriber.
@@ -111,6 +115,8 @@ impl Default for MediaSection {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 50000)),
             public_addresses: Vec::new(),
+            workers: 0,
+            ice_tcp: true,
             stage_slots: 1,
             tile_slots: 8,
             audio_slots: 3,

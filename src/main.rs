@@ -208,6 +208,8 @@ async fn serve(config: Config) -> Result<()> {
         MediaConfig {
             bind: config.media.bind,
             public_addresses: config.media.public_addresses.clone(),
+            workers: config.media.workers,
+            ice_tcp: config.media.ice_tcp,
             slots,
             router: RouterConfig::default(),
         },
@@ -267,8 +269,12 @@ async fn serve(config: Config) -> Result<()> {
     });
     let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
     say(&format!(
-        "plenum: listening on {public_url} (media udp {})",
-        sfu.local_addr()
+        "plenum: listening on {public_url} (media udp {}{})",
+        sfu.local_addr(),
+        match sfu.tcp_addr() {
+            Some(_) => " and tcp",
+            None => "",
+        }
     ));
     let valid = config.invites.valid_hours * 3600;
     match invite::create_demo(store.as_ref(), &keys, system_clock(), valid)? {
@@ -289,7 +295,7 @@ async fn serve(config: Config) -> Result<()> {
     info!("shutting down");
     running.shutdown(Duration::from_secs(5)).await;
     drop(sfu);
-    sfu_task.abort();
+    sfu_task.stop().await;
     Ok(())
 }
 

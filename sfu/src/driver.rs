@@ -1,36 +1,99 @@
-//! The tokio glue: one UDP socket, one task, one [`Shard`]. Reads datagrams in batches
-//! (`recvmmsg`), hands them and commands and time to the shard, and sends what it
-//! transmits in batches (`sendmmsg`).
+//! The tokio glue: one worker thread per shard, each with its own current-thread runtime, its
+//! own UDP socket on the shared port (`SO_REUSEPORT`) and its own [`Shard`]. A worker reads
+//! datagrams in batches (`recvmmsg`), takes commands, messages from other shards and ICE-TCP
+//! frames from its input channel, hands all of it and the time to its shard, then sends what
+//! the shard transmits (`sendmmsg`; TCP frames to their connection) and delivers its messages
+//! to the other workers' channels. Nothing on the packet path takes a lock.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
-use str0m::net::Transmit;
+use str0m::net::{Protocol, Transmit};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
-use crate::shard::Shard;
-use crate::udp::MediaSocket;
-use crate::{Command, MediaConfig, SfuError, SfuEvent, SfuHandle};
+use crate::shard::{Shard, ShardMessage, ShardSetup};
+use crate::udp::{MediaSocket, bind_group};
+use crate::{Command, MediaConfig, Placement, SfuError, SfuEvent, SfuHandle, tcp};
 
-/// Bind the media socket and start the media task. Events go to `events`; the task ends
-/// when every [`SfuHandle`] is dropped.
+/// Inputs a worker takes from its channel besides datagrams.
+pub(crate) enum Input {
+    /// From signalling, through the [`SfuHandle`].
+    Command(Command),
+    /// From another worker's shard.
+    Message(ShardMessage),
+    /// An ICE-TCP connection this worker owns: where its frames go.
+    TcpOpen {
+        remote: SocketAddr,
+        writer: mpsc::Sender<Vec<u8>>,
+    },
+    /// One RFC 4571 frame of such a connection.
+    TcpFrame { remote: SocketAddr, data: Vec<u8> },
+    /// The connection closed.
+    TcpClosed { remote: SocketAddr },
+    /// Stop the worker.
+    Shutdown,
+}
+
+/// Inputs handled per loop turn before the shard flushes (bounds the latency a burst of
+/// messages can add to the socket's datagrams).
+const INPUT_BATCH: usize = 256;
+
+/// The running media plane's workers; [`MediaTask::stop`] ends them.
+#[derive(Debug)]
+pub struct MediaTask {
+    workers: Vec<JoinHandle<()>>,
+    inputs: Arc<[mpsc::UnboundedSender<Input>]>,
+    tcp: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl MediaTask {
+    /// Stop every worker and the ICE-TCP listener, and wait for the workers to end.
+    pub async fn stop(self) {
+        if let Some(tcp) = self.tcp {
+            tcp.abort();
+        }
+        for input in self.inputs.iter() {
+            let _ = input.send(Input::Shutdown);
+        }
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// Bind the media sockets (and the ICE-TCP listener) and start one worker per shard.
+/// Events go to `events`. Must be called inside a tokio runtime (ICE-TCP runs on it).
 pub async fn spawn(
     config: MediaConfig,
     events: mpsc::UnboundedSender<SfuEvent>,
-) -> Result<(SfuHandle, JoinHandle<()>), SfuError> {
-    let bind_err = |source| SfuError::Bind {
-        addr: config.bind,
-        source,
-    };
-    let socket = MediaSocket::bind(config.bind).map_err(bind_err)?;
-    let local_addr = socket.local_addr().map_err(bind_err)?;
+) -> Result<(SfuHandle, MediaTask), SfuError> {
+    let count = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(crate::shard::MAX_SHARDS);
+    let bind_err = |addr, source| SfuError::Bind { addr, source };
+    let sockets = bind_group(config.bind, count).map_err(|e| bind_err(config.bind, e))?;
+    let local_addr = sockets
+        .first()
+        .map(|s| s.local_addr())
+        .transpose()
+        .map_err(|e| bind_err(config.bind, e))?
+        .ok_or(SfuError::Unavailable)?;
     let announced = if config.public_addresses.is_empty() {
         vec![local_addr]
     } else {
         config.public_addresses.clone()
     };
-    let mut candidates = Vec::new();
+    let mut udp_candidates = Vec::new();
     for mut addr in announced {
         if addr.port() == 0 {
             addr.set_port(local_addr.port());
@@ -38,39 +101,112 @@ pub async fn spawn(
         if addr.ip().is_unspecified() {
             return Err(SfuError::InvalidPublicAddress(addr));
         }
-        candidates.push(addr);
+        udp_candidates.push(addr);
     }
-    let shard = Shard::new(local_addr, candidates, config.slots, config.router, events)?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(shard, socket, rx));
+
+    // ICE-TCP listens on the same port number as UDP and is announced at the same addresses.
+    let (tcp_listener, tcp_addr) = if config.ice_tcp {
+        let listener = std::net::TcpListener::bind(local_addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| bind_err(local_addr, e))?;
+        (Some(listener), Some(local_addr))
+    } else {
+        (None, None)
+    };
+    let tcp_candidates = match tcp_addr {
+        Some(_) => udp_candidates.clone(),
+        None => Vec::new(),
+    };
+    let setup = ShardSetup::new(
+        count,
+        local_addr,
+        udp_candidates,
+        tcp_candidates,
+        config.slots,
+        config.router,
+    )?;
+
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+    let inputs: Arc<[mpsc::UnboundedSender<Input>]> = senders.into();
+    let mut workers = Vec::with_capacity(count);
+    for (id, (socket, rx)) in sockets.into_iter().zip(receivers).enumerate() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| bind_err(local_addr, e))?;
+        let shard = Shard::new(id, setup.clone(), events.clone());
+        let peers = inputs.clone();
+        let worker = std::thread::Builder::new()
+            .name(format!("plenum-media-{id}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match MediaSocket::from_std(socket) {
+                        Ok(socket) => run(shard, socket, rx, peers).await,
+                        Err(e) => warn!(shard = id, "media socket unusable: {e}"),
+                    }
+                })
+            })
+            .map_err(|e| bind_err(local_addr, e))?;
+        workers.push(worker);
+    }
+    let tcp = tcp_listener.map(|l| tokio::spawn(tcp::serve(l, inputs.clone())));
+    info!(
+        %local_addr,
+        workers = count,
+        ice_tcp = tcp_addr.is_some(),
+        "media plane running"
+    );
+    let handle = SfuHandle {
+        inputs: inputs.clone(),
+        placement: Arc::new(Mutex::new(Placement::new(count))),
+        local_addr,
+        tcp_addr,
+    };
     Ok((
-        SfuHandle {
-            commands: tx,
-            local_addr,
+        handle,
+        MediaTask {
+            workers,
+            inputs,
+            tcp,
         },
-        task,
     ))
 }
 
 async fn run(
     mut shard: Shard,
     mut socket: MediaSocket,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+    peers: Arc<[mpsc::UnboundedSender<Input>]>,
 ) {
     let mut out: Vec<Transmit> = Vec::new();
-    info!(addr = ?socket.local_addr().ok(), "media plane running");
+    let mut messages: Vec<(usize, ShardMessage)> = Vec::new();
+    let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let tcp_dropped = metrics::counter!("plenum_media_tcp_dropped_total");
+    debug!(shard = shard.id(), "media worker running");
     loop {
         let deadline = shard.poll_timeout(Instant::now());
         tokio::select! {
-            cmd = commands.recv() => match cmd {
-                Some(cmd) => handle_command(&mut shard, cmd),
-                None => break,
+            input = inputs.recv() => {
+                let Some(input) = input else { break };
+                if !handle_input(&mut shard, &mut tcp, input) {
+                    break;
+                }
+                let mut more = 0;
+                while more < INPUT_BATCH {
+                    let Ok(input) = inputs.try_recv() else { break };
+                    if !handle_input(&mut shard, &mut tcp, input) {
+                        return;
+                    }
+                    more += 1;
+                }
             },
             res = socket.readable() => match res {
                 Ok(()) => {
                     let now = Instant::now();
                     match socket.try_recv_batch(|source, data| {
-                        shard.handle_datagram(now, source, data);
+                        shard.handle_datagram(now, Protocol::Udp, source, data);
                     }) {
                         Ok(_) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -83,13 +219,56 @@ async fn run(
         }
         shard.handle_timeout(Instant::now());
         shard.take_transmits(&mut out);
+        // ICE-TCP transmits go to their connection, the rest out of the socket in batches.
+        out.retain(|t| {
+            if t.proto == Protocol::Udp {
+                return true;
+            }
+            let sent = tcp
+                .get(&t.destination)
+                .and_then(|w| tcp::frame(&t.contents).map(|f| w.try_send(f).is_ok()));
+            if sent != Some(true) {
+                tcp_dropped.increment(1);
+            }
+            false
+        });
         let dropped = socket.send_all(&out);
         if dropped > 0 {
             metrics::counter!("plenum_media_send_dropped_total").increment(dropped as u64);
         }
         out.clear();
+        shard.take_messages(&mut messages);
+        for (to, msg) in messages.drain(..) {
+            if let Some(peer) = peers.get(to) {
+                let _ = peer.send(Input::Message(msg));
+            }
+        }
     }
-    info!("media plane stopped");
+    debug!(shard = shard.id(), "media worker stopped");
+}
+
+/// Returns false when the worker is to stop.
+fn handle_input(
+    shard: &mut Shard,
+    tcp: &mut HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    input: Input,
+) -> bool {
+    let now = Instant::now();
+    match input {
+        Input::Command(cmd) => handle_command(shard, cmd),
+        Input::Message(msg) => shard.handle_message(now, msg),
+        Input::TcpOpen { remote, writer } => {
+            tcp.insert(remote, writer);
+        }
+        Input::TcpFrame { remote, data } => {
+            shard.handle_datagram(now, Protocol::Tcp, remote, &data)
+        }
+        Input::TcpClosed { remote } => {
+            tcp.remove(&remote);
+        }
+        Input::Shutdown => return false,
+    }
+    true
 }
 
 fn handle_command(shard: &mut Shard, cmd: Command) {

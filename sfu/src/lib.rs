@@ -6,30 +6,41 @@
 //!   No sockets, no clock reads; deterministic unit tests in `tests/`.
 //! - [`rewrite`] — per-slot rewriting of sequence numbers, timestamps and VP8 picture ids so
 //!   each receive slot is one continuous stream.
-//! - [`shard`] — the sans-IO media core: one str0m `Rtc` per peer in RTP mode, datagrams
-//!   routed by map (STUN username before nomination, remote address after), router outputs
-//!   turned into writes, keyframe requests and [`SfuEvent`]s; collects transmits;
-//! - `driver` — the tokio glue: one UDP socket for all peers, batches of datagrams into the
-//!   shard, its transmits out.
+//! - [`shard`] — the sans-IO media core of one worker: one str0m `Rtc` per peer in RTP
+//!   mode, datagrams routed by map (STUN username before nomination, remote address after),
+//!   the router of the rooms the shard is home to, router outputs turned into writes,
+//!   keyframe requests and [`SfuEvent`]s; messages to the other shards; collects transmits;
+//! - `driver` — the tokio glue: one worker thread per shard (one per core by default), each
+//!   with its own UDP socket on the shared port, its datagrams and inputs into its shard, its
+//!   transmits out, its messages to the other workers;
+//! - `tcp` — ICE-TCP: the TCP listener, RFC 4571 framing, connections handed to their shard;
+//! - `udp` — the batched (`recvmmsg`/`sendmmsg`) UDP sockets;
+//! - [`testing`] — an in-memory network of shards and str0m clients for tests and benches.
 //!
-//! Run-loop contract of the driver (per str0m): every input is followed by draining
+//! Run-loop contract of a worker (per str0m): every input is followed by draining
 //! `poll_output` until `Output::Timeout`; writes to one connection are batched and followed
 //! by one `Input::Timeout(now)` and a drain, which is when packets leave.
 //!
-//! Signalling drives it through [`SfuHandle`] and listens to [`SfuEvent`]s; nothing here
-//! knows about congress rules.
+//! Signalling drives it through [`SfuHandle`] (which sends each command to the worker that
+//! owns the peer, or the room's home) and listens to [`SfuEvent`]s; nothing here knows about
+//! congress rules.
 
 mod driver;
 pub mod rewrite;
 pub mod router;
 pub mod shard;
+mod tcp;
+pub mod testing;
 mod udp;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use driver::spawn;
+use driver::Input;
+pub use driver::{MediaTask, spawn};
 pub use router::{Kind, PeerId, RoomEvent, RoomId, RouterConfig, SlotLayout, SlotRole};
 
 /// The payload type the remote side offered for `codec` on an m-line (str0m glue shared
@@ -56,7 +67,8 @@ pub enum SfuError {
     /// The media task is gone (shutting down).
     #[error("media plane unavailable")]
     Unavailable,
-    /// The UDP socket could not be bound.
+    /// The UDP sockets or the ICE-TCP listener could not be bound (or a worker thread could
+    /// not be started).
     #[error("cannot bind media socket {addr}: {source}")]
     Bind {
         /// The configured address.
@@ -75,11 +87,15 @@ pub enum SfuError {
 /// Media plane settings (the `[media]` config section).
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    /// The one UDP port for all peers.
+    /// The one UDP port for all peers (and, with `ice_tcp`, the same TCP port).
     pub bind: SocketAddr,
     /// Addresses announced as ICE candidates. Empty: the bound address (which must then not
     /// be unspecified). A port of 0 means: the bound port.
     pub public_addresses: Vec<SocketAddr>,
+    /// Worker threads (shards); 0: one per core.
+    pub workers: usize,
+    /// Also accept ICE over TCP (RFC 6544, passive candidates) on the bound port number.
+    pub ice_tcp: bool,
     /// Receive slots offered to every subscriber.
     pub slots: SlotLayout,
     /// Routing policy.
@@ -136,7 +152,7 @@ pub enum SfuEvent {
     },
 }
 
-enum Command {
+pub(crate) enum Command {
     Connect {
         peer: PeerId,
         room: RoomId,
@@ -173,8 +189,44 @@ enum Command {
 /// A cheap, cloneable handle to the running media plane.
 #[derive(Debug, Clone)]
 pub struct SfuHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    inputs: Arc<[mpsc::UnboundedSender<Input>]>,
+    placement: Arc<Mutex<Placement>>,
     local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
+}
+
+/// Which worker owns which peer: a new peer goes to the worker with the fewest.
+#[derive(Debug)]
+pub(crate) struct Placement {
+    owner: HashMap<PeerId, usize>,
+    load: Vec<usize>,
+}
+
+impl Placement {
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            owner: HashMap::new(),
+            load: vec![0; count.max(1)],
+        }
+    }
+
+    fn place(&mut self, peer: PeerId) -> usize {
+        if let Some(&shard) = self.owner.get(&peer) {
+            return shard;
+        }
+        let shard = (0..self.load.len())
+            .min_by_key(|&i| self.load[i])
+            .unwrap_or(0);
+        self.load[shard] += 1;
+        self.owner.insert(peer, shard);
+        shard
+    }
+
+    fn remove(&mut self, peer: PeerId) -> Option<usize> {
+        let shard = self.owner.remove(&peer)?;
+        self.load[shard] = self.load[shard].saturating_sub(1);
+        Some(shard)
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -203,6 +255,16 @@ impl SfuHandle {
         self.local_addr
     }
 
+    /// The ICE-TCP listener's address, when ICE-TCP is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    /// Number of worker threads (shards).
+    pub fn workers(&self) -> usize {
+        self.inputs.len()
+    }
+
     /// Negotiate a peer's connection from its SDP offer; the peer joins `room`.
     pub async fn connect(
         &self,
@@ -211,47 +273,74 @@ impl SfuHandle {
         offer: String,
     ) -> Result<Connected, SfuError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Connect {
-            peer,
-            room,
-            offer,
-            reply,
-        })?;
+        let shard = self.placement().place(peer);
+        self.send(
+            shard,
+            Command::Connect {
+                peer,
+                room,
+                offer,
+                reply,
+            },
+        )?;
         answer.await.map_err(|_| SfuError::Unavailable)?
     }
 
     /// Drop a peer's connection (it left).
     pub fn disconnect(&self, peer: PeerId) -> Result<(), SfuError> {
-        self.send(Command::Disconnect { peer })
+        match self.placement().remove(peer) {
+            Some(shard) => self.send(shard, Command::Disconnect { peer }),
+            None => Ok(()),
+        }
     }
 
     /// Start/stop forwarding a peer's microphone or camera.
     pub fn set_publishing(&self, peer: PeerId, kind: Kind, on: bool) -> Result<(), SfuError> {
-        self.send(Command::SetPublishing { peer, kind, on })
+        self.send_to_owner(peer, Command::SetPublishing { peer, kind, on })
     }
 
     /// Server-side mute: a muted peer's audio is not forwarded.
     pub fn set_muted(&self, peer: PeerId, muted: bool) -> Result<(), SfuError> {
-        self.send(Command::SetMuted { peer, muted })
+        self.send_to_owner(peer, Command::SetMuted { peer, muted })
     }
 
     /// Floor control: whether a peer's audio may be forwarded at all. A new peer starts
     /// *not* allowed (fail closed) until the control plane says otherwise.
     pub fn set_audio_allowed(&self, peer: PeerId, allowed: bool) -> Result<(), SfuError> {
-        self.send(Command::SetAudioAllowed { peer, allowed })
+        self.send_to_owner(peer, Command::SetAudioAllowed { peer, allowed })
     }
 
     /// The subscriber renders its receive slot `mid` `width` pixels wide (layer choice).
     pub fn set_slot_width(&self, peer: PeerId, mid: String, width: u32) -> Result<(), SfuError> {
-        self.send(Command::SetSlotWidth { peer, mid, width })
+        self.send_to_owner(peer, Command::SetSlotWidth { peer, mid, width })
     }
 
     /// Pin a peer to the room's stage, or follow the speaker (`None`).
     pub fn set_stage_pin(&self, room: RoomId, peer: Option<PeerId>) -> Result<(), SfuError> {
-        self.send(Command::SetStagePin { room, peer })
+        let home = shard::home_of(room, self.inputs.len());
+        self.send(home, Command::SetStagePin { room, peer })
     }
 
-    fn send(&self, cmd: Command) -> Result<(), SfuError> {
-        self.commands.send(cmd).map_err(|_| SfuError::Unavailable)
+    fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {
+        // The map stays consistent whatever panicked while holding it: use it anyway.
+        self.placement.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commands about a peer go to the worker that owns it; a peer without a connection
+    /// (never connected, or gone) has nothing to change.
+    fn send_to_owner(&self, peer: PeerId, cmd: Command) -> Result<(), SfuError> {
+        let owner = self.placement().owner.get(&peer).copied();
+        match owner {
+            Some(shard) => self.send(shard, cmd),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, shard: usize, cmd: Command) -> Result<(), SfuError> {
+        self.inputs
+            .get(shard)
+            .ok_or(SfuError::Unavailable)?
+            .send(Input::Command(cmd))
+            .map_err(|_| SfuError::Unavailable)
     }
 }

@@ -1,15 +1,40 @@
-//! The sans-IO media core: str0m peers, the datagram demux and the router, without sockets
-//! or clocks. The driver (or a bench) feeds it datagrams, commands and time, and sends the
-//! [`Transmit`]s it collects.
+//! The sans-IO media core of one worker: str0m peers, the datagram demux, and the router of
+//! the rooms this shard is *home* to — without sockets, threads or clocks. The driver (or a
+//! bench, or a test) feeds it datagrams, commands, messages from other shards and time, and
+//! carries out what it returns: [`Transmit`]s to send and [`ShardMessage`]s to deliver.
 //!
-//! Datagrams are routed to peers by map — remote address once known, STUN username (our
-//! local ufrag) before — never by asking every `Rtc`. Incoming RTP goes through the router;
-//! the resulting writes are batched per subscriber connection and sent with one
-//! `Input::Timeout(now)` + drain per connection in [`Shard::flush`].
+//! # Sharding
+//! Peers are spread over `count` shards (one per core by default). A peer's connection lives
+//! on exactly one shard, its *owner* (chosen by the handle, encoded in the first two
+//! characters of the ICE ufrag). Each room has one *home* shard ([`home_of`]) whose
+//! [`Router`] makes every decision for that room — stage, slots, layers, speaker, dynacast —
+//! so the routing core stays one deterministic, single-threaded state machine. The packet
+//! path crosses shards by message passing with shared (`Arc`) payloads, never a lock:
 //!
-//! Call order: any number of [`Shard::handle_datagram`] / commands, then [`Shard::flush`];
-//! [`Shard::handle_timeout`] when [`Shard::poll_timeout`] is due; after each step, send what
-//! [`Shard::take_transmits`] returns.
+//! 1. the publisher's owner decrypts a packet and sends it to the room's home
+//!    ([`ShardMessage::Packets`]) unless it is the home itself;
+//! 2. the home routes it and sends the resulting writes to each subscriber's owner
+//!    ([`ShardMessage::Writes`]), batched per flush;
+//! 3. each owner writes into its str0m connections (SRTP, RTX cache) and transmits.
+//!
+//! Owners tell the home about their peers (up, down, publishing, mute/floor gate, rendered
+//! sizes, PLIs); the home tells owners which publisher must send a keyframe. Messages between
+//! two shards arrive in the order they were sent.
+//!
+//! # Demux
+//! Datagrams are routed to peers by map — (protocol, remote address) once known, STUN
+//! username (our local ufrag) before — never by asking every `Rtc`. With several shards the
+//! kernel spreads UDP datagrams over the shards' sockets by address hash, so a datagram may
+//! land on a shard that does not own its peer: STUN is passed on by the ufrag's shard prefix,
+//! and once the owner has seen a valid username from that address it asks the receiving shard
+//! to pass on everything else from it ([`ShardMessage::Route`]).
+//!
+//! # Call order
+//! Any number of [`Shard::handle_datagram`], [`Shard::handle_message`] and commands, then
+//! [`Shard::handle_timeout`] (which also flushes batched writes: one `Input::Timeout(now)` +
+//! drain per written connection); after each step send what [`Shard::take_transmits`] and
+//! [`Shard::take_messages`] return. [`Shard::poll_timeout`] says when to call again at the
+//! latest.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -26,7 +51,7 @@ use str0m::crypto;
 use str0m::format::Codec;
 use str0m::ice::{IceCreds, StunMessage};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive, Transmit};
+use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 use tokio::sync::mpsc;
@@ -37,6 +62,19 @@ use crate::router::{
     Forward, IncomingPacket, Kind, PeerId, RoomId, Router, RouterConfig, RouterOutput,
 };
 use crate::{Connected, SfuError, SfuEvent, SlotInfo, SlotLayout, payload_type};
+
+/// The shard whose router decides for `room`.
+pub fn home_of(room: RoomId, count: usize) -> usize {
+    (room.0 % count.max(1) as u64) as usize
+}
+
+/// The shard a local ufrag was issued by (its first two characters, decimal).
+pub(crate) fn owner_of_ufrag(ufrag: &str) -> Option<usize> {
+    ufrag.get(..2)?.parse().ok()
+}
+
+/// Most shards a ufrag prefix can name.
+pub const MAX_SHARDS: usize = 100;
 
 /// Counters are summed locally per packet and published once per flush: the shared
 /// atomic increments showed up in profiles at per-packet rates.
@@ -50,6 +88,7 @@ struct Metrics {
     forwarded: Counter,
     forwarded_bytes: Counter,
     keyframe_requests: Counter,
+    shard_messages: Counter,
     peers: Gauge,
 }
 
@@ -65,6 +104,7 @@ impl Metrics {
             forwarded: metrics::counter!("plenum_media_rtp_forwarded_total"),
             forwarded_bytes: metrics::counter!("plenum_media_rtp_forwarded_bytes_total"),
             keyframe_requests: metrics::counter!("plenum_media_keyframe_requests_total"),
+            shard_messages: metrics::counter!("plenum_media_shard_messages_total"),
             peers: metrics::gauge!("plenum_media_peers"),
         }
     }
@@ -81,7 +121,175 @@ impl Metrics {
     }
 }
 
-/// A receive slot of a subscriber, as the driver writes to it.
+/// What every shard of a media plane shares: addresses, slots, policy, the DTLS certificate.
+#[derive(Clone)]
+pub struct ShardSetup {
+    /// Number of shards.
+    pub count: usize,
+    /// The bound UDP address (the destination of datagrams when no candidate matches).
+    pub local_addr: SocketAddr,
+    /// Announced UDP host candidates.
+    pub udp_candidates: Vec<SocketAddr>,
+    /// Announced passive ICE-TCP candidates (empty: no ICE-TCP).
+    pub tcp_candidates: Vec<SocketAddr>,
+    /// Receive slots offered to every subscriber.
+    pub slots: SlotLayout,
+    /// Routing policy.
+    pub router: RouterConfig,
+    /// One DTLS certificate for all peers: generating one per connection costs ~1-2 ms.
+    dtls_cert: DtlsCert,
+}
+
+impl std::fmt::Debug for ShardSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardSetup")
+            .field("count", &self.count)
+            .field("local_addr", &self.local_addr)
+            .field("udp_candidates", &self.udp_candidates)
+            .field("tcp_candidates", &self.tcp_candidates)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardSetup {
+    /// A setup for `count` shards; generates the DTLS certificate.
+    pub fn new(
+        count: usize,
+        local_addr: SocketAddr,
+        udp_candidates: Vec<SocketAddr>,
+        tcp_candidates: Vec<SocketAddr>,
+        slots: SlotLayout,
+        router: RouterConfig,
+    ) -> Result<Self, SfuError> {
+        let dtls_cert: DtlsCert = crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate()
+            .ok_or(SfuError::Crypto)?;
+        Ok(Self {
+            count: count.clamp(1, MAX_SHARDS),
+            local_addr,
+            udp_candidates,
+            tcp_candidates,
+            slots,
+            router,
+            dtls_cert,
+        })
+    }
+}
+
+/// A packet as received from its publisher: shared by every write of it, on every shard.
+#[derive(Debug)]
+pub struct PacketData {
+    payload: Arc<[u8]>,
+    marker: bool,
+    wallclock: StdInstant,
+    vp8: Option<Vp8Descriptor>,
+    audio_level: Option<i8>,
+}
+
+/// A packet for its room's home router.
+#[derive(Debug)]
+pub struct Routed {
+    incoming: IncomingPacket,
+    data: Arc<PacketData>,
+}
+
+/// A packet to write to one subscriber's slot.
+#[derive(Debug)]
+pub struct Outgoing {
+    forward: Forward,
+    data: Arc<PacketData>,
+}
+
+/// What a peer's owner tells its room's home about the peer once its connection is up.
+#[derive(Debug)]
+pub struct PeerUp {
+    peer: PeerId,
+    room: RoomId,
+    owner: usize,
+    layout: SlotLayout,
+    mids: Vec<String>,
+    audio_on: bool,
+    video_on: bool,
+    silenced: bool,
+    widths: Vec<(usize, u32)>,
+}
+
+/// A message from one shard to another (see the module docs for who sends what).
+#[derive(Debug)]
+pub enum ShardMessage {
+    /// To the home: a peer's connection is up (it joins the router).
+    PeerUp(Box<PeerUp>),
+    /// To the home: the peer left or its connection died.
+    PeerDown {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// To the home: the peer started/stopped publishing.
+    Publishing {
+        /// The peer.
+        peer: PeerId,
+        /// Audio or video.
+        kind: Kind,
+        /// On or off.
+        on: bool,
+    },
+    /// To the home: the peer is muted or not allowed to be heard (or no longer).
+    Silenced {
+        /// The peer.
+        peer: PeerId,
+        /// Silenced.
+        silenced: bool,
+    },
+    /// To the home: the subscriber renders a slot this wide.
+    SlotWidth {
+        /// The subscriber.
+        peer: PeerId,
+        /// Slot index.
+        slot: usize,
+        /// Device pixels.
+        width: u32,
+    },
+    /// To the home: the subscriber's browser asked for a keyframe on a slot.
+    KeyframeRequest {
+        /// The subscriber.
+        subscriber: PeerId,
+        /// Slot index.
+        slot: usize,
+    },
+    /// To the home: packets its publishers sent.
+    Packets(Vec<Routed>),
+    /// To an owner: write these to its subscribers.
+    Writes(Vec<Outgoing>),
+    /// To an owner: ask the publisher for a keyframe on this layer.
+    RequestKeyframe {
+        /// The publisher.
+        source: PeerId,
+        /// Video layer.
+        layer: u8,
+    },
+    /// To an owner: UDP datagrams of its peers that arrived on the sender's socket.
+    Datagrams {
+        /// The shard whose socket received them.
+        via: usize,
+        /// (remote address, datagram).
+        datagrams: Vec<(SocketAddr, Vec<u8>)>,
+    },
+    /// To the shard whose socket receives from `addr`: pass its datagrams to `owner`.
+    Route {
+        /// The remote address.
+        addr: SocketAddr,
+        /// The owner of the peer using it.
+        owner: usize,
+    },
+    /// To the shard whose socket receives from `addr`: the peer is gone, stop passing on.
+    Unroute {
+        /// The remote address.
+        addr: SocketAddr,
+    },
+}
+
+/// A receive slot of a subscriber, as the owner writes to it.
 struct TxSlot {
     mid: Mid,
     pt: Pt,
@@ -89,13 +297,22 @@ struct TxSlot {
     /// The send stream's SSRC once looked up: str0m finds streams by SSRC in a map, by
     /// mid with a linear search.
     ssrc: Option<Ssrc>,
+    /// The rendered width the subscriber last reported.
+    width: Option<u32>,
+}
+
+/// A remote address a peer uses, and the shard whose socket receives from it.
+struct PeerAddr {
+    proto: Protocol,
+    addr: SocketAddr,
+    via: usize,
 }
 
 struct Peer {
     rtc: Rtc,
     room: RoomId,
     ufrag: String,
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<PeerAddr>,
     connected: bool,
     dirty: bool,
     next_timeout: StdInstant,
@@ -108,7 +325,7 @@ struct Peer {
     layer_ssrc: [Option<Ssrc>; 3],
     /// Receive slots, handed to the router once the connection is up.
     layout: SlotLayout,
-    /// Publishing and mute state, kept here until the router knows the peer.
+    /// Publishing and mute state, kept here until the home's router knows the peer.
     audio_on: bool,
     video_on: bool,
     muted: bool,
@@ -123,26 +340,25 @@ impl Peer {
     }
 }
 
-/// A packet waiting to be written to a subscriber.
-struct Outgoing {
-    forward: Forward,
-    payload: Arc<[u8]>,
-    marker: bool,
-    wallclock: StdInstant,
-    vp8: Option<Vp8Descriptor>,
-    audio_level: Option<i8>,
+/// A peer of a room this shard is home to.
+struct Member {
+    owner: usize,
+    mids: Vec<String>,
 }
 
 /// See the module docs.
 pub struct Shard {
-    local_addr: SocketAddr,
-    candidates: Vec<SocketAddr>,
-    slots: SlotLayout,
-    dtls_cert: DtlsCert,
+    id: usize,
+    setup: ShardSetup,
     peers: HashMap<PeerId, Peer>,
-    by_addr: HashMap<SocketAddr, PeerId>,
+    by_addr: HashMap<(Protocol, SocketAddr), PeerId>,
     by_ufrag: HashMap<String, PeerId>,
+    /// UDP addresses whose datagrams land on this shard's socket but whose peer lives on
+    /// another shard.
+    foreign: HashMap<SocketAddr, usize>,
+    /// Routing for the rooms this shard is home to.
     router: Router,
+    members: HashMap<PeerId, Member>,
     /// Lazy min-heap of peer timeouts; entries that no longer match a peer's
     /// `next_timeout` are skipped.
     timers: BinaryHeap<Reverse<(StdInstant, PeerId)>>,
@@ -152,40 +368,38 @@ pub struct Shard {
     events: mpsc::UnboundedSender<SfuEvent>,
     metrics: Metrics,
     transmits: Vec<Transmit>,
+    /// Control messages to other shards, in order.
+    messages: Vec<(usize, ShardMessage)>,
+    /// Batched per destination shard, sent after the control messages of a step.
+    to_home: Vec<Vec<Routed>>,
+    to_owner: Vec<Vec<Outgoing>>,
+    passed_on: Vec<Vec<(SocketAddr, Vec<u8>)>>,
 }
 
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shard")
-            .field("local_addr", &self.local_addr)
+            .field("id", &self.id)
             .field("peers", &self.peers.len())
+            .field("members", &self.members.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Shard {
-    /// A shard answering on `local_addr`, announcing `candidates`, offering `slots`.
-    pub fn new(
-        local_addr: SocketAddr,
-        candidates: Vec<SocketAddr>,
-        slots: SlotLayout,
-        router: RouterConfig,
-        events: mpsc::UnboundedSender<SfuEvent>,
-    ) -> Result<Self, SfuError> {
-        // One DTLS certificate for all peers: generating one per connection costs ~1-2 ms.
-        let dtls_cert: DtlsCert = crypto::from_feature_flags()
-            .dtls_provider
-            .generate_certificate()
-            .ok_or(SfuError::Crypto)?;
-        Ok(Self {
-            local_addr,
-            candidates,
-            slots,
-            dtls_cert,
+    /// Shard `id` of `setup.count`.
+    pub fn new(id: usize, setup: ShardSetup, events: mpsc::UnboundedSender<SfuEvent>) -> Self {
+        let count = setup.count;
+        let router = Router::new(setup.router.clone());
+        Self {
+            id,
+            setup,
             peers: HashMap::new(),
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
-            router: Router::new(router),
+            foreign: HashMap::new(),
+            router,
+            members: HashMap::new(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             outbox: Vec::new(),
@@ -193,12 +407,58 @@ impl Shard {
             events,
             metrics: Metrics::new(),
             transmits: Vec::new(),
-        })
+            messages: Vec::new(),
+            to_home: (0..count).map(|_| Vec::new()).collect(),
+            to_owner: (0..count).map(|_| Vec::new()).collect(),
+            passed_on: (0..count).map(|_| Vec::new()).collect(),
+        }
+    }
+
+    /// This shard's index.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Number of peer connections this shard owns.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
     }
 
     /// The datagrams to send, in order (the vector is left empty).
     pub fn take_transmits(&mut self, into: &mut Vec<Transmit>) {
         into.append(&mut self.transmits);
+    }
+
+    /// The messages for other shards, as (destination shard, message): control messages
+    /// first, then the batched packets, writes and passed-on datagrams.
+    pub fn take_messages(&mut self, into: &mut Vec<(usize, ShardMessage)>) {
+        let before = into.len();
+        into.append(&mut self.messages);
+        for (shard, batch) in self.to_home.iter_mut().enumerate() {
+            if !batch.is_empty() {
+                into.push((shard, ShardMessage::Packets(std::mem::take(batch))));
+            }
+        }
+        for (shard, batch) in self.to_owner.iter_mut().enumerate() {
+            if !batch.is_empty() {
+                into.push((shard, ShardMessage::Writes(std::mem::take(batch))));
+            }
+        }
+        for (shard, batch) in self.passed_on.iter_mut().enumerate() {
+            if !batch.is_empty() {
+                let datagrams = std::mem::take(batch);
+                into.push((
+                    shard,
+                    ShardMessage::Datagrams {
+                        via: self.id,
+                        datagrams,
+                    },
+                ));
+            }
+        }
+        self.metrics
+            .shard_messages
+            .increment((into.len() - before) as u64);
     }
 
     /// When [`Shard::handle_timeout`] is due (at the latest one second from `now`).
@@ -219,57 +479,74 @@ impl Shard {
         self.flush(now);
     }
 
-    /// Start or stop forwarding a peer's microphone or camera.
+    /// Start or stop forwarding a peer's microphone or camera (command to the owner).
     pub fn set_publishing(&mut self, now: StdInstant, peer: PeerId, kind: Kind, on: bool) {
-        if let Some(p) = self.peers.get_mut(&peer) {
-            match kind {
-                Kind::Audio => p.audio_on = on,
-                Kind::Video => p.video_on = on,
-            }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        match kind {
+            Kind::Audio => p.audio_on = on,
+            Kind::Video => p.video_on = on,
         }
-        self.router.set_publishing(now, peer, kind, on)
+        if p.connected {
+            let room = p.room;
+            self.send_home(now, room, ShardMessage::Publishing { peer, kind, on });
+        }
     }
 
-    /// The participant's own mute.
+    /// The participant's own mute (command to the owner).
     pub fn set_muted(&mut self, now: StdInstant, peer: PeerId, muted: bool) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.muted = muted;
-            self.router.set_muted(now, peer, p.silenced());
+            self.report_silenced(now, peer);
         }
     }
 
     /// Floor control: may this peer's audio be forwarded at all? Takes effect with the next
-    /// packet.
+    /// packet the home routes (command to the owner).
     pub fn set_audio_allowed(&mut self, now: StdInstant, peer: PeerId, allowed: bool) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.audio_allowed = allowed;
-            self.router.set_muted(now, peer, p.silenced());
+            self.report_silenced(now, peer);
         }
     }
 
-    /// The subscriber renders its receive slot `mid` `width` pixels wide.
-    pub fn set_slot_width(&mut self, now: StdInstant, peer: PeerId, mid: &str, width: u32) {
-        let Some(slot) = self
-            .peers
-            .get(&peer)
-            .and_then(|p| p.slots.iter().position(|s| s.mid.to_string() == mid))
-        else {
+    fn report_silenced(&mut self, now: StdInstant, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer).filter(|p| p.connected) else {
             return;
         };
-        self.router.set_slot_width(now, peer, slot, width);
+        let (room, silenced) = (p.room, p.silenced());
+        self.send_home(now, room, ShardMessage::Silenced { peer, silenced });
     }
 
-    /// Pin a peer to the room's stage, or follow the speaker.
+    /// The subscriber renders its receive slot `mid` `width` pixels wide (command to the
+    /// owner; kept until the connection is up).
+    pub fn set_slot_width(&mut self, now: StdInstant, peer: PeerId, mid: &str, width: u32) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some(slot) = p.slots.iter().position(|s| s.mid.to_string() == mid) else {
+            return;
+        };
+        p.slots[slot].width = Some(width);
+        if p.connected {
+            let room = p.room;
+            self.send_home(now, room, ShardMessage::SlotWidth { peer, slot, width });
+        }
+    }
+
+    /// Pin a peer to the room's stage, or follow the speaker (command to the room's home).
     pub fn set_stage_pin(&mut self, now: StdInstant, room: RoomId, peer: Option<PeerId>) {
         self.router.set_stage_pin(now, room, peer)
     }
 
-    /// A peer left.
+    /// A peer left (command to the owner).
     pub fn disconnect(&mut self, now: StdInstant, peer: PeerId) {
         self.remove_peer(now, peer, false)
     }
 
-    /// Negotiate a peer's connection from its SDP offer; it joins `room`.
+    /// Negotiate a peer's connection from its SDP offer; it joins `room` (command to the
+    /// shard that is to own it).
     pub fn connect(
         &mut self,
         now: StdInstant,
@@ -293,12 +570,21 @@ impl Shard {
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
-            .set_dtls_cert(self.dtls_cert.clone())
+            .set_dtls_cert(self.setup.dtls_cert.clone())
             .set_local_ice_credentials(creds)
             .build(now);
-        for addr in &self.candidates {
+        for addr in &self.setup.udp_candidates {
             let candidate =
                 Candidate::host(*addr, "udp").map_err(|_| SfuError::InvalidPublicAddress(*addr))?;
+            rtc.add_local_candidate(candidate);
+        }
+        for addr in &self.setup.tcp_candidates {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(*addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|_| SfuError::InvalidPublicAddress(*addr))?;
             rtc.add_local_candidate(candidate);
         }
         let answer: SdpAnswer = rtc
@@ -338,9 +624,10 @@ impl Shard {
                 _ => {}
             }
         }
-        let stage = usize::from(self.slots.stage.min(1)).min(video_slots.len());
-        let tiles = usize::from(self.slots.tiles).min(video_slots.len() - stage);
-        let audio = usize::from(self.slots.audio).min(audio_slots.len());
+        let wanted = self.setup.slots;
+        let stage = usize::from(wanted.stage.min(1)).min(video_slots.len());
+        let tiles = usize::from(wanted.tiles).min(video_slots.len() - stage);
+        let audio = usize::from(wanted.audio).min(audio_slots.len());
         let layout = SlotLayout {
             stage: stage as u8,
             tiles: tiles as u8,
@@ -364,6 +651,7 @@ impl Shard {
                 pt,
                 kind: role.kind(),
                 ssrc: None,
+                width: None,
             });
             infos.push(SlotInfo {
                 role,
@@ -395,19 +683,26 @@ impl Shard {
             },
         );
         self.timers.push(Reverse((next_timeout, peer_id)));
-        // The router learns of the peer when its connection is up (Event::Connected):
+        // The home's router learns of the peer when its connection is up (Event::Connected):
         // forwarding to a peer that cannot receive yet would start its slots mid-frame.
-        self.metrics.peers.set(self.peers.len() as f64);
-        debug!(peer = peer_id.0, room = room.0, ?layout, "peer negotiated");
+        self.metrics.peers.increment(1);
+        debug!(
+            peer = peer_id.0,
+            room = room.0,
+            shard = self.id,
+            ?layout,
+            "peer negotiated"
+        );
         Ok(Connected {
             answer: answer_sdp,
             slots: infos,
         })
     }
 
+    /// A fresh local ufrag: the owner's index in two digits, then random characters.
     fn unique_ufrag(&self) -> String {
         loop {
-            let ufrag = random_string(8);
+            let ufrag = format!("{:02}{}", self.id, random_string(6));
             if !self.by_ufrag.contains_key(&ufrag) {
                 return ufrag;
             }
@@ -420,13 +715,19 @@ impl Shard {
         };
         peer.rtc.disconnect();
         self.by_ufrag.remove(&peer.ufrag);
-        for addr in &peer.addrs {
-            if self.by_addr.get(addr) == Some(&peer_id) {
-                self.by_addr.remove(addr);
+        for a in &peer.addrs {
+            if self.by_addr.get(&(a.proto, a.addr)) == Some(&peer_id) {
+                self.by_addr.remove(&(a.proto, a.addr));
+            }
+            if a.via != self.id {
+                self.messages
+                    .push((a.via, ShardMessage::Unroute { addr: a.addr }));
             }
         }
-        self.router.remove_peer(now, peer_id);
-        self.metrics.peers.set(self.peers.len() as f64);
+        if peer.connected {
+            self.send_home(now, peer.room, ShardMessage::PeerDown { peer: peer_id });
+        }
+        self.metrics.peers.decrement(1);
         if report {
             let _ = self.events.send(SfuEvent::PeerDisconnected {
                 room: peer.room,
@@ -436,9 +737,114 @@ impl Shard {
         debug!(peer = peer_id.0, "peer removed");
     }
 
+    /// Deliver a message about the room: handled here when this shard is its home.
+    fn send_home(&mut self, now: StdInstant, room: RoomId, msg: ShardMessage) {
+        let home = home_of(room, self.setup.count);
+        if home == self.id {
+            self.handle_message(now, msg);
+        } else {
+            self.messages.push((home, msg));
+        }
+    }
+
+    /// A message from another shard (does not flush).
+    pub fn handle_message(&mut self, now: StdInstant, msg: ShardMessage) {
+        match msg {
+            ShardMessage::PeerUp(up) => {
+                let PeerUp {
+                    peer,
+                    room,
+                    owner,
+                    layout,
+                    mids,
+                    audio_on,
+                    video_on,
+                    silenced,
+                    widths,
+                } = *up;
+                self.members.insert(peer, Member { owner, mids });
+                self.router.add_peer(now, peer, room, layout);
+                self.router.set_muted(now, peer, silenced);
+                self.router.set_publishing(now, peer, Kind::Audio, audio_on);
+                self.router.set_publishing(now, peer, Kind::Video, video_on);
+                for (slot, width) in widths {
+                    self.router.set_slot_width(now, peer, slot, width);
+                }
+            }
+            ShardMessage::PeerDown { peer } => {
+                self.members.remove(&peer);
+                self.router.remove_peer(now, peer);
+            }
+            ShardMessage::Publishing { peer, kind, on } => {
+                self.router.set_publishing(now, peer, kind, on)
+            }
+            ShardMessage::Silenced { peer, silenced } => self.router.set_muted(now, peer, silenced),
+            ShardMessage::SlotWidth { peer, slot, width } => {
+                self.router.set_slot_width(now, peer, slot, width)
+            }
+            ShardMessage::KeyframeRequest { subscriber, slot } => {
+                self.router.handle_keyframe_request(now, subscriber, slot)
+            }
+            ShardMessage::Packets(packets) => {
+                for p in packets {
+                    self.route(now, &p.incoming, p.data);
+                }
+            }
+            ShardMessage::Writes(writes) => self.outbox.extend(writes),
+            ShardMessage::RequestKeyframe { source, layer } => self.request_keyframe(source, layer),
+            ShardMessage::Datagrams { via, datagrams } => {
+                for (source, data) in datagrams {
+                    self.receive(now, Protocol::Udp, source, &data, via);
+                }
+            }
+            ShardMessage::Route { addr, owner } => {
+                self.foreign.insert(addr, owner);
+            }
+            ShardMessage::Unroute { addr } => {
+                self.foreign.remove(&addr);
+            }
+        }
+    }
+
+    /// One datagram received on this shard's UDP socket, or one RFC 4571 frame of an
+    /// ICE-TCP connection (does not flush).
+    pub fn handle_datagram(
+        &mut self,
+        now: StdInstant,
+        proto: Protocol,
+        source: SocketAddr,
+        data: &[u8],
+    ) {
+        if proto == Protocol::Udp
+            && !self.by_addr.contains_key(&(proto, source))
+            && let Some(owner) = self.foreign_owner(source, data)
+        {
+            self.passed_on[owner].push((source, data.to_vec()));
+            return;
+        }
+        self.receive(now, proto, source, data, self.id);
+    }
+
+    /// The other shard that owns the peer sending from `source`, if it is not this one.
+    fn foreign_owner(&self, source: SocketAddr, data: &[u8]) -> Option<usize> {
+        if let Some(&owner) = self.foreign.get(&source) {
+            return Some(owner);
+        }
+        let msg = StunMessage::parse(data).ok()?;
+        let (local_ufrag, _) = msg.split_username()?;
+        let owner = owner_of_ufrag(local_ufrag)?;
+        (owner != self.id && owner < self.setup.count).then_some(owner)
+    }
+
     /// Find the peer a datagram belongs to: by remote address, else by the STUN username.
-    fn demux(&mut self, source: SocketAddr, data: &[u8]) -> Option<PeerId> {
-        if let Some(&id) = self.by_addr.get(&source) {
+    fn demux(
+        &mut self,
+        proto: Protocol,
+        source: SocketAddr,
+        data: &[u8],
+        via: usize,
+    ) -> Option<PeerId> {
+        if let Some(&id) = self.by_addr.get(&(proto, source)) {
             return Some(id);
         }
         let msg = StunMessage::parse(data).ok()?;
@@ -446,27 +852,49 @@ impl Shard {
         let id = *self.by_ufrag.get(local_ufrag)?;
         // Remember the address: later DTLS/SRTP from it carries no username. str0m checks
         // the STUN message's integrity itself; a forged one does not authenticate.
-        self.by_addr.insert(source, id);
+        self.by_addr.insert((proto, source), id);
         if let Some(peer) = self.peers.get_mut(&id) {
-            peer.addrs.push(source);
+            peer.addrs.push(PeerAddr {
+                proto,
+                addr: source,
+                via,
+            });
+        }
+        if via != self.id {
+            self.messages.push((
+                via,
+                ShardMessage::Route {
+                    addr: source,
+                    owner: self.id,
+                },
+            ));
         }
         Some(id)
     }
 
-    /// One received datagram (does not flush).
-    pub fn handle_datagram(&mut self, now: StdInstant, source: SocketAddr, data: &[u8]) {
-        let Some(id) = self.demux(source, data) else {
+    fn receive(
+        &mut self,
+        now: StdInstant,
+        proto: Protocol,
+        source: SocketAddr,
+        data: &[u8],
+        via: usize,
+    ) {
+        let Some(id) = self.demux(proto, source, data, via) else {
             return;
         };
         // The remote sent to one of our announced candidates (behind NAT or a relay that is
         // not the bound address): str0m matches the destination against its local candidates.
-        let destination = self
-            .candidates
+        let candidates = match proto {
+            Protocol::Udp => &self.setup.udp_candidates,
+            _ => &self.setup.tcp_candidates,
+        };
+        let destination = candidates
             .iter()
             .find(|c| c.is_ipv4() == source.is_ipv4())
             .copied()
-            .unwrap_or(self.local_addr);
-        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
+            .unwrap_or(self.setup.local_addr);
+        let Ok(receive) = Receive::new(proto, source, destination, data) else {
             return;
         };
         let Some(peer) = self.peers.get_mut(&id) else {
@@ -535,16 +963,29 @@ impl Shard {
     fn handle_event(&mut self, now: StdInstant, id: PeerId, event: Event) -> bool {
         match event {
             Event::Connected => {
-                if let Some(peer) = self.peers.get_mut(&id) {
-                    peer.connected = true;
-                    debug!(peer = id.0, "connected");
-                    self.router.add_peer(now, id, peer.room, peer.layout);
-                    self.router.set_muted(now, id, peer.silenced());
-                    self.router
-                        .set_publishing(now, id, Kind::Audio, peer.audio_on);
-                    self.router
-                        .set_publishing(now, id, Kind::Video, peer.video_on);
-                }
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return false;
+                };
+                peer.connected = true;
+                debug!(peer = id.0, "connected");
+                let up = PeerUp {
+                    peer: id,
+                    room: peer.room,
+                    owner: self.id,
+                    layout: peer.layout,
+                    mids: peer.slots.iter().map(|s| s.mid.to_string()).collect(),
+                    audio_on: peer.audio_on,
+                    video_on: peer.video_on,
+                    silenced: peer.silenced(),
+                    widths: peer
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, s)| s.width.map(|w| (i, w)))
+                        .collect(),
+                };
+                let room = peer.room;
+                self.send_home(now, room, ShardMessage::PeerUp(Box::new(up)));
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => return true,
             Event::RtpPacket(packet) => self.handle_rtp(now, id, packet),
@@ -552,7 +993,12 @@ impl Shard {
                 if let Some(peer) = self.peers.get(&id)
                     && let Some(slot) = peer.slots.iter().position(|s| s.mid == req.mid)
                 {
-                    self.router.handle_keyframe_request(now, id, slot);
+                    let room = peer.room;
+                    let msg = ShardMessage::KeyframeRequest {
+                        subscriber: id,
+                        slot,
+                    };
+                    self.send_home(now, room, msg);
                 }
             }
             _ => {}
@@ -596,6 +1042,7 @@ impl Shard {
                 (kind, layer)
             }
         };
+        let room = peer.room;
         let payload = packet.payload;
         let vp8 = match kind {
             Kind::Video => Vp8Descriptor::parse(&payload).ok(),
@@ -615,18 +1062,39 @@ impl Shard {
             keyframe,
             audio_level: packet.header.ext_vals.audio_level,
         };
+        let data = Arc::new(PacketData {
+            payload,
+            marker: packet.header.marker,
+            wallclock: packet.timestamp,
+            vp8,
+            audio_level: incoming.audio_level,
+        });
+        let home = home_of(room, self.setup.count);
+        if home == self.id {
+            self.route(now, &incoming, data);
+        } else {
+            self.to_home[home].push(Routed { incoming, data });
+        }
+    }
+
+    /// Route one packet of a room this shard is home to: queue a write per receiving slot,
+    /// here or at the subscriber's owner.
+    fn route(&mut self, now: StdInstant, incoming: &IncomingPacket, data: Arc<PacketData>) {
         self.forwards.clear();
-        self.router
-            .handle_packet(now, &incoming, &mut self.forwards);
+        self.router.handle_packet(now, incoming, &mut self.forwards);
         for forward in self.forwards.drain(..) {
-            self.outbox.push(Outgoing {
+            let Some(member) = self.members.get(&forward.subscriber) else {
+                continue;
+            };
+            let out = Outgoing {
                 forward,
-                payload: payload.clone(),
-                marker: packet.header.marker,
-                wallclock: packet.timestamp,
-                vp8,
-                audio_level: incoming.audio_level,
-            });
+                data: data.clone(),
+            };
+            if member.owner == self.id {
+                self.outbox.push(out);
+            } else {
+                self.to_owner[member.owner].push(out);
+            }
         }
     }
 
@@ -634,16 +1102,11 @@ impl Shard {
         while let Some(out) = self.router.poll_output() {
             match out {
                 RouterOutput::RequestKeyframe { source, layer } => {
-                    let Some(peer) = self.peers.get_mut(&source) else {
-                        continue;
-                    };
-                    let Some(ssrc) = peer.layer_ssrc[usize::from(layer.min(2))] else {
-                        continue;
-                    };
-                    if let Some(stream) = peer.rtc.direct_api().stream_rx(&ssrc) {
-                        stream.request_keyframe(KeyframeRequestKind::Pli);
-                        self.metrics.keyframe_requests.increment(1);
-                        mark_dirty(&mut self.dirty, source, peer);
+                    match self.members.get(&source).map(|m| m.owner) {
+                        Some(owner) if owner != self.id => self
+                            .messages
+                            .push((owner, ShardMessage::RequestKeyframe { source, layer })),
+                        _ => self.request_keyframe(source, layer),
                     }
                 }
                 RouterOutput::SlotChanged {
@@ -654,10 +1117,10 @@ impl Shard {
                     source,
                 } => {
                     let Some(mid) = self
-                        .peers
+                        .members
                         .get(&subscriber)
-                        .and_then(|p| p.slots.get(slot))
-                        .map(|s| s.mid.to_string())
+                        .and_then(|m| m.mids.get(slot))
+                        .cloned()
                     else {
                         continue;
                     };
@@ -673,6 +1136,21 @@ impl Shard {
                     let _ = self.events.send(SfuEvent::Room { room, event });
                 }
             }
+        }
+    }
+
+    /// Ask a local publisher for a keyframe (PLI) on a layer.
+    fn request_keyframe(&mut self, source: PeerId, layer: u8) {
+        let Some(peer) = self.peers.get_mut(&source) else {
+            return;
+        };
+        let Some(ssrc) = peer.layer_ssrc[usize::from(layer.min(2))] else {
+            return;
+        };
+        if let Some(stream) = peer.rtc.direct_api().stream_rx(&ssrc) {
+            stream.request_keyframe(KeyframeRequestKind::Pli);
+            self.metrics.keyframe_requests.increment(1);
+            mark_dirty(&mut self.dirty, source, peer);
         }
     }
 
@@ -723,16 +1201,17 @@ impl Shard {
         };
         let (pt, kind) = (slot.pt, slot.kind);
         let ids = out.forward.ids;
+        let data = &out.data;
         let mut write = RtpWrite::new(
             pt,
             ids.seq.into(),
             ids.timestamp,
-            out.wallclock,
-            out.payload.clone(),
+            data.wallclock,
+            data.payload.clone(),
         )
-        .marker(out.marker)
+        .marker(data.marker)
         .nackable(kind == Kind::Video);
-        if let Some(desc) = out.vp8 {
+        if let Some(desc) = data.vp8 {
             let mut patch = desc.patch();
             if let Some(pid) = ids.picture_id {
                 patch = patch.picture_id(pid);
@@ -745,9 +1224,9 @@ impl Shard {
                 Err(_) => return, // the descriptor cannot carry the rewritten id: drop
             }
         }
-        if out.audio_level.is_some() {
+        if data.audio_level.is_some() {
             let ext = ExtensionValues {
-                audio_level: out.audio_level,
+                audio_level: data.audio_level,
                 ..Default::default()
             };
             write = write.ext_vals(ext);
@@ -767,7 +1246,7 @@ impl Shard {
         };
         tx.write_rtp(write);
         self.metrics.pending_forwarded += 1;
-        self.metrics.pending_forwarded_bytes += out.payload.len() as u64;
+        self.metrics.pending_forwarded_bytes += data.payload.len() as u64;
         mark_dirty(&mut self.dirty, id, peer);
     }
 }
@@ -785,4 +1264,26 @@ fn random_string(len: usize) -> String {
         .take(len)
         .map(char::from)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ufrags_name_their_owner() {
+        assert_eq!(owner_of_ufrag("07abcdef"), Some(7));
+        assert_eq!(owner_of_ufrag("00x"), Some(0));
+        assert_eq!(owner_of_ufrag("ab123456"), None);
+        assert_eq!(owner_of_ufrag("1"), None);
+        assert_eq!(owner_of_ufrag("é1"), None);
+    }
+
+    #[test]
+    fn rooms_spread_over_shards() {
+        assert_eq!(home_of(RoomId(5), 1), 0);
+        assert_eq!(home_of(RoomId(5), 2), 1);
+        assert_eq!(home_of(RoomId(6), 2), 0);
+        assert_eq!(home_of(RoomId(6), 0), 0);
+    }
 }

@@ -31,27 +31,58 @@ pub(crate) struct MediaSocket {
     received: Vec<(usize, Option<SocketAddr>)>,
 }
 
-impl MediaSocket {
-    /// Bind a non-blocking UDP socket with enlarged buffers. Must run inside a tokio runtime.
-    pub(crate) fn bind(addr: SocketAddr) -> io::Result<Self> {
+/// Bind `count` non-blocking UDP sockets to `addr` with enlarged send buffers: one for each
+/// shard. With more than one they share the port through `SO_REUSEPORT`, and the kernel
+/// spreads incoming datagrams over them by a hash of the remote address (stable per remote).
+/// A port of 0 is resolved by the first socket; the others bind the same port.
+pub(crate) fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::UdpSocket>> {
+    let mut sockets = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count.max(1) {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_nonblocking(true)?;
+        if count > 1 {
+            socket.set_reuse_port(true)?;
+        }
         // Best effort: the kernel clamps to its maximum, which ops can raise.
         let _ = socket.set_send_buffer_size(SEND_BUFFER);
-        info!(
-            recv_buffer = socket.recv_buffer_size().unwrap_or(0),
-            send_buffer = socket.send_buffer_size().unwrap_or(0),
-            "media socket buffers"
-        );
         socket.bind(&addr.into())?;
-        let socket = UdpSocket::from_std(socket.into())?;
+        if let Some(bound) = socket.local_addr()?.as_socket() {
+            addr = bound;
+        }
+        sockets.push(socket.into());
+    }
+    if let Some(first) = sockets.first() {
+        let s = socket2::SockRef::from(first);
+        info!(
+            sockets = sockets.len(),
+            recv_buffer = s.recv_buffer_size().unwrap_or(0),
+            send_buffer = s.send_buffer_size().unwrap_or(0),
+            "media sockets bound"
+        );
+    }
+    Ok(sockets)
+}
+
+impl MediaSocket {
+    /// Bind one non-blocking UDP socket with an enlarged send buffer. Must run inside a
+    /// tokio runtime.
+    #[cfg(test)]
+    pub(crate) fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let socket = bind_group(addr, 1)?.into_iter().next();
+        Self::from_std(socket.ok_or_else(|| io::Error::other("no socket"))?)
+    }
+
+    /// Take over a socket of [`bind_group`]. Must run inside the tokio runtime that polls it.
+    pub(crate) fn from_std(socket: std::net::UdpSocket) -> io::Result<Self> {
         Ok(Self {
-            socket,
+            socket: UdpSocket::from_std(socket)?,
             recv_bufs: vec![vec![0u8; DATAGRAM_MAX]; BATCH],
             received: Vec::with_capacity(BATCH),
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
     }

@@ -1,0 +1,155 @@
+//! Sharding: peers on different shards see and hear each other through the room's home
+//! shard; datagrams that land on the wrong shard's socket reach their owner; keyframe
+//! requests cross shards; a peer that leaves is gone everywhere.
+
+use std::time::Duration;
+
+use plenum_sfu::router::{RoomId, RouterConfig};
+use plenum_sfu::shard::home_of;
+use plenum_sfu::testing::Network;
+use plenum_sfu::{SfuEvent, SlotLayout};
+
+const LAYOUT: SlotLayout = SlotLayout {
+    stage: 1,
+    tiles: 2,
+    audio: 2,
+};
+
+/// Room 2 is routed by shard 0 of two.
+const ROOM: RoomId = RoomId(2);
+
+/// A publisher on shard 1, subscribers on both shards; frames until every stage is open.
+fn congress() -> (Network, usize, Vec<usize>) {
+    let mut net = Network::new(2, LAYOUT, RouterConfig::default());
+    assert_eq!(home_of(ROOM, 2), 0);
+    let publisher = net.join(1, ROOM, 1, true);
+    let subscribers: Vec<usize> = (0..4)
+        .map(|i| net.join(10 + i, ROOM, i as usize % 2, false))
+        .collect();
+    assert!(
+        net.connect_all(2000),
+        "everyone connects: {:?}",
+        net.clients
+    );
+    // Some clients' datagrams land on a shard that does not own them.
+    assert!(
+        net.clients.iter().any(|c| net.socket_of(c.addr) != c.owner),
+        "the test covers datagrams passed on between shards"
+    );
+    for frame in 0..60 {
+        let keyframe = frame % 10 == 0 || net.clients[publisher].keyframe_requests > 0;
+        net.clients[publisher].keyframe_requests = 0;
+        net.send_frame(publisher, keyframe, 3);
+        net.advance(Duration::from_millis(33));
+    }
+    (net, publisher, subscribers)
+}
+
+#[test]
+fn subscribers_on_every_shard_get_the_publisher_on_stage_from_a_keyframe() {
+    let (net, _, subscribers) = congress();
+    for &s in &subscribers {
+        let c = &net.clients[s];
+        let stage = c
+            .rtc
+            .media(c.received.keys().copied().next().expect("media arrived"));
+        assert!(stage.is_some());
+        assert_eq!(
+            c.received.len(),
+            1,
+            "only the stage slot carries video: {c:?}"
+        );
+        let got = c.received.values().next().copied().unwrap_or_default();
+        assert!(
+            got.packets >= 60,
+            "subscriber on shard {} got {got:?}",
+            c.owner
+        );
+        assert_eq!(
+            got.first_was_keyframe,
+            Some(true),
+            "the slot starts on a keyframe"
+        );
+    }
+    assert!(net.messages_delivered > 0, "the shards talked");
+}
+
+#[test]
+fn keyframe_requests_reach_a_publisher_on_another_shard() {
+    let mut net = Network::new(2, LAYOUT, RouterConfig::default());
+    let publisher = net.join(1, ROOM, 1, true);
+    net.join(10, ROOM, 0, false);
+    assert!(net.connect_all(2000));
+    // Delta frames only: the subscriber's stage waits for a keyframe and the home asks.
+    for _ in 0..30 {
+        net.send_frame(publisher, false, 2);
+        net.advance(Duration::from_millis(33));
+    }
+    assert!(
+        net.clients[publisher].keyframe_requests > 0,
+        "the home shard's request reached the publisher's owner"
+    );
+    assert_eq!(
+        net.clients[1].packets_received(),
+        0,
+        "nothing before a keyframe"
+    );
+    net.send_frame(publisher, true, 2);
+    net.advance(Duration::from_millis(33));
+    assert!(net.clients[1].packets_received() >= 2);
+}
+
+#[test]
+fn a_subscriber_that_leaves_gets_nothing_more_and_the_others_go_on() {
+    let (mut net, publisher, subscribers) = congress();
+    let leaver = subscribers[1];
+    let peer = net.clients[leaver].peer;
+    let owner = net.clients[leaver].owner;
+    assert_ne!(
+        owner,
+        home_of(ROOM, 2),
+        "the leaver is not on the home shard"
+    );
+    let now = net.now;
+    net.shards[owner].disconnect(now, peer);
+    let before: Vec<u64> = net.clients.iter().map(|c| c.packets_received()).collect();
+    for frame in 0..10 {
+        net.send_frame(publisher, frame == 0, 3);
+        net.advance(Duration::from_millis(33));
+    }
+    assert_eq!(net.clients[leaver].packets_received(), before[leaver]);
+    for &s in subscribers.iter().filter(|&&s| s != leaver) {
+        assert!(net.clients[s].packets_received() > before[s]);
+    }
+    // Shard 1 owned the publisher and two subscribers.
+    assert_eq!(net.shards[owner].peer_count(), 2);
+}
+
+#[test]
+fn slot_changes_are_reported_with_the_subscribers_mids() {
+    let (mut net, publisher, subscribers) = congress();
+    let publisher = net.clients[publisher].peer;
+    let mut stage_for = Vec::new();
+    while let Ok(e) = net.events.try_recv() {
+        if let SfuEvent::SlotChanged {
+            subscriber,
+            mid,
+            source: Some(source),
+            ..
+        } = e
+        {
+            assert_eq!(source, publisher);
+            stage_for.push((subscriber, mid));
+        }
+    }
+    for &s in &subscribers {
+        let c = &net.clients[s];
+        assert!(
+            stage_for.iter().any(
+                |(sub, mid)| *sub == c.peer && c.received.keys().any(|m| m.to_string() == *mid)
+            ),
+            "{:?} was told which slot shows the publisher: {stage_for:?}",
+            c.peer
+        );
+    }
+}
