@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use str0m::change::{SdpAnswer, SdpApi, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -52,6 +53,19 @@ pub struct ParticipantConfig {
     pub seed: u64,
     /// Local address for the UDP socket (127.0.0.1 in tests).
     pub bind_ip: IpAddr,
+    /// How media travels: UDP, or ICE-TCP to the server's passive TCP candidate.
+    pub transport: Transport,
+}
+
+/// The media transport of a participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// One UDP socket (a host candidate).
+    #[default]
+    Udp,
+    /// ICE-TCP only (an active TCP candidate; RFC 4571 framing), as from a network that
+    /// blocks UDP.
+    Tcp,
 }
 
 impl ParticipantConfig {
@@ -70,6 +84,7 @@ impl ParticipantConfig {
             keyframe_interval: Duration::from_secs(3),
             seed: 1,
             bind_ip: IpAddr::from([127, 0, 0, 1]),
+            transport: Transport::Udp,
         }
     }
 }
@@ -165,7 +180,10 @@ impl Participant {
         let count = |k: &str| joined["slots"][k].as_u64().unwrap_or(0) as usize;
         let (stage, tiles, audio) = (count("stage"), count("tiles"), count("audio"));
 
-        let (socket, mut rtc) = local_peer(config.bind_ip).await?;
+        let (socket, mut rtc) = match config.transport {
+            Transport::Udp => local_peer(config.bind_ip).await?,
+            Transport::Tcp => local_tcp_peer(config.bind_ip).await?,
+        };
 
         let mut api = rtc.sdp_api();
         let (audio_mid, video_mid) = add_send_media(&mut api, &config);
@@ -270,18 +288,40 @@ pub fn add_send_media(
 /// Boxed: an `Rtc` is large and lives across awaits.
 pub async fn local_peer(ip: IpAddr) -> Result<(UdpSocket, Box<Rtc>), ParticipantError> {
     let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
-    let mut rtc = Box::new(
-        RtcConfig::new()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .build(Instant::now()),
-    );
+    let mut rtc = Box::new(rtc_config().build(Instant::now()));
     let candidate = Candidate::host(socket.local_addr()?, "udp")
         .map_err(|e| ParticipantError::Rtc(e.to_string()))?;
     rtc.add_local_candidate(candidate);
     Ok((socket, rtc))
+}
+
+/// The address an active ICE-TCP candidate announces (RFC 6544: port 9, the connection's
+/// real port is chosen when it is opened).
+fn active_tcp_candidate(ip: IpAddr) -> SocketAddr {
+    SocketAddr::new(ip, 9)
+}
+
+/// Like [`local_peer`], but the `Rtc`'s only candidate is an active TCP one: all media goes
+/// over ICE-TCP. (The UDP socket stays unused; the media task keeps one either way.)
+pub async fn local_tcp_peer(ip: IpAddr) -> Result<(UdpSocket, Box<Rtc>), ParticipantError> {
+    let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+    let mut rtc = Box::new(rtc_config().build(Instant::now()));
+    let candidate = Candidate::builder()
+        .tcp()
+        .host(active_tcp_candidate(ip))
+        .tcptype(TcpType::Active)
+        .build()
+        .map_err(|e| ParticipantError::Rtc(e.to_string()))?;
+    rtc.add_local_candidate(candidate);
+    Ok((socket, rtc))
+}
+
+fn rtc_config() -> RtcConfig {
+    RtcConfig::new()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
 }
 
 /// A running str0m connection with synthetic publishing and per-slot receive statistics,
@@ -325,6 +365,8 @@ impl MediaSession {
             rtc,
             socket,
             local,
+            tcp: None,
+            tcp_out: Vec::new(),
             audio_mid,
             video_mid,
             audio: config
@@ -389,6 +431,10 @@ struct Media {
     rtc: Box<Rtc>,
     socket: UdpSocket,
     local: SocketAddr,
+    /// The ICE-TCP connection, once str0m sent the first TCP datagram.
+    tcp: Option<TcpLink>,
+    /// TCP datagrams waiting for the connection.
+    tcp_out: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
     audio_mid: Option<Mid>,
     video_mid: Option<Mid>,
     audio: Option<AudioSource>,
@@ -408,11 +454,25 @@ impl Media {
             let now = Instant::now();
             let timeout = self.drain(now, &mut is_connected);
             let wake = timeout.min(now + tick);
+            self.send_tcp().await;
             tokio::select! {
                 _ = stop.changed() => break,
                 r = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, source)) = r
                         && let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &buf[..n])
+                    {
+                        let _ = self.rtc.handle_input(Input::Receive(Instant::now(), rx));
+                    }
+                    continue;
+                }
+                Some(frame) = async {
+                    match self.tcp.as_mut() {
+                        Some(link) => link.frames.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some(link) = &self.tcp
+                        && let Ok(rx) = Receive::new(Protocol::Tcp, link.remote, link.local, &frame)
                     {
                         let _ = self.rtc.handle_input(Input::Receive(Instant::now(), rx));
                     }
@@ -434,6 +494,10 @@ impl Media {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => return t,
+                Ok(Output::Transmit(t)) if t.proto == Protocol::Tcp => {
+                    self.tcp_out
+                        .push((t.source, t.destination, t.contents.to_vec()));
+                }
                 Ok(Output::Transmit(t)) => {
                     let _ = self.socket.try_send_to(&t.contents, t.destination);
                 }
@@ -454,6 +518,23 @@ impl Media {
                     _ => {}
                 },
                 Err(_) => return now + Duration::from_millis(50),
+            }
+        }
+    }
+
+    /// Send waiting ICE-TCP datagrams, opening the connection to the server first.
+    async fn send_tcp(&mut self) {
+        for (local, remote, data) in std::mem::take(&mut self.tcp_out) {
+            if self.tcp.as_ref().is_none_or(|l| l.remote != remote) {
+                self.tcp = TcpLink::open(local, remote).await;
+            }
+            let Some(link) = self.tcp.as_mut() else {
+                continue;
+            };
+            if let Some(framed) = plenum_sfu::tcp::frame(&data)
+                && link.writer.write_all(&framed).await.is_err()
+            {
+                self.tcp = None;
             }
         }
     }
@@ -521,6 +602,45 @@ impl Media {
                 }
             }
         }
+    }
+}
+
+/// A client's ICE-TCP connection: frames read by a task, written here.
+struct TcpLink {
+    /// The active candidate's address (what str0m sends from).
+    local: SocketAddr,
+    remote: SocketAddr,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    frames: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+impl TcpLink {
+    async fn open(local: SocketAddr, remote: SocketAddr) -> Option<Self> {
+        let stream = tokio::net::TcpStream::connect(remote).await.ok()?;
+        let _ = stream.set_nodelay(true);
+        let (mut reader, writer) = stream.into_split();
+        let (tx, frames) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut deframer = plenum_sfu::tcp::Deframer::default();
+            let mut buf = vec![0u8; 16 * 1024];
+            while let Ok(n) = reader.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                deframer.push(&buf[..n]);
+                while let Some(frame) = deframer.next_frame() {
+                    if tx.send(frame).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Some(Self {
+            local,
+            remote,
+            writer,
+            frames,
+        })
     }
 }
 

@@ -153,6 +153,8 @@ pub struct Counters {
     pub forwarded_bytes: f64,
     /// RTP packets received from publishers.
     pub received: f64,
+    /// Datagrams sent over ICE-TCP connections.
+    pub tcp_sent: f64,
 }
 
 /// An HTTP response: status, headers (lower-case names), body.
@@ -296,5 +298,6 @@ pub async fn scrape(base_url: &str, ca_pem: &[u8]) -> Result<Counters, String> {
         forwarded: value("plenum_media_rtp_forwarded_total"),
         forwarded_bytes: value("plenum_media_rtp_forwarded_bytes_total"),
         received: value("plenum_media_rtp_received_total"),
+        tcp_sent: value("plenum_media_tcp_sent_total"),
     })
 }

@@ -183,6 +183,7 @@ async fn run(
     let mut out: Vec<Transmit> = Vec::new();
     let mut messages: Vec<(usize, ShardMessage)> = Vec::new();
     let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let tcp_sent = metrics::counter!("plenum_media_tcp_sent_total");
     let tcp_dropped = metrics::counter!("plenum_media_tcp_dropped_total");
     debug!(shard = shard.id(), "media worker running");
     loop {
@@ -227,8 +228,9 @@ async fn run(
             let sent = tcp
                 .get(&t.destination)
                 .and_then(|w| tcp::frame(&t.contents).map(|f| w.try_send(f).is_ok()));
-            if sent != Some(true) {
-                tcp_dropped.increment(1);
+            match sent {
+                Some(true) => tcp_sent.increment(1),
+                _ => tcp_dropped.increment(1),
             }
             false
         });

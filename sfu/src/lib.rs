@@ -13,7 +13,7 @@
 //! - `driver` — the tokio glue: one worker thread per shard (one per core by default), each
 //!   with its own UDP socket on the shared port, its datagrams and inputs into its shard, its
 //!   transmits out, its messages to the other workers;
-//! - `tcp` — ICE-TCP: the TCP listener, RFC 4571 framing, connections handed to their shard;
+//! - [`tcp`] — ICE-TCP: the TCP listener, RFC 4571 framing, connections handed to their shard;
 //! - `udp` — the batched (`recvmmsg`/`sendmmsg`) UDP sockets;
 //! - [`testing`] — an in-memory network of shards and str0m clients for tests and benches.
 //!
@@ -29,7 +29,7 @@ mod driver;
 pub mod rewrite;
 pub mod router;
 pub mod shard;
-mod tcp;
+pub mod tcp;
 pub mod testing;
 mod udp;
 

@@ -6,6 +6,8 @@
 //! Its frames go to that shard as datagrams of `Protocol::Tcp`, and the shard's TCP transmits
 //! come back through a bounded channel (full: dropped, as a congested link would). A connection
 //! that sends nothing useful in time, or goes quiet for longer than ICE consent allows, is closed.
+//!
+//! [`frame`] and [`Deframer`] are public for clients (the load tester's ICE-TCP participants).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ const MAX_CONNECTIONS: usize = 4096;
 pub(crate) const WRITE_QUEUE: usize = 512;
 
 /// Prefix `data` with its length (RFC 4571); `None` when it does not fit 16 bits.
-pub(crate) fn frame(data: &[u8]) -> Option<Vec<u8>> {
+pub fn frame(data: &[u8]) -> Option<Vec<u8>> {
     let len = u16::try_from(data.len()).ok()?;
     let mut out = Vec::with_capacity(data.len() + 2);
     out.extend_from_slice(&len.to_be_bytes());
@@ -40,14 +42,14 @@ pub(crate) fn frame(data: &[u8]) -> Option<Vec<u8>> {
 
 /// Splits a TCP byte stream into RFC 4571 frames.
 #[derive(Debug, Default)]
-pub(crate) struct Deframer {
+pub struct Deframer {
     buf: Vec<u8>,
     start: usize,
 }
 
 impl Deframer {
     /// Append received bytes.
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
@@ -56,7 +58,7 @@ impl Deframer {
     }
 
     /// The next complete frame, if one has arrived.
-    pub(crate) fn next_frame(&mut self) -> Option<Vec<u8>> {
+    pub fn next_frame(&mut self) -> Option<Vec<u8>> {
         let rest = &self.buf[self.start..];
         let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
         let frame = rest.get(2..2 + len)?.to_vec();
@@ -142,9 +144,11 @@ async fn connection(
     if owner.send(Input::TcpOpen { remote, writer: tx }).is_err() {
         return;
     }
+    let received = metrics::counter!("plenum_media_tcp_received_total");
     let mut frame = Some(first);
     loop {
         while let Some(data) = frame.take().or_else(|| deframer.next_frame()) {
+            received.increment(1);
             if owner.send(Input::TcpFrame { remote, data }).is_err() {
                 return;
             }
