@@ -134,7 +134,14 @@ pub struct IncomingPacket {
     pub keyframe: bool,
     /// RFC 6464 audio level in -dBov (-127 silence … 0 loudest), if the packet has one.
     pub audio_level: Option<i8>,
+    /// Payload bytes (what the bitrate of the source's layer is measured from).
+    pub size: usize,
 }
+
+/// Bytes a forwarded packet costs on the wire beyond its payload (IPv4, UDP, RTP header with
+/// a few extensions, SRTP tag): bandwidth estimates count whole packets, so measured
+/// bitrates include this per packet.
+pub const PACKET_OVERHEAD: usize = 60;
 
 /// Send a packet to one slot of one subscriber, with these rewritten ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +239,10 @@ struct Peer {
     muted: bool,
     /// Last packet time per video layer.
     layer_seen: [Option<Instant>; 3],
+    /// Measured bitrate per video layer.
+    video_rate: [RateMeter; 3],
+    /// Measured audio bitrate.
+    audio_rate: RateMeter,
     /// Last keyframe request per video layer.
     keyframe_asked: [Option<Instant>; 3],
     /// Exponentially smoothed loudness, 0 (silence) … 127 (0 dBov).
@@ -323,6 +334,8 @@ impl Router {
                 layers_needed: None,
                 muted: false,
                 layer_seen: [None; 3],
+                video_rate: Default::default(),
+                audio_rate: RateMeter::default(),
                 keyframe_asked: [None; 3],
                 loudness: 0.0,
                 last_spoke: None,
@@ -441,6 +454,7 @@ impl Router {
                 if !src.audible() {
                     return;
                 }
+                src.audio_rate.record(now, packet.size);
                 if let Some(level) = packet.audio_level {
                     // -127..=0 dBov → 0..=127 loudness; ~200 ms smoothing at 50 packets/s.
                     let loudness = f32::from(level.clamp(-127, 0)) + 127.0;
@@ -454,6 +468,7 @@ impl Router {
                 if !src.video_on {
                     return;
                 }
+                src.video_rate[usize::from(layer)].record(now, packet.size);
                 let first_seen = src.layer_seen[usize::from(layer)].is_none();
                 src.layer_seen[usize::from(layer)] = Some(now);
                 if first_seen {
@@ -545,6 +560,16 @@ impl Router {
     /// The room's current stage participant.
     pub fn stage(&self, room: RoomId) -> Option<PeerId> {
         self.rooms.get(&room).and_then(|r| r.stage)
+    }
+
+    /// The measured bitrate (bits per second on the wire, over the last second) of a source's
+    /// video layer or (`layer` ignored) audio; `None` before half a second of it was seen.
+    pub fn measured_bitrate(&self, source: PeerId, kind: Kind, layer: u8) -> Option<u64> {
+        let p = self.peers.get(&source)?;
+        match kind {
+            Kind::Audio => p.audio_rate.bps,
+            Kind::Video => p.video_rate[usize::from(layer.min(TOP_LAYER))].bps,
+        }
     }
 
     /// The source a subscriber's slot is assigned to.
@@ -875,6 +900,69 @@ impl Router {
     }
 }
 
+/// Bitrate window: `RATE_BUCKETS` buckets of `RATE_BUCKET_MS` (1 s), slid one bucket at a time.
+const RATE_BUCKET_MS: u64 = 100;
+const RATE_BUCKETS: u64 = 10;
+/// A fresh measurement counts after this many complete buckets (0.5 s): earlier ones are
+/// dominated by the first keyframe.
+const RATE_MIN_BUCKETS: u64 = 5;
+
+/// The bitrate of one stream over a sliding 1 s window, measured from packet sizes (plus
+/// [`PACKET_OVERHEAD`]) and the `now` of each packet. The rate is updated when a packet opens a
+/// new 100 ms bucket and kept while the stream pauses: the last known rate is the best guess
+/// for what resuming it will cost.
+#[derive(Debug, Default)]
+struct RateMeter {
+    /// Start of bucket 0; restarted after a silence longer than the window.
+    epoch: Option<Instant>,
+    /// (bucket number, bytes), at `number % RATE_BUCKETS`.
+    buckets: [(u64, u64); RATE_BUCKETS as usize],
+    /// The bucket packets go into now.
+    current: u64,
+    /// Bits per second over the last complete window.
+    bps: Option<u64>,
+}
+
+impl RateMeter {
+    fn record(&mut self, now: Instant, size: usize) {
+        let epoch = *self.epoch.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(epoch).as_millis() / u128::from(RATE_BUCKET_MS);
+        // Out-of-order times go into the current bucket.
+        let mut n = u64::try_from(elapsed).unwrap_or(u64::MAX).max(self.current);
+        if n >= self.current.saturating_add(RATE_BUCKETS) {
+            // Silent for a whole window: measure afresh (the old rate stands until then).
+            self.epoch = Some(now);
+            self.buckets = Default::default();
+            self.current = 0;
+            n = 0;
+        } else if n > self.current {
+            self.bps = self.measure(n).or(self.bps);
+            self.current = n;
+        }
+        let bucket = &mut self.buckets[(n % RATE_BUCKETS) as usize];
+        if bucket.0 != n {
+            *bucket = (n, 0);
+        }
+        bucket.1 += (size + PACKET_OVERHEAD) as u64;
+    }
+
+    /// The rate over the (up to `RATE_BUCKETS`) complete buckets before bucket `n`.
+    fn measure(&self, n: u64) -> Option<u64> {
+        let first = n.saturating_sub(RATE_BUCKETS);
+        let span = n - first;
+        if span < RATE_MIN_BUCKETS {
+            return None;
+        }
+        let bytes: u64 = self
+            .buckets
+            .iter()
+            .filter(|(k, _)| (first..n).contains(k))
+            .map(|(_, b)| b)
+            .sum();
+        Some(bytes * 8 * 1000 / (span * RATE_BUCKET_MS))
+    }
+}
+
 /// Upper widths of the layer bands (device pixels).
 const LAYER_BANDS: [u32; 2] = [400, 800];
 
@@ -945,4 +1033,47 @@ fn sticky_assign(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `meter` 50 packets per second of `size` payload bytes for `d`, from `*now` on.
+    fn feed(meter: &mut RateMeter, now: &mut Instant, size: usize, d: Duration) {
+        for _ in 0..d.as_millis() / 20 {
+            meter.record(*now, size);
+            *now += Duration::from_millis(20);
+        }
+    }
+
+    #[test]
+    fn rate_meter_measures_a_steady_stream_over_a_sliding_window() {
+        let mut meter = RateMeter::default();
+        let mut now = Instant::now();
+        // 440 + 60 bytes every 20 ms = 200 kbit/s on the wire.
+        feed(&mut meter, &mut now, 440, Duration::from_millis(400));
+        assert_eq!(meter.bps, None, "too early to tell");
+        feed(&mut meter, &mut now, 440, Duration::from_millis(1600));
+        assert_eq!(meter.bps, Some(200_000));
+        // The rate doubles: after one window the meter says so.
+        feed(&mut meter, &mut now, 940, Duration::from_millis(500));
+        let halfway = meter.bps.expect("measured above");
+        assert!(halfway > 250_000 && halfway < 350_000, "{halfway}");
+        feed(&mut meter, &mut now, 940, Duration::from_millis(1000));
+        assert_eq!(meter.bps, Some(400_000));
+    }
+
+    #[test]
+    fn rate_meter_keeps_the_last_rate_over_a_pause_and_measures_afresh_after_it() {
+        let mut meter = RateMeter::default();
+        let mut now = Instant::now();
+        feed(&mut meter, &mut now, 440, Duration::from_secs(2));
+        assert_eq!(meter.bps, Some(200_000));
+        now += Duration::from_secs(10);
+        feed(&mut meter, &mut now, 190, Duration::from_millis(200));
+        assert_eq!(meter.bps, Some(200_000), "the last known rate stands");
+        feed(&mut meter, &mut now, 190, Duration::from_millis(1000));
+        assert_eq!(meter.bps, Some(100_000), "no silence averaged in");
+    }
 }

@@ -614,6 +614,7 @@ impl Shard {
             },
             keyframe,
             audio_level: packet.header.ext_vals.audio_level,
+            size: payload.len(),
         };
         self.forwards.clear();
         self.router

@@ -81,6 +81,7 @@ impl World {
             },
             keyframe,
             audio_level: None,
+            size: 1000,
         };
         let mut out = Vec::new();
         self.router.handle_packet(self.now, &packet, &mut out);
@@ -108,6 +109,7 @@ impl World {
             },
             keyframe: false,
             audio_level: Some(level),
+            size: 100,
         };
         let mut out = Vec::new();
         self.router.handle_packet(self.now, &packet, &mut out);
