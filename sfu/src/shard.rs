@@ -670,6 +670,7 @@ impl Shard {
                         source,
                     });
                 }
+                RouterOutput::DesiredBitrate { .. } => {} // Wired to str0m's BWE by the shard rewrite.
                 RouterOutput::Room { room, event } => {
                     let _ = self.events.send(SfuEvent::Room { room, event });
                 }
