@@ -49,6 +49,7 @@ fn packet(seq: u64, layer: u8, keyframe: bool) -> IncomingPacket {
         },
         keyframe,
         audio_level: None,
+        size: 1100,
     }
 }
 

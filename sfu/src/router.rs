@@ -4,17 +4,27 @@
 //! it packets and membership changes and carries out what comes back:
 //!
 //! - inputs: [`Router::add_peer`], [`Router::remove_peer`], [`Router::set_publishing`],
-//!   [`Router::set_muted`], [`Router::set_stage_pin`], [`Router::handle_packet`],
+//!   [`Router::set_muted`], [`Router::set_stage_pin`], [`Router::set_slot_width`],
+//!   [`Router::set_bandwidth`] (a subscriber's egress estimate), [`Router::handle_packet`]
+//!   (which also measures each source's bitrate per layer from [`IncomingPacket::size`]),
 //!   [`Router::handle_keyframe_request`], [`Router::handle_timeout`];
 //! - outputs: the [`Forward`]s that `handle_packet` appends to the caller's buffer (one per
-//!   receiving slot), and [`RouterOutput`]s drained with [`Router::poll_output`];
+//!   receiving slot), and [`RouterOutput`]s drained with [`Router::poll_output`]: keyframe
+//!   requests, slot changes, each subscriber's [`RouterOutput::DesiredBitrate`] (for its
+//!   bandwidth estimator to probe up to) and room events (stage, speaker, dynacast);
 //! - [`Router::poll_timeout`] says when `handle_timeout` is due next.
 //!
-//! Policy (foundation): the stage shows the moderator's pick or the current speaker (dominant
-//! speaker by RFC 6464 audio level, with hysteresis) in the highest active simulcast layer;
-//! tiles show other camera publishers (recent speakers first) in the lowest active layer;
-//! audio slots carry the loudest other speakers. Video slots switch source on a keyframe of
-//! the new source; every switch asks for one (throttled per source and layer).
+//! Policy: the stage shows the moderator's pick or the current speaker (dominant speaker by
+//! RFC 6464 audio level, with hysteresis) in the highest active simulcast layer; tiles show
+//! other camera publishers (recent speakers first) in the lowest active layer; audio slots
+//! carry the loudest other speakers. A rendered size reported for a slot caps its layer.
+//! Under a bandwidth estimate, each subscriber's budget goes to audio first, then the stage,
+//! then the tiles in order, each taking the best layer (up to the one its size calls for)
+//! whose measured bitrate fits: down at once, up only with a margin and after a hold time;
+//! the stage never drops below its lowest layer, a tile that does not fit pauses (keeps its
+//! source, forwards nothing). Video slots switch source or layer on a keyframe of the new
+//! one; every switch asks for one (throttled per source and layer, so subscribers waiting
+//! for the same layer share one request and switch on the same keyframe).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -105,6 +115,16 @@ pub struct RouterConfig {
     pub evaluation_interval: Duration,
     /// Smoothed loudness (0 = silence … 127 = 0 dBov) above which someone counts as speaking.
     pub speaking_threshold: f32,
+    /// Under a bandwidth estimate, a slot moves up to a higher layer (or resumes) only when
+    /// that layer fits with this much to spare, in percent of its bitrate.
+    pub upgrade_margin_percent: u64,
+    /// After the bandwidth estimate made a slot go down or pause, it moves up no sooner
+    /// than this.
+    pub upgrade_hold: Duration,
+    /// The bitrate assumed per video layer until measured (the web client's encoder caps).
+    pub layer_bitrate_guess: [u64; 3],
+    /// The audio bitrate assumed until measured (Opus plus per-packet overhead).
+    pub audio_bitrate_guess: u64,
 }
 
 impl Default for RouterConfig {
@@ -115,6 +135,10 @@ impl Default for RouterConfig {
             layer_timeout: Duration::from_millis(1000),
             evaluation_interval: Duration::from_millis(200),
             speaking_threshold: 40.0,
+            upgrade_margin_percent: 20,
+            upgrade_hold: Duration::from_secs(4),
+            layer_bitrate_guess: [150_000, 500_000, 1_500_000],
+            audio_bitrate_guess: 50_000,
         }
     }
 }
@@ -134,7 +158,14 @@ pub struct IncomingPacket {
     pub keyframe: bool,
     /// RFC 6464 audio level in -dBov (-127 silence … 0 loudest), if the packet has one.
     pub audio_level: Option<i8>,
+    /// Payload bytes (what the bitrate of the source's layer is measured from).
+    pub size: usize,
 }
+
+/// Bytes a forwarded packet costs on the wire beyond its payload (IPv4, UDP, RTP header with
+/// a few extensions, SRTP tag): bandwidth estimates count whole packets, so measured
+/// bitrates include this per packet.
+pub const PACKET_OVERHEAD: usize = 60;
 
 /// Send a packet to one slot of one subscriber, with these rewritten ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +200,15 @@ pub enum RouterOutput {
         role: SlotRole,
         /// The source now shown, `None` when empty.
         source: Option<PeerId>,
+    },
+    /// What a subscriber would receive at the layers its slots' sizes call for (plus audio),
+    /// in bits per second: the bitrate its bandwidth estimator should probe up to (str0m:
+    /// `bwe().set_bitrate(minimum, desired)`). Reported when it changes by more than 10 %.
+    DesiredBitrate {
+        /// The subscriber.
+        subscriber: PeerId,
+        /// Desired bits per second.
+        bps: u64,
     },
     /// Something a room's members should learn.
     Room {
@@ -217,6 +257,12 @@ struct Slot {
     /// The highest layer worth sending, from the size the subscriber renders the slot at
     /// (`None`: not reported; the stage then gets the top layer, tiles the lowest).
     cap: Option<u8>,
+    /// Dynacast: the layer this slot would take if it were active (size and bandwidth
+    /// permitting); `None` when it would take none.
+    wanted: Option<u8>,
+    /// When the bandwidth estimate last made this slot go down or pause (starts the
+    /// upgrade hold).
+    cut_at: Option<Instant>,
     rewriter: SlotRewriter,
 }
 
@@ -229,9 +275,17 @@ struct Peer {
     video_on: bool,
     /// Dynacast: the layers last reported as needed.
     layers_needed: Option<[bool; 3]>,
+    /// Egress bandwidth estimate (bits per second); `None`: unknown, no budget.
+    estimate: Option<u64>,
+    /// The desired bitrate last reported (0 before the first report).
+    desired_reported: u64,
     muted: bool,
     /// Last packet time per video layer.
     layer_seen: [Option<Instant>; 3],
+    /// Measured bitrate per video layer.
+    video_rate: [RateMeter; 3],
+    /// Measured audio bitrate.
+    audio_rate: RateMeter,
     /// Last keyframe request per video layer.
     keyframe_asked: [Option<Instant>; 3],
     /// Exponentially smoothed loudness, 0 (silence) … 127 (0 dBov).
@@ -305,6 +359,8 @@ impl Router {
                 forwarding: None,
                 pending: None,
                 cap: None,
+                wanted: None,
+                cut_at: None,
                 rewriter: SlotRewriter::new(match role.kind() {
                     Kind::Audio => 48_000,
                     Kind::Video => 90_000,
@@ -321,8 +377,12 @@ impl Router {
                 audio_on: false,
                 video_on: false,
                 layers_needed: None,
+                estimate: None,
+                desired_reported: 0,
                 muted: false,
                 layer_seen: [None; 3],
+                video_rate: Default::default(),
+                audio_rate: RateMeter::default(),
                 keyframe_asked: [None; 3],
                 loudness: 0.0,
                 last_spoke: None,
@@ -419,6 +479,21 @@ impl Router {
         self.evaluate_room(now, room);
     }
 
+    /// The subscriber's egress bandwidth estimate in bits per second (str0m's
+    /// `EgressBitrateEstimate`), or `None` when unknown: its video slots then take the layers
+    /// their sizes call for, without a budget. Takes effect at the next evaluation (at most
+    /// [`RouterConfig::evaluation_interval`] later), like layer activity: estimates arrive
+    /// often, and re-evaluating the room on each would cost more than the delay.
+    pub fn set_bandwidth(&mut self, now: Instant, subscriber: PeerId, estimate_bps: Option<u64>) {
+        let Some(p) = self.peers.get_mut(&subscriber) else {
+            return;
+        };
+        p.estimate = estimate_bps;
+        if self.next_evaluation.is_none() {
+            self.next_evaluation = Some(now + self.config.evaluation_interval);
+        }
+    }
+
     /// Put a peer on the room's stage, or (`None`) let the stage follow the speaker. The pin
     /// may name a peer whose connection is not up yet: it takes effect when the peer arrives
     /// with a camera, and ends when the peer leaves.
@@ -441,6 +516,7 @@ impl Router {
                 if !src.audible() {
                     return;
                 }
+                src.audio_rate.record(now, packet.size);
                 if let Some(level) = packet.audio_level {
                     // -127..=0 dBov → 0..=127 loudness; ~200 ms smoothing at 50 packets/s.
                     let loudness = f32::from(level.clamp(-127, 0)) + 127.0;
@@ -454,6 +530,7 @@ impl Router {
                 if !src.video_on {
                     return;
                 }
+                src.video_rate[usize::from(layer)].record(now, packet.size);
                 let first_seen = src.layer_seen[usize::from(layer)].is_none();
                 src.layer_seen[usize::from(layer)] = Some(now);
                 if first_seen {
@@ -545,6 +622,16 @@ impl Router {
     /// The room's current stage participant.
     pub fn stage(&self, room: RoomId) -> Option<PeerId> {
         self.rooms.get(&room).and_then(|r| r.stage)
+    }
+
+    /// The measured bitrate (bits per second on the wire, over the last second) of a source's
+    /// video layer or (`layer` ignored) audio; `None` before half a second of it was seen.
+    pub fn measured_bitrate(&self, source: PeerId, kind: Kind, layer: u8) -> Option<u64> {
+        let p = self.peers.get(&source)?;
+        match kind {
+            Kind::Audio => p.audio_rate.bps,
+            Kind::Video => p.video_rate[usize::from(layer.min(TOP_LAYER))].bps,
+        }
     }
 
     /// The source a subscriber's slot is assigned to.
@@ -692,7 +779,7 @@ impl Router {
 
         let members = room.peers.clone();
         let previous_stage = room.previous_stage;
-        let mut changes: Vec<(PeerId, usize, Option<PeerId>, Option<u8>)> = Vec::new();
+        let mut plans: Vec<(PeerId, Vec<SlotPlan>, u64)> = Vec::new();
         for &sub in &members {
             let Some(p) = self.peers.get(&sub) else {
                 continue;
@@ -714,6 +801,7 @@ impl Router {
 
             let tiles: Vec<usize> = slot_indices(p, |r| matches!(r, SlotRole::Tile(_)));
             let audios: Vec<usize> = slot_indices(p, |r| matches!(r, SlotRole::Audio(_)));
+            // In priority order for the bandwidth budget: stage, tiles, audio.
             let mut assign: Vec<(usize, Option<PeerId>)> = Vec::new();
             for i in slot_indices(p, |r| r == SlotRole::Stage) {
                 assign.push((i, stage_src));
@@ -723,35 +811,54 @@ impl Router {
             assign.extend(sticky_assign(p, &tiles, &tile_wanted, &tile_candidates));
             assign.extend(sticky_assign(p, &audios, &audio_wanted, &audio_candidates));
 
-            for (i, src) in assign {
-                let slot = &p.slots[i];
-                let layer = match (slot.role, src) {
-                    (SlotRole::Audio(_), Some(_)) => Some(0),
-                    (SlotRole::Stage, Some(s)) => Some(self.choose_layer(now, s, true, slot.cap)),
-                    (SlotRole::Tile(_), Some(s)) => {
-                        Some(self.choose_layer(now, s, slot.cap.is_some(), slot.cap))
-                    }
-                    (_, None) => None,
+            let (plan, desired) = self.plan_layers(now, p, &assign);
+            plans.push((sub, plan, desired));
+        }
+        let mut changes: Vec<(PeerId, SlotPlan)> = Vec::new();
+        for (sub, plan, desired) in plans {
+            let Some(p) = self.peers.get_mut(&sub) else {
+                continue;
+            };
+            // Only noticeable changes: the estimator re-plans its probing on each.
+            if desired.abs_diff(p.desired_reported) * 10 > p.desired_reported {
+                p.desired_reported = desired;
+                self.outputs.push_back(RouterOutput::DesiredBitrate {
+                    subscriber: sub,
+                    bps: desired,
+                });
+            }
+            for sp in plan {
+                let Some(slot) = p.slots.get_mut(sp.slot) else {
+                    continue;
                 };
-                let target = src.zip(layer);
-                let unchanged = slot.source == src
-                    && (slot.pending == target
-                        || (slot.pending.is_none() && slot.forwarding == target));
-                if !unchanged {
-                    changes.push((sub, i, src, layer));
+                slot.wanted = sp.wanted;
+                if sp.cut {
+                    slot.cut_at = Some(now);
+                }
+                let target = sp.source.zip(sp.layer);
+                if slot.source != sp.source || slot.pending.or(slot.forwarding) != target {
+                    changes.push((sub, sp));
                 }
             }
         }
-        for (sub, i, src, layer) in changes {
-            self.apply_slot(now, room_id, sub, i, src.zip(layer));
+        for (sub, sp) in changes {
+            self.apply_slot(
+                now,
+                room_id,
+                sub,
+                sp.slot,
+                sp.source.zip(sp.layer),
+                sp.source,
+            );
         }
         self.update_dynacast(room_id);
     }
 
     /// Dynacast: a publisher's layer is needed when a video slot forwards it, waits for it,
-    /// or would choose it if it were active (the stage's top or the rendered size's layer):
-    /// so a paused layer is resumed before the slots need it, and no slot is stuck on a lower
-    /// one because the better one was paused.
+    /// or would choose it if it were active (the stage's top or the rendered size's layer, as
+    /// far as the subscriber's bandwidth allows): so a paused layer is resumed before the
+    /// slots need it, no slot is stuck on a lower one because the better one was paused, and
+    /// nobody asks for a layer their bandwidth keeps them from receiving.
     fn update_dynacast(&mut self, room_id: RoomId) {
         let Some(room) = self.rooms.get(&room_id) else {
             return;
@@ -767,17 +874,12 @@ impl Router {
                 continue;
             };
             for slot in p.slots.iter().filter(|s| s.role.kind() == Kind::Video) {
-                let wanted = match slot.role {
-                    SlotRole::Stage => slot.cap.unwrap_or(TOP_LAYER),
-                    _ => slot.cap.unwrap_or(0),
-                }
-                .min(TOP_LAYER);
                 let mut mark = |source: PeerId, layer: u8| {
                     if let Some(n) = needed.get_mut(&source) {
                         n[usize::from(layer.min(TOP_LAYER))] = true;
                     }
                 };
-                if let Some(source) = slot.source {
+                if let Some((source, wanted)) = slot.source.zip(slot.wanted) {
                     mark(source, wanted);
                 }
                 for (source, layer) in slot.forwarding.into_iter().chain(slot.pending) {
@@ -799,25 +901,156 @@ impl Router {
         }
     }
 
-    /// The simulcast layer to forward: the highest (stage, or a slot with a reported size)
-    /// or lowest (tile) active one at or below `cap`; when none is, the lowest active one;
-    /// when none is active yet, the preferred extreme.
-    fn choose_layer(&self, now: Instant, source: PeerId, high: bool, cap: Option<u8>) -> u8 {
-        let top = cap.unwrap_or(TOP_LAYER).min(TOP_LAYER);
+    /// The layers of one subscriber's slots (`assign`: slot order, i.e. stage, tiles, audio)
+    /// and its desired bitrate.
+    ///
+    /// Without a bandwidth estimate each video slot takes the layer its size calls for. With
+    /// one, the audio slots' bitrate is reserved first; then the video slots, in order, take
+    /// the best layer (up to that one) that fits what is left: the slot's current layer or a
+    /// lower one must fit, a higher one (or resuming) must fit with `upgrade_margin_percent`
+    /// to spare and waits `upgrade_hold` after the slot's last cut, so an estimate hovering
+    /// around a layer's bitrate does not flap. The stage never drops below its lowest active
+    /// layer. A tile that cannot fit even its lowest layer pauses: it keeps its source (the
+    /// client keeps its label and last frame) but forwards nothing, and resumes at a keyframe
+    /// once the budget allows; cheaper tiles after it may still fit.
+    fn plan_layers(
+        &self,
+        now: Instant,
+        p: &Peer,
+        assign: &[(usize, Option<PeerId>)],
+    ) -> (Vec<SlotPlan>, u64) {
+        let config = &self.config;
+        let audio: u64 = assign
+            .iter()
+            .filter(|(i, _)| p.slots[*i].role.kind() == Kind::Audio)
+            .filter_map(|(_, source)| *source)
+            .map(|source| self.audio_cost(source))
+            .sum();
+        let mut left = p.estimate.map(|e| e.saturating_sub(audio));
+        let mut desired = audio;
+        let mut plans = Vec::with_capacity(assign.len());
+        for &(i, source) in assign {
+            let slot = &p.slots[i];
+            let mut plan = SlotPlan {
+                slot: i,
+                source,
+                layer: None,
+                wanted: None,
+                cut: false,
+            };
+            let Some(src) = source else {
+                plans.push(plan);
+                continue;
+            };
+            if slot.role.kind() == Kind::Audio {
+                plan.layer = Some(0);
+                plans.push(plan);
+                continue;
+            }
+            let stage = slot.role == SlotRole::Stage;
+            let want = slot
+                .cap
+                .unwrap_or(if stage { TOP_LAYER } else { 0 })
+                .min(TOP_LAYER);
+            let candidates = self.layer_candidates(now, src, stage || slot.cap.is_some(), want);
+            // The first candidate is always set.
+            let preferred = candidates[0].unwrap_or(0);
+            desired += self.layer_cost(src, preferred);
+            let Some(budget) = left.as_mut() else {
+                plan.layer = Some(preferred);
+                plan.wanted = Some(want);
+                plans.push(plan);
+                continue;
+            };
+            let available = *budget;
+            let current = slot_level(slot);
+            let rises = |layer: u8| current.is_some_and(|c| i16::from(layer) > c);
+            let fits = |layer: u8| {
+                let cost = self.layer_cost(src, layer);
+                if rises(layer) {
+                    let margin = 100 + config.upgrade_margin_percent;
+                    cost.saturating_mul(margin) <= available.saturating_mul(100)
+                } else {
+                    cost <= available
+                }
+            };
+            let held = slot
+                .cut_at
+                .is_some_and(|t| now.saturating_duration_since(t) < config.upgrade_hold);
+            let chosen = candidates
+                .into_iter()
+                .flatten()
+                .find(|&l| fits(l) && !(held && rises(l)));
+            // Dynacast ignores the hold: the layer should be flowing when the hold ends.
+            let affordable = (0..=want).rev().find(|&l| fits(l));
+            (plan.layer, plan.wanted) = if stage {
+                let lowest = candidates.into_iter().flatten().last();
+                (chosen.or(lowest), affordable.or(Some(0)))
+            } else {
+                (chosen, affordable)
+            };
+            let level = plan.layer.map_or(-1, i16::from);
+            plan.cut = current.is_some_and(|c| level < c) && plan.layer != Some(preferred);
+            *budget = budget.saturating_sub(plan.layer.map_or(0, |l| self.layer_cost(src, l)));
+            plans.push(plan);
+        }
+        (plans, desired)
+    }
+
+    /// The layers a video slot may forward from `source`, best first (the first is what its
+    /// size calls for): the active ones at or below `want`, all of them, highest first, for
+    /// the stage or a slot with a reported size, else the lowest active one; when none is at
+    /// or below `want`, the lowest active one; when none is active yet, `want` and the ones
+    /// below it (or 0).
+    fn layer_candidates(
+        &self,
+        now: Instant,
+        source: PeerId,
+        high: bool,
+        want: u8,
+    ) -> [Option<u8>; 3] {
+        let mut layers = [None; 3];
         let Some(p) = self.peers.get(&source) else {
-            return 0;
+            layers[0] = Some(0);
+            return layers;
         };
         let timeout = self.config.layer_timeout;
         let active = |l: &u8| p.layer_active(*l, now, timeout);
-        let mut within = (0..=top).filter(active);
-        let chosen = if high {
-            within.next_back()
-        } else {
-            within.next()
-        };
-        chosen
-            .or_else(|| (0..=TOP_LAYER).find(active))
-            .unwrap_or(if high { top } else { 0 })
+        let lowest_active = (0..=TOP_LAYER).find(active);
+        if high {
+            for (slot, l) in layers.iter_mut().zip((0..=want).rev().filter(active)) {
+                *slot = Some(l);
+            }
+        }
+        if layers[0].is_none() {
+            match lowest_active {
+                Some(l) => layers[0] = Some(l),
+                None if high => {
+                    for (slot, l) in layers.iter_mut().zip((0..=want).rev()) {
+                        *slot = Some(l);
+                    }
+                }
+                None => layers[0] = Some(0),
+            }
+        }
+        layers
+    }
+
+    /// What forwarding a source's video layer costs (measured, else the configured guess).
+    fn layer_cost(&self, source: PeerId, layer: u8) -> u64 {
+        let layer = usize::from(layer.min(TOP_LAYER));
+        self.peers
+            .get(&source)
+            .and_then(|p| p.video_rate[layer].bps)
+            .unwrap_or(self.config.layer_bitrate_guess[layer])
+    }
+
+    /// What forwarding a source's audio costs (measured, else the configured guess).
+    fn audio_cost(&self, source: PeerId) -> u64 {
+        self.peers
+            .get(&source)
+            .and_then(|p| p.audio_rate.bps)
+            .unwrap_or(self.config.audio_bitrate_guess)
     }
 
     fn apply_slot(
@@ -827,6 +1060,7 @@ impl Router {
         sub: PeerId,
         i: usize,
         target: Option<(PeerId, u8)>,
+        source: Option<PeerId>,
     ) {
         let forwarding_gone = self
             .peers
@@ -838,11 +1072,11 @@ impl Router {
             return;
         };
         let role = slot.role;
-        let source = target.map(|(s, _)| s);
         let source_changed = slot.source != source;
         slot.source = source;
         self.index_dirty = true;
         match target {
+            // No source, or paused for bandwidth: stop at once.
             None => {
                 slot.forwarding = None;
                 slot.pending = None;
@@ -875,6 +1109,69 @@ impl Router {
     }
 }
 
+/// Bitrate window: `RATE_BUCKETS` buckets of `RATE_BUCKET_MS` (1 s), slid one bucket at a time.
+const RATE_BUCKET_MS: u64 = 100;
+const RATE_BUCKETS: u64 = 10;
+/// A fresh measurement counts after this many complete buckets (0.5 s): earlier ones are
+/// dominated by the first keyframe.
+const RATE_MIN_BUCKETS: u64 = 5;
+
+/// The bitrate of one stream over a sliding 1 s window, measured from packet sizes (plus
+/// [`PACKET_OVERHEAD`]) and the `now` of each packet. The rate is updated when a packet opens a
+/// new 100 ms bucket and kept while the stream pauses: the last known rate is the best guess
+/// for what resuming it will cost.
+#[derive(Debug, Default)]
+struct RateMeter {
+    /// Start of bucket 0; restarted after a silence longer than the window.
+    epoch: Option<Instant>,
+    /// (bucket number, bytes), at `number % RATE_BUCKETS`.
+    buckets: [(u64, u64); RATE_BUCKETS as usize],
+    /// The bucket packets go into now.
+    current: u64,
+    /// Bits per second over the last complete window.
+    bps: Option<u64>,
+}
+
+impl RateMeter {
+    fn record(&mut self, now: Instant, size: usize) {
+        let epoch = *self.epoch.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(epoch).as_millis() / u128::from(RATE_BUCKET_MS);
+        // Out-of-order times go into the current bucket.
+        let mut n = u64::try_from(elapsed).unwrap_or(u64::MAX).max(self.current);
+        if n >= self.current.saturating_add(RATE_BUCKETS) {
+            // Silent for a whole window: measure afresh (the old rate stands until then).
+            self.epoch = Some(now);
+            self.buckets = Default::default();
+            self.current = 0;
+            n = 0;
+        } else if n > self.current {
+            self.bps = self.measure(n).or(self.bps);
+            self.current = n;
+        }
+        let bucket = &mut self.buckets[(n % RATE_BUCKETS) as usize];
+        if bucket.0 != n {
+            *bucket = (n, 0);
+        }
+        bucket.1 += (size + PACKET_OVERHEAD) as u64;
+    }
+
+    /// The rate over the (up to `RATE_BUCKETS`) complete buckets before bucket `n`.
+    fn measure(&self, n: u64) -> Option<u64> {
+        let first = n.saturating_sub(RATE_BUCKETS);
+        let span = n - first;
+        if span < RATE_MIN_BUCKETS {
+            return None;
+        }
+        let bytes: u64 = self
+            .buckets
+            .iter()
+            .filter(|(k, _)| (first..n).contains(k))
+            .map(|(_, b)| b)
+            .sum();
+        Some(bytes * 8 * 1000 / (span * RATE_BUCKET_MS))
+    }
+}
+
 /// Upper widths of the layer bands (device pixels).
 const LAYER_BANDS: [u32; 2] = [400, 800];
 
@@ -896,6 +1193,28 @@ fn layer_for_width(width: u32, current: Option<u8>) -> u8 {
         .unwrap_or(u32::MAX);
     let inside = width * 10 >= lower * 9 && width * 10 <= upper.saturating_mul(11);
     if inside { cur } else { plain }
+}
+
+/// One slot's outcome of an evaluation.
+#[derive(Debug)]
+struct SlotPlan {
+    slot: usize,
+    source: Option<PeerId>,
+    /// The layer to forward (0 for audio); `None` with a source: paused for bandwidth.
+    layer: Option<u8>,
+    /// Dynacast: the layer the slot would take if it were active.
+    wanted: Option<u8>,
+    /// The bandwidth estimate made the slot go down or pause.
+    cut: bool,
+}
+
+/// Where a video slot stands for the bandwidth hysteresis: the layer it forwards or waits
+/// for, -1 when paused, `None` when it shows nothing yet.
+fn slot_level(slot: &Slot) -> Option<i16> {
+    match slot.pending.or(slot.forwarding) {
+        Some((_, layer)) => Some(i16::from(layer)),
+        None => slot.source.map(|_| -1),
+    }
 }
 
 fn slot_indices(p: &Peer, pred: impl Fn(SlotRole) -> bool) -> Vec<usize> {
@@ -945,4 +1264,47 @@ fn sticky_assign(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `meter` 50 packets per second of `size` payload bytes for `d`, from `*now` on.
+    fn feed(meter: &mut RateMeter, now: &mut Instant, size: usize, d: Duration) {
+        for _ in 0..d.as_millis() / 20 {
+            meter.record(*now, size);
+            *now += Duration::from_millis(20);
+        }
+    }
+
+    #[test]
+    fn rate_meter_measures_a_steady_stream_over_a_sliding_window() {
+        let mut meter = RateMeter::default();
+        let mut now = Instant::now();
+        // 440 + 60 bytes every 20 ms = 200 kbit/s on the wire.
+        feed(&mut meter, &mut now, 440, Duration::from_millis(400));
+        assert_eq!(meter.bps, None, "too early to tell");
+        feed(&mut meter, &mut now, 440, Duration::from_millis(1600));
+        assert_eq!(meter.bps, Some(200_000));
+        // The rate doubles: after one window the meter says so.
+        feed(&mut meter, &mut now, 940, Duration::from_millis(500));
+        let halfway = meter.bps.expect("measured above");
+        assert!(halfway > 250_000 && halfway < 350_000, "{halfway}");
+        feed(&mut meter, &mut now, 940, Duration::from_millis(1000));
+        assert_eq!(meter.bps, Some(400_000));
+    }
+
+    #[test]
+    fn rate_meter_keeps_the_last_rate_over_a_pause_and_measures_afresh_after_it() {
+        let mut meter = RateMeter::default();
+        let mut now = Instant::now();
+        feed(&mut meter, &mut now, 440, Duration::from_secs(2));
+        assert_eq!(meter.bps, Some(200_000));
+        now += Duration::from_secs(10);
+        feed(&mut meter, &mut now, 190, Duration::from_millis(200));
+        assert_eq!(meter.bps, Some(200_000), "the last known rate stands");
+        feed(&mut meter, &mut now, 190, Duration::from_millis(1000));
+        assert_eq!(meter.bps, Some(100_000), "no silence averaged in");
+    }
 }

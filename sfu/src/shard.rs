@@ -1061,6 +1061,7 @@ impl Shard {
             },
             keyframe,
             audio_level: packet.header.ext_vals.audio_level,
+            size: payload.len(),
         };
         let data = Arc::new(PacketData {
             payload,
@@ -1132,6 +1133,7 @@ impl Shard {
                         source,
                     });
                 }
+                RouterOutput::DesiredBitrate { .. } => {} // Wired to str0m's BWE by the shard rewrite.
                 RouterOutput::Room { room, event } => {
                     let _ = self.events.send(SfuEvent::Room { room, event });
                 }

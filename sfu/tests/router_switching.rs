@@ -5,7 +5,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
-use plenum_sfu::router::{PeerId, RoomEvent, RouterOutput, TOP_LAYER};
+use plenum_sfu::router::TOP_LAYER;
 
 #[test]
 fn a_new_slot_waits_for_a_keyframe_and_asks_for_one() {
@@ -174,20 +174,6 @@ fn subscriber_pli_is_forwarded_to_the_slot_source() {
     assert_eq!(w.keyframe_requests(), vec![(a, TOP_LAYER)]);
 }
 
-/// Which layers of `src` reach `sub`'s `slot` right now (a non-key packet on each).
-fn layers_reaching(w: &mut World, src: PeerId, sub: PeerId, slot: usize) -> Vec<u8> {
-    (0..=TOP_LAYER)
-        .filter(|&l| !to(&w.video(src, l, false), sub, slot).is_empty())
-        .collect()
-}
-
-/// Every layer of `src` sends a keyframe (as it would on request).
-fn keyframes(w: &mut World, src: PeerId) {
-    for layer in 0..=TOP_LAYER {
-        w.video(src, layer, true);
-    }
-}
-
 #[test]
 fn the_rendered_size_picks_the_layer_at_a_keyframe_with_hysteresis() {
     let mut w = World::new();
@@ -226,20 +212,6 @@ fn the_rendered_size_picks_the_layer_at_a_keyframe_with_hysteresis() {
     w.router.set_slot_width(w.now, c, TILE0, 700);
     keyframes(&mut w, b);
     assert_eq!(layers_reaching(&mut w, b, c, TILE0), vec![1]);
-}
-
-/// The latest `LayersNeeded` report per publisher since the last call.
-fn layers_needed(w: &mut World) -> std::collections::HashMap<PeerId, [bool; 3]> {
-    w.outputs()
-        .into_iter()
-        .filter_map(|o| match o {
-            RouterOutput::Room {
-                event: RoomEvent::LayersNeeded { peer, layers },
-                ..
-            } => Some((peer, layers)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
