@@ -59,6 +59,8 @@ pub struct MediaSection {
     pub workers: usize,
     /// ICE-TCP on the same port number.
     pub ice_tcp: bool,
+    /// Bandwidth estimation (TWCC) per subscriber drives the layer choice.
+    pub bandwidth_estimation: bool,
     /// Stage video slots per subscriber (0 or 1).
     pub stage_slots: u8,
     /// Tile video slots per subscriber.
@@ -117,6 +119,7 @@ impl Default for MediaSection {
             public_addresses: Vec::new(),
             workers: 0,
             ice_tcp: true,
+            bandwidth_estimation: true,
             stage_slots: 1,
             tile_slots: 8,
             audio_slots: 3,

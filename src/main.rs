@@ -210,6 +210,7 @@ async fn serve(config: Config) -> Result<()> {
             public_addresses: config.media.public_addresses.clone(),
             workers: config.media.workers,
             ice_tcp: config.media.ice_tcp,
+            bandwidth_estimation: config.media.bandwidth_estimation,
             slots,
             router: RouterConfig::default(),
         },

@@ -118,7 +118,7 @@ pub async fn spawn(
         Some(_) => udp_candidates.clone(),
         None => Vec::new(),
     };
-    let setup = ShardSetup::new(
+    let mut setup = ShardSetup::new(
         count,
         local_addr,
         udp_candidates,
@@ -126,6 +126,7 @@ pub async fn spawn(
         config.slots,
         config.router,
     )?;
+    setup.bandwidth_estimation = config.bandwidth_estimation;
 
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..count).map(|_| mpsc::unbounded_channel()).unzip();

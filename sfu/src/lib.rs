@@ -96,6 +96,8 @@ pub struct MediaConfig {
     pub workers: usize,
     /// Also accept ICE over TCP (RFC 6544, passive candidates) on the bound port number.
     pub ice_tcp: bool,
+    /// Estimate each subscriber's bandwidth (TWCC, str0m's GoogCC) and fit its layers to it.
+    pub bandwidth_estimation: bool,
     /// Receive slots offered to every subscriber.
     pub slots: SlotLayout,
     /// Routing policy.

@@ -45,6 +45,7 @@ use std::time::Instant as StdInstant;
 use metrics::{Counter, Gauge};
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
 use str0m::crypto;
@@ -72,6 +73,11 @@ pub fn home_of(room: RoomId, count: usize) -> usize {
 pub(crate) fn owner_of_ufrag(ufrag: &str) -> Option<usize> {
     ufrag.get(..2)?.parse().ok()
 }
+
+/// The bandwidth estimate a new connection starts from (probing raises it within seconds).
+const INITIAL_ESTIMATE: u64 = 1_000_000;
+/// Estimate changes smaller than this (percent) are not passed to the router.
+const ESTIMATE_STEP_PERCENT: u64 = 5;
 
 /// Most shards a ufrag prefix can name.
 pub const MAX_SHARDS: usize = 100;
@@ -136,6 +142,8 @@ pub struct ShardSetup {
     pub slots: SlotLayout,
     /// Routing policy.
     pub router: RouterConfig,
+    /// Estimate each subscriber's bandwidth (TWCC) and let the router fit its layers to it.
+    pub bandwidth_estimation: bool,
     /// One DTLS certificate for all peers: generating one per connection costs ~1-2 ms.
     dtls_cert: DtlsCert,
 }
@@ -172,6 +180,7 @@ impl ShardSetup {
             tcp_candidates,
             slots,
             router,
+            bandwidth_estimation: true,
             dtls_cert,
         })
     }
@@ -213,6 +222,7 @@ pub struct PeerUp {
     video_on: bool,
     silenced: bool,
     widths: Vec<(usize, u32)>,
+    estimate: Option<u64>,
 }
 
 /// A message from one shard to another (see the module docs for who sends what).
@@ -249,6 +259,21 @@ pub enum ShardMessage {
         slot: usize,
         /// Device pixels.
         width: u32,
+    },
+    /// To the home: the subscriber's bandwidth estimate (`None`: unknown).
+    Bandwidth {
+        /// The subscriber.
+        peer: PeerId,
+        /// Bits per second.
+        bps: Option<u64>,
+    },
+    /// To an owner: the rate the subscriber's slots would take at the layers their sizes
+    /// call for (the estimator probes up to it).
+    DesiredBitrate {
+        /// The subscriber.
+        peer: PeerId,
+        /// Bits per second.
+        bps: u64,
     },
     /// To the home: the subscriber's browser asked for a keyframe on a slot.
     KeyframeRequest {
@@ -331,6 +356,9 @@ struct Peer {
     muted: bool,
     /// Floor control (control plane): false until allowed, so nothing leaks before it.
     audio_allowed: bool,
+    /// The latest bandwidth estimate, and the one last sent to the home.
+    estimate: Option<u64>,
+    reported_estimate: Option<u64>,
 }
 
 impl Peer {
@@ -422,6 +450,11 @@ impl Shard {
     /// Number of peer connections this shard owns.
     pub fn peer_count(&self) -> usize {
         self.peers.len()
+    }
+
+    /// The latest bandwidth estimate of a peer this shard owns (bits per second).
+    pub fn bandwidth_estimate(&self, peer: PeerId) -> Option<u64> {
+        self.peers.get(&peer).and_then(|p| p.estimate)
     }
 
     /// The datagrams to send, in order (the vector is left empty).
@@ -564,12 +597,17 @@ impl Shard {
             ufrag: ufrag.clone(),
             pass: random_string(24),
         };
+        let bwe = self
+            .setup
+            .bandwidth_estimation
+            .then_some(Bitrate::bps(INITIAL_ESTIMATE));
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
             .set_rtp_mode(true)
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
+            .enable_bwe(bwe)
             .set_dtls_cert(self.setup.dtls_cert.clone())
             .set_local_ice_credentials(creds)
             .build(now);
@@ -680,6 +718,8 @@ impl Shard {
                 video_on: false,
                 muted: false,
                 audio_allowed: false,
+                estimate: None,
+                reported_estimate: None,
             },
         );
         self.timers.push(Reverse((next_timeout, peer_id)));
@@ -761,6 +801,7 @@ impl Shard {
                     video_on,
                     silenced,
                     widths,
+                    estimate,
                 } = *up;
                 self.members.insert(peer, Member { owner, mids });
                 self.router.add_peer(now, peer, room, layout);
@@ -770,6 +811,7 @@ impl Shard {
                 for (slot, width) in widths {
                     self.router.set_slot_width(now, peer, slot, width);
                 }
+                self.router.set_bandwidth(now, peer, estimate);
             }
             ShardMessage::PeerDown { peer } => {
                 self.members.remove(&peer);
@@ -782,6 +824,8 @@ impl Shard {
             ShardMessage::SlotWidth { peer, slot, width } => {
                 self.router.set_slot_width(now, peer, slot, width)
             }
+            ShardMessage::Bandwidth { peer, bps } => self.router.set_bandwidth(now, peer, bps),
+            ShardMessage::DesiredBitrate { peer, bps } => self.set_desired_bitrate(peer, bps),
             ShardMessage::KeyframeRequest { subscriber, slot } => {
                 self.router.handle_keyframe_request(now, subscriber, slot)
             }
@@ -983,11 +1027,21 @@ impl Shard {
                         .enumerate()
                         .filter_map(|(i, s)| s.width.map(|w| (i, w)))
                         .collect(),
+                    estimate: peer.estimate,
                 };
+                peer.reported_estimate = peer.estimate;
                 let room = peer.room;
                 self.send_home(now, room, ShardMessage::PeerUp(Box::new(up)));
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => return true,
+            Event::EgressBitrateEstimate(BweKind::Twcc {
+                estimate,
+                can_probe,
+            }) => {
+                // Without probing (no TWCC feedback) the estimate goes stale: unknown.
+                let bps = can_probe.then(|| estimate.as_u64());
+                self.report_estimate(now, id, bps);
+            }
             Event::RtpPacket(packet) => self.handle_rtp(now, id, packet),
             Event::KeyframeRequest(req) => {
                 if let Some(peer) = self.peers.get(&id)
@@ -1133,12 +1187,54 @@ impl Shard {
                         source,
                     });
                 }
-                RouterOutput::DesiredBitrate { .. } => {} // Wired to str0m's BWE by the shard rewrite.
+                RouterOutput::DesiredBitrate { subscriber, bps } => {
+                    match self.members.get(&subscriber).map(|m| m.owner) {
+                        Some(owner) if owner != self.id => self.messages.push((
+                            owner,
+                            ShardMessage::DesiredBitrate {
+                                peer: subscriber,
+                                bps,
+                            },
+                        )),
+                        _ => self.set_desired_bitrate(subscriber, bps),
+                    }
+                }
                 RouterOutput::Room { room, event } => {
                     let _ = self.events.send(SfuEvent::Room { room, event });
                 }
             }
         }
+    }
+
+    /// Pass a subscriber's estimate to the home when it moved noticeably: str0m reports small
+    /// steps often, the router needs the trend.
+    fn report_estimate(&mut self, now: StdInstant, id: PeerId, bps: Option<u64>) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.estimate = bps;
+        let noticeable = match (peer.reported_estimate, bps) {
+            (Some(old), Some(new)) => new.abs_diff(old) * 100 > old * ESTIMATE_STEP_PERCENT,
+            (old, new) => old != new,
+        };
+        if !noticeable || !peer.connected {
+            return;
+        }
+        peer.reported_estimate = bps;
+        let room = peer.room;
+        self.send_home(now, room, ShardMessage::Bandwidth { peer: id, bps });
+    }
+
+    /// Let a local subscriber's estimator probe up to what its slots would take.
+    fn set_desired_bitrate(&mut self, id: PeerId, bps: u64) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if !self.setup.bandwidth_estimation {
+            return;
+        }
+        peer.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(bps));
+        mark_dirty(&mut self.dirty, id, peer);
     }
 
     /// Ask a local publisher for a keyframe (PLI) on a layer.

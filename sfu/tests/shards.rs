@@ -153,3 +153,18 @@ fn slot_changes_are_reported_with_the_subscribers_mids() {
         );
     }
 }
+
+#[test]
+fn every_subscriber_has_a_probing_bandwidth_estimate_at_its_owner() {
+    let (net, _, subscribers) = congress();
+    for &s in &subscribers {
+        let c = &net.clients[s];
+        let estimate = net.shards[c.owner].bandwidth_estimate(c.peer);
+        assert!(
+            estimate.is_some_and(|bps| bps >= 100_000),
+            "{:?} on shard {}: {estimate:?}",
+            c.peer,
+            c.owner
+        );
+    }
+}
