@@ -48,11 +48,26 @@ export function nonLoopbackInterfaces() {
 /**
  * `fakeMedia: false` leaves out the fake camera and microphone: the participants find no
  * devices and join without sending, which spares the CPU in tests that need no media.
+ * `netns` runs the browser in that named network namespace (`ip netns exec`, through a
+ * one-line wrapper script, as playwright-core wants one executable); playwright-core talks to
+ * it over a pipe, which crosses namespaces.
  */
-export function launchChromium({ fakeMedia = true } = {}) {
+export async function launchChromium({ fakeMedia = true, netns } = {}) {
   const args = fakeMedia ? CHROMIUM_ARGS : CHROMIUM_ARGS.filter((a) => a !== '--use-fake-device-for-media-stream');
   // playwright-core makes a fresh, empty profile directory for every launch.
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+  if (!netns) return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'plenum-e2e-chromium-'));
+  const wrapper = path.join(dir, 'chromium');
+  await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${shellQuote(netns)} ${shellQuote(CHROMIUM)} "$@"\n`, { mode: 0o755 });
+  try {
+    return await chromium.launch({ executablePath: wrapper, headless: true, args });
+  } finally {
+    await rm(dir, { recursive: true, force: true }); // exec'd by now
+  }
+}
+
+function shellQuote(s) {
+  return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 export function newContext(browser, options = {}) {
@@ -90,10 +105,13 @@ const INVITE_LINE = /^ {2}(\S+)\s+(.+?)\s+(\S+\/join#token=\S+)\s*$/;
 
 /**
  * Starts `plenum serve` on free loopback ports with `dataDir`; `ready` resolves with the three
- * invites of the demo congress once the server printed them. Output goes to `log`.
+ * invites of the demo congress once the server printed them. Output goes to `log`. `netns`
+ * runs it in that named network namespace (`ip netns exec`, which execs: `child` is the server).
  */
-export function startServer(bin, dataDir, log, { cwd, env = {}, mediaBind = '127.0.0.1:0' } = {}) {
-  const child = spawn(bin, ['serve', '--data-dir', dataDir, '--http-bind', '127.0.0.1:0', '--media-bind', mediaBind], {
+export function startServer(bin, dataDir, log, { cwd, env = {}, httpBind = '127.0.0.1:0', mediaBind = '127.0.0.1:0', netns } = {}) {
+  const serveArgs = ['serve', '--data-dir', dataDir, '--http-bind', httpBind, '--media-bind', mediaBind];
+  const [command, args] = netns ? ['ip', ['netns', 'exec', netns, bin, ...serveArgs]] : [bin, serveArgs];
+  const child = spawn(command, args, {
     cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
