@@ -42,9 +42,9 @@ async fn a_tcp_only_participant_gets_media_over_ice_tcp() {
     assert!(stage.packets > 100, "stage over TCP: {stage:?}");
     assert_eq!(stage.first_is_keyframe, Some(true));
     assert_eq!(
-        stage.last_keyframe_width,
+        stage.widest_keyframe,
         Some(1280),
-        "the top layer fits TCP on loopback"
+        "the top layer (the bandwidth estimator may lower it later)"
     );
     assert_eq!(stage.lost(), 0, "TCP delivers every packet in order");
     let audio: u64 = viewer

@@ -100,14 +100,14 @@ async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {
         stage.packets
     );
     assert_eq!(stage.first_is_keyframe, Some(true));
-    assert_eq!(stage.last_keyframe_width, Some(1280), "the top layer");
+    assert_eq!(stage.widest_keyframe, Some(1280), "the top layer");
     let watched = whep.media.slot_stats("stage").unwrap();
     assert!(
         watched.packets > 100,
         "the WHEP viewer got {} packets",
         watched.packets
     );
-    assert_eq!(watched.last_keyframe_width, Some(1280));
+    assert_eq!(watched.widest_keyframe, Some(1280));
     let heard = whep.media.slot_stats("audio-0").unwrap();
     assert!(
         heard.packets > 50,

@@ -55,7 +55,13 @@ pub struct ParticipantConfig {
     pub bind_ip: IpAddr,
     /// How media travels: UDP, or ICE-TCP to the server's passive TCP candidate.
     pub transport: Transport,
+    /// A bottleneck on the way in: UDP datagrams pass at this many bits per second through a
+    /// queue of [`BOTTLENECK_QUEUE`], like a slow access link.
+    pub downlink_bps: Option<u64>,
 }
+
+/// The longest a datagram waits in a simulated downlink's queue before the queue drops it.
+pub const BOTTLENECK_QUEUE: Duration = Duration::from_millis(150);
 
 /// The media transport of a participant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,6 +91,7 @@ impl ParticipantConfig {
             seed: 1,
             bind_ip: IpAddr::from([127, 0, 0, 1]),
             transport: Transport::Udp,
+            downlink_bps: None,
         }
     }
 }
@@ -108,6 +115,8 @@ pub struct SlotStats {
     pub keyframes: u64,
     /// Width from the last keyframe header.
     pub last_keyframe_width: Option<u16>,
+    /// The widest keyframe seen.
+    pub widest_keyframe: Option<u16>,
     /// One-way latency (µs) from the send timestamps.
     pub latency_us: Latency,
     /// When the first packet arrived.
@@ -367,6 +376,7 @@ impl MediaSession {
             local,
             tcp: None,
             tcp_out: Vec::new(),
+            bottleneck: config.downlink_bps.map(Bottleneck::new),
             audio_mid,
             video_mid,
             audio: config
@@ -435,6 +445,7 @@ struct Media {
     tcp: Option<TcpLink>,
     /// TCP datagrams waiting for the connection.
     tcp_out: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    bottleneck: Option<Bottleneck>,
     audio_mid: Option<Mid>,
     video_mid: Option<Mid>,
     audio: Option<AudioSource>,
@@ -452,15 +463,22 @@ impl Media {
         let mut is_connected = false;
         loop {
             let now = Instant::now();
+            while let Some((source, data)) = self.bottleneck.as_mut().and_then(|b| b.poll(now)) {
+                if let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &data) {
+                    let _ = self.rtc.handle_input(Input::Receive(now, rx));
+                }
+            }
             let timeout = self.drain(now, &mut is_connected);
-            let wake = timeout.min(now + tick);
+            let through = self.bottleneck.as_ref().and_then(Bottleneck::next_at);
+            let wake = timeout.min(now + tick).min(through.unwrap_or(timeout));
             self.send_tcp().await;
             tokio::select! {
                 _ = stop.changed() => break,
                 r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, source)) = r
-                        && let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &buf[..n])
-                    {
+                    let Ok((n, source)) = r else { continue };
+                    if let Some(b) = self.bottleneck.as_mut() {
+                        b.offer(Instant::now(), source, &buf[..n]);
+                    } else if let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
                         let _ = self.rtc.handle_input(Input::Receive(Instant::now(), rx));
                     }
                     continue;
@@ -556,6 +574,7 @@ impl Media {
         if keyframe {
             s.keyframes += 1;
             s.last_keyframe_width = vp8_keyframe_width(&p.payload);
+            s.widest_keyframe = s.widest_keyframe.max(s.last_keyframe_width);
         }
         s.packets += 1;
         s.bytes += p.payload.len() as u64;
@@ -602,6 +621,50 @@ impl Media {
                 }
             }
         }
+    }
+}
+
+/// A slow downlink: datagrams leave its queue at the link rate (so a standing queue shows as
+/// growing delay, as the sender's delay-based estimator expects), and the queue drops what
+/// would wait longer than [`BOTTLENECK_QUEUE`].
+struct Bottleneck {
+    bytes_per_sec: f64,
+    /// When the link is free again.
+    free_at: Instant,
+    queue: std::collections::VecDeque<(Instant, SocketAddr, Vec<u8>)>,
+}
+
+impl Bottleneck {
+    fn new(bps: u64) -> Self {
+        Self {
+            bytes_per_sec: bps as f64 / 8.0,
+            free_at: Instant::now(),
+            queue: Default::default(),
+        }
+    }
+
+    /// A datagram arrives at `now`: queued, or dropped when the queue is full.
+    fn offer(&mut self, now: Instant, source: SocketAddr, data: &[u8]) {
+        let start = self.free_at.max(now);
+        let done = start + Duration::from_secs_f64(data.len() as f64 / self.bytes_per_sec);
+        if done.saturating_duration_since(now) > BOTTLENECK_QUEUE {
+            return;
+        }
+        self.free_at = done;
+        self.queue.push_back((done, source, data.to_vec()));
+    }
+
+    /// The next datagram through the link by `now`.
+    fn poll(&mut self, now: Instant) -> Option<(SocketAddr, Vec<u8>)> {
+        if self.queue.front().is_some_and(|(t, _, _)| *t <= now) {
+            return self.queue.pop_front().map(|(_, s, d)| (s, d));
+        }
+        None
+    }
+
+    /// When the next datagram gets through.
+    fn next_at(&self) -> Option<Instant> {
+        self.queue.front().map(|(t, _, _)| *t)
     }
 }
 

@@ -118,6 +118,16 @@ pub struct RouterConfig {
     /// Under a bandwidth estimate, a slot moves up to a higher layer (or resumes) only when
     /// that layer fits with this much to spare, in percent of its bitrate.
     pub upgrade_margin_percent: u64,
+    /// A slot keeps its current layer while the layer's bitrate exceeds what is left of the
+    /// estimate by no more than this, in percent: an estimator that sends only what it is
+    /// given estimates about that much (GoogCC drops well below it on congestion), so the
+    /// estimate's noise around the current rate must not cut the layer.
+    pub keep_tolerance_percent: u64,
+    /// A new subscriber's estimate is not used for this long: the estimator's first values
+    /// (its start value, then ramp-up and probe results while the connection sends little)
+    /// sit well below what the link carries, and acting on them would cut every new
+    /// subscriber's stage and hold it down.
+    pub bandwidth_warmup: Duration,
     /// After the bandwidth estimate made a slot go down or pause, it moves up no sooner
     /// than this.
     pub upgrade_hold: Duration,
@@ -136,6 +146,8 @@ impl Default for RouterConfig {
             evaluation_interval: Duration::from_millis(200),
             speaking_threshold: 40.0,
             upgrade_margin_percent: 20,
+            keep_tolerance_percent: 10,
+            bandwidth_warmup: Duration::from_secs(3),
             upgrade_hold: Duration::from_secs(4),
             layer_bitrate_guess: [150_000, 500_000, 1_500_000],
             audio_bitrate_guess: 50_000,
@@ -202,8 +214,10 @@ pub enum RouterOutput {
         source: Option<PeerId>,
     },
     /// What a subscriber would receive at the layers its slots' sizes call for (plus audio),
-    /// in bits per second: the bitrate its bandwidth estimator should probe up to (str0m:
-    /// `bwe().set_bitrate(minimum, desired)`). Reported when it changes by more than 10 %.
+    /// with the upgrade margin on top, in bits per second: the bitrate its bandwidth
+    /// estimator should probe up to (str0m: `bwe().set_bitrate(minimum, desired)`) — an
+    /// estimate that only reached the bare cost could never pass the margin a layer needs to
+    /// go up. Reported when it changes by more than 10 %.
     DesiredBitrate {
         /// The subscriber.
         subscriber: PeerId,
@@ -277,6 +291,8 @@ struct Peer {
     layers_needed: Option<[bool; 3]>,
     /// Egress bandwidth estimate (bits per second); `None`: unknown, no budget.
     estimate: Option<u64>,
+    /// When the peer joined (its estimate counts only after `bandwidth_warmup`).
+    added_at: Instant,
     /// The desired bitrate last reported (0 before the first report).
     desired_reported: u64,
     muted: bool,
@@ -378,6 +394,7 @@ impl Router {
                 video_on: false,
                 layers_needed: None,
                 estimate: None,
+                added_at: now,
                 desired_reported: 0,
                 muted: false,
                 layer_seen: [None; 3],
@@ -907,7 +924,8 @@ impl Router {
     /// Without a bandwidth estimate each video slot takes the layer its size calls for. With
     /// one, the audio slots' bitrate is reserved first; then the video slots, in order, take
     /// the best layer (up to that one) that fits what is left: the slot's current layer or a
-    /// lower one must fit, a higher one (or resuming) must fit with `upgrade_margin_percent`
+    /// lower one must fit (the current one within `keep_tolerance_percent`), a higher one (or
+    /// resuming) must fit with `upgrade_margin_percent`
     /// to spare and waits `upgrade_hold` after the slot's last cut, so an estimate hovering
     /// around a layer's bitrate does not flap. The stage never drops below its lowest active
     /// layer. A tile that cannot fit even its lowest layer pauses: it keeps its source (the
@@ -926,7 +944,8 @@ impl Router {
             .filter_map(|(_, source)| *source)
             .map(|source| self.audio_cost(source))
             .sum();
-        let mut left = p.estimate.map(|e| e.saturating_sub(audio));
+        let warm = now.saturating_duration_since(p.added_at) >= config.bandwidth_warmup;
+        let mut left = p.estimate.filter(|_| warm).map(|e| e.saturating_sub(audio));
         let mut desired = audio;
         let mut plans = Vec::with_capacity(assign.len());
         for &(i, source) in assign {
@@ -970,6 +989,9 @@ impl Router {
                 if rises(layer) {
                     let margin = 100 + config.upgrade_margin_percent;
                     cost.saturating_mul(margin) <= available.saturating_mul(100)
+                } else if current == Some(i16::from(layer)) {
+                    let tolerance = 100 + config.keep_tolerance_percent;
+                    cost.saturating_mul(100) <= available.saturating_mul(tolerance)
                 } else {
                     cost <= available
                 }
@@ -990,11 +1012,19 @@ impl Router {
                 (chosen, affordable)
             };
             let level = plan.layer.map_or(-1, i16::from);
-            plan.cut = current.is_some_and(|c| level < c) && plan.layer != Some(preferred);
+            // Only a cut of what the subscriber receives starts the hold: dropping a layer
+            // that never started (still waiting for its keyframe, e.g. while the first
+            // estimates come in) is invisible and must not delay the way up.
+            let seen = slot
+                .forwarding
+                .filter(|(s, _)| *s == src)
+                .map(|(_, l)| i16::from(l));
+            plan.cut = seen.is_some_and(|c| level < c) && plan.layer != Some(preferred);
             *budget = budget.saturating_sub(plan.layer.map_or(0, |l| self.layer_cost(src, l)));
             plans.push(plan);
         }
-        (plans, desired)
+        let headroom = desired.saturating_mul(100 + config.upgrade_margin_percent) / 100;
+        (plans, headroom)
     }
 
     /// The layers a video slot may forward from `source`, best first (the first is what its

@@ -1038,8 +1038,12 @@ impl Shard {
                 estimate,
                 can_probe,
             }) => {
-                // Without probing (no TWCC feedback) the estimate goes stale: unknown.
-                let bps = can_probe.then(|| estimate.as_u64());
+                // Without probing (no TWCC feedback) the estimate goes stale: unknown. The
+                // first event carries the configured start value, not a measurement.
+                let first = self.peers.get(&id).is_some_and(|p| p.estimate.is_none());
+                let bps = can_probe
+                    .then(|| estimate.as_u64())
+                    .filter(|&bps| !(first && bps == INITIAL_ESTIMATE));
                 self.report_estimate(now, id, bps);
             }
             Event::RtpPacket(packet) => self.handle_rtp(now, id, packet),
@@ -1213,6 +1217,7 @@ impl Shard {
             return;
         };
         peer.estimate = bps;
+        debug!(peer = id.0, bps, "bandwidth estimate");
         let noticeable = match (peer.reported_estimate, bps) {
             (Some(old), Some(new)) => new.abs_diff(old) * 100 > old * ESTIMATE_STEP_PERCENT,
             (old, new) => old != new,

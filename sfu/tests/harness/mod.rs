@@ -70,8 +70,12 @@ impl Default for World {
 
 impl World {
     pub fn new() -> Self {
+        Self::with_config(RouterConfig::default())
+    }
+
+    pub fn with_config(config: RouterConfig) -> Self {
         Self {
-            router: Router::new(RouterConfig::default()),
+            router: Router::new(config),
             now: Instant::now(),
             answer_keyframes: true,
             counters: Default::default(),

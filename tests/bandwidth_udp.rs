@@ -1,0 +1,76 @@
+//! Real sockets: the server's bandwidth estimate (str0m's TWCC-based GoogCC) picks a lower
+//! simulcast layer for a subscriber behind a slow downlink (the load tester's simulated
+//! 900 kbit/s link with a 150 ms queue), while a subscriber without one keeps the full layer.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use plenum_loadtest::synth::Talk;
+use plenum_loadtest::{Participant, ParticipantConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_behind_a_slow_downlink_gets_a_lower_layer() {
+    let server = common::TestServer::start();
+    let config = |i: usize| {
+        let mut c = ParticipantConfig::new(&server.url, &server.token(i));
+        c.ca_pem = Some(server.ca_pem());
+        c.seed = i as u64 + 1;
+        c
+    };
+    // The moderator publishes three layers: 150 k, 500 k and 1.5 Mbit/s.
+    let mut publisher_cfg = config(0);
+    publisher_cfg.talk = Talk::Always;
+    let mut publisher = Participant::join(publisher_cfg).await.unwrap();
+    let watcher = |i: usize, downlink_bps: Option<u64>| {
+        let mut c = config(i);
+        c.publish_audio = false;
+        c.layers.clear();
+        c.downlink_bps = downlink_bps;
+        c
+    };
+    let mut fast = Participant::join(watcher(1, None)).await.unwrap();
+    let mut slow = Participant::join(watcher(2, Some(900_000))).await.unwrap();
+    for p in [&mut publisher, &mut fast, &mut slow] {
+        assert!(p.wait_connected(Duration::from_secs(10)).await);
+    }
+
+    // The estimate is ignored for the first 3 s; then the slow one's budget applies.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let before = slow.slot_stats("stage").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = slow.slot_stats("stage").unwrap();
+
+    for l in server.log().lines().filter(|l| l.contains("estimate")) {
+        eprintln!("{l}");
+    }
+    let fast_stage = fast.slot_stats("stage").unwrap();
+    assert_eq!(fast_stage.last_keyframe_width, Some(1280));
+    assert_eq!(
+        before.widest_keyframe,
+        Some(1280),
+        "the slow one also started on the top layer"
+    );
+    assert!(
+        matches!(after.last_keyframe_width, Some(320 | 640)),
+        "the slow one was moved down: {:?} ({} packets, {} keyframes)",
+        after.last_keyframe_width,
+        after.packets,
+        after.keyframes
+    );
+    let kbps = (after.bytes - before.bytes) * 8 / 3 / 1000;
+    assert!(
+        (100..=900).contains(&kbps),
+        "its stage now fits the 900 kbit/s downlink: {kbps} kbit/s"
+    );
+    assert!(after.packets > before.packets + 30, "and keeps flowing");
+    eprintln!(
+        "slow downlink: {kbps} kbit/s, {:?}",
+        after.last_keyframe_width
+    );
+
+    for p in [slow, fast, publisher] {
+        p.stop().await;
+    }
+}
