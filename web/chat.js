@@ -320,8 +320,14 @@ export function createChatPanel({ view, request }) {
 
   async function setEnabled(enabled) {
     chat.error = null;
-    await run({ action: 'set_enabled', enabled });
-    render(); // the `state` event has the truth; after a failure the toggle shows it again
+    // Shown at once: a render for any other event while the request is under way must not
+    // flip the toggle back. The `state` event has the truth; after a failure the toggle shows
+    // the previous state again.
+    const before = chat.enabled;
+    chat.enabled = enabled;
+    const { error } = await run({ action: 'set_enabled', enabled });
+    if (error) chat.enabled = before;
+    render();
   }
 
   async function setMuted(participantId, muted) {
