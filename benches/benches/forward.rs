@@ -23,9 +23,12 @@ const LAYOUT: SlotLayout = SlotLayout {
     audio: 3,
 };
 
-/// One shard, a publisher (client 0) and `subscribers`, all connected.
-fn setup(subscribers: usize) -> Network {
-    let mut net = Network::new(1, LAYOUT, RouterConfig::default());
+/// One shard, a publisher (client 0) and `subscribers`, all connected; with or without
+/// bandwidth estimation (str0m's pacer then releases one packet per timeout).
+fn setup(subscribers: usize, bandwidth_estimation: bool) -> Network {
+    let mut setup = Network::setup(1, LAYOUT, RouterConfig::default());
+    setup.bandwidth_estimation = bandwidth_estimation;
+    let mut net = Network::with_setup(setup);
     net.join(0, RoomId(1), 0, true);
     for i in 1..=subscribers {
         net.join(i as u64, RoomId(1), 0, false);
@@ -35,10 +38,21 @@ fn setup(subscribers: usize) -> Network {
 }
 
 fn forward(c: &mut Criterion) {
-    let mut g = c.benchmark_group("forward_path");
+    for bwe in [false, true] {
+        forward_group(c, bwe);
+    }
+}
+
+fn forward_group(c: &mut Criterion, bandwidth_estimation: bool) {
+    let name = if bandwidth_estimation {
+        "forward_path_bwe"
+    } else {
+        "forward_path"
+    };
+    let mut g = c.benchmark_group(name);
     g.sample_size(20);
     for n in [10usize, 150] {
-        let mut s = setup(n);
+        let mut s = setup(n, bandwidth_estimation);
         let video_mid = s.clients[0].video_mid.unwrap();
         let pt = payload_type(&s.clients[0].rtc, video_mid, Codec::Vp8).unwrap();
         // A keyframe every second: the stage slots open on the first one after the router

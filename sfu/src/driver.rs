@@ -184,6 +184,7 @@ async fn run(
     let mut out: Vec<Transmit> = Vec::new();
     let mut messages: Vec<(usize, ShardMessage)> = Vec::new();
     let mut tcp: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let udp_sent = metrics::counter!("plenum_media_udp_sent_total");
     let tcp_sent = metrics::counter!("plenum_media_tcp_sent_total");
     let tcp_dropped = metrics::counter!("plenum_media_tcp_dropped_total");
     debug!(shard = shard.id(), "media worker running");
@@ -236,6 +237,7 @@ async fn run(
             false
         });
         let dropped = socket.send_all(&out);
+        udp_sent.increment((out.len() - dropped) as u64);
         if dropped > 0 {
             metrics::counter!("plenum_media_send_dropped_total").increment(dropped as u64);
         }

@@ -79,6 +79,10 @@ const INITIAL_ESTIMATE: u64 = 1_000_000;
 /// Estimate changes smaller than this (percent) are not passed to the router.
 const ESTIMATE_STEP_PERCENT: u64 = 5;
 
+/// Timer/flush rounds per [`Shard::handle_timeout`] (a bound, in case a connection keeps
+/// asking for an immediate timeout).
+const FLUSH_ROUNDS: usize = 8;
+
 /// Most shards a ufrag prefix can name.
 pub const MAX_SHARDS: usize = 100;
 
@@ -142,7 +146,8 @@ pub struct ShardSetup {
     pub slots: SlotLayout,
     /// Routing policy.
     pub router: RouterConfig,
-    /// Estimate each subscriber's bandwidth (TWCC) and let the router fit its layers to it.
+    /// Estimate each subscriber's bandwidth (TWCC) and let the router fit its layers to it
+    /// (on by default; costs one extra str0m timeout per forwarded packet, see docs/perf.md).
     pub bandwidth_estimation: bool,
     /// One DTLS certificate for all peers: generating one per connection costs ~1-2 ms.
     dtls_cert: DtlsCert,
@@ -504,12 +509,19 @@ impl Shard {
 
     /// Run what is due at `now`: peer timeouts, the router's evaluation; then flush.
     pub fn handle_timeout(&mut self, now: StdInstant) {
-        self.handle_due_timers(now);
-        if self.router.poll_timeout().is_some_and(|t| t <= now) {
-            self.router.handle_timeout(now);
+        for _ in 0..FLUSH_ROUNDS {
+            self.handle_due_timers(now);
+            if self.router.poll_timeout().is_some_and(|t| t <= now) {
+                self.router.handle_timeout(now);
+            }
+            self.handle_router_outputs();
+            self.flush(now);
+            // With bandwidth estimation str0m's pacer releases one packet per timeout and
+            // asks for the next one at once: let those go now, not a loop turn later.
+            if self.timers.peek().is_none_or(|Reverse((t, _))| *t > now) {
+                break;
+            }
         }
-        self.handle_router_outputs();
-        self.flush(now);
     }
 
     /// Start or stop forwarding a peer's microphone or camera (command to the owner).

@@ -141,8 +141,21 @@ impl Network {
     /// # Panics
     /// When no DTLS certificate can be generated (a broken crypto provider).
     pub fn new(count: usize, layout: SlotLayout, router: RouterConfig) -> Self {
-        let setup = ShardSetup::new(count, SERVER, vec![SERVER], Vec::new(), layout, router)
-            .expect("the crypto provider generates a certificate");
+        Self::with_setup(Self::setup(count, layout, router))
+    }
+
+    /// The setup [`Network::new`] uses, to adjust before [`Network::with_setup`].
+    ///
+    /// # Panics
+    /// When no DTLS certificate can be generated (a broken crypto provider).
+    pub fn setup(count: usize, layout: SlotLayout, router: RouterConfig) -> ShardSetup {
+        ShardSetup::new(count, SERVER, vec![SERVER], Vec::new(), layout, router)
+            .expect("the crypto provider generates a certificate")
+    }
+
+    /// A network of shards with this setup (its candidates should be [`SERVER`]).
+    pub fn with_setup(setup: ShardSetup) -> Self {
+        let layout = setup.slots;
         let (tx, events) = mpsc::unbounded_channel();
         let shards = (0..setup.count)
             .map(|i| Shard::new(i, setup.clone(), tx.clone()))
