@@ -51,7 +51,11 @@ fn forward_group(c: &mut Criterion, bandwidth_estimation: bool) {
     };
     let mut g = c.benchmark_group(name);
     g.sample_size(20);
-    for n in [10usize, 150] {
+    // With estimation, 150 subscribers in virtual time outrun their (start) estimates and the
+    // pacer holds packets back, so "every packet to every subscriber per flush" only holds for
+    // the small room: that one isolates the pacer's extra timeout per packet.
+    let sizes: &[usize] = if bandwidth_estimation { &[10] } else { &[10, 150] };
+    for &n in sizes {
         let mut s = setup(n, bandwidth_estimation);
         let video_mid = s.clients[0].video_mid.unwrap();
         let pt = payload_type(&s.clients[0].rtc, video_mid, Codec::Vp8).unwrap();
