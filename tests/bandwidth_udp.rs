@@ -8,23 +8,17 @@ mod common;
 use std::time::Duration;
 
 use plenum_loadtest::synth::Talk;
-use plenum_loadtest::{Participant, ParticipantConfig};
+use plenum_loadtest::Participant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_behind_a_slow_downlink_gets_a_lower_layer() {
     let server = common::TestServer::start();
-    let config = |i: usize| {
-        let mut c = ParticipantConfig::new(&server.url, &server.token(i));
-        c.ca_pem = Some(server.ca_pem());
-        c.seed = i as u64 + 1;
-        c
-    };
     // The moderator publishes three layers: 150 k, 500 k and 1.5 Mbit/s.
-    let mut publisher_cfg = config(0);
+    let mut publisher_cfg = server.participant(0);
     publisher_cfg.talk = Talk::Always;
     let mut publisher = Participant::join(publisher_cfg).await.unwrap();
     let watcher = |i: usize, downlink_bps: Option<u64>| {
-        let mut c = config(i);
+        let mut c = server.participant(i);
         c.publish_audio = false;
         c.layers.clear();
         c.downlink_bps = downlink_bps;

@@ -15,9 +15,7 @@ use serde_json::json;
 const PACKET_INTERVAL: Duration = Duration::from_millis(20);
 
 fn config(server: &common::TestServer, token: &str, seed: u64) -> ParticipantConfig {
-    let mut c = ParticipantConfig::new(&server.url, token);
-    c.ca_pem = Some(server.ca_pem());
-    c.seed = seed;
+    let mut c = server.participant_with(token, seed);
     c.layers.clear();
     c
 }

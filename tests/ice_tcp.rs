@@ -9,23 +9,17 @@ use std::time::Duration;
 
 use plenum_loadtest::participant::Transport;
 use plenum_loadtest::synth::Talk;
-use plenum_loadtest::{Participant, ParticipantConfig};
+use plenum_loadtest::Participant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tcp_only_participant_gets_media_over_ice_tcp() {
     let server = common::TestServer::start();
-    let config = |i: usize| {
-        let mut c = ParticipantConfig::new(&server.url, &server.token(i));
-        c.ca_pem = Some(server.ca_pem());
-        c.seed = i as u64 + 1;
-        c
-    };
 
-    let mut publisher_cfg = config(0);
+    let mut publisher_cfg = server.participant(0);
     publisher_cfg.talk = Talk::Always;
     let mut publisher = Participant::join(publisher_cfg).await.unwrap();
 
-    let mut viewer_cfg = config(1);
+    let mut viewer_cfg = server.participant(1);
     viewer_cfg.publish_audio = false;
     viewer_cfg.layers.clear();
     viewer_cfg.transport = Transport::Tcp;

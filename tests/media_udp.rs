@@ -7,14 +7,7 @@ mod common;
 use std::time::Duration;
 
 use plenum_loadtest::synth::Talk;
-use plenum_loadtest::{Participant, ParticipantConfig, SlotStats};
-
-fn config(server: &common::TestServer, i: usize) -> ParticipantConfig {
-    let mut c = ParticipantConfig::new(&server.url, &server.token(i));
-    c.ca_pem = Some(server.ca_pem());
-    c.seed = i as u64 + 1;
-    c
-}
+use plenum_loadtest::{Participant, SlotStats};
 
 fn assert_contiguous(s: &SlotStats) {
     let (first, high) = s.seq_range.expect("packets arrived");
@@ -33,14 +26,14 @@ async fn stage_slot_is_one_continuous_stream_starting_with_a_keyframe() {
     let server = common::TestServer::start();
 
     // The moderator publishes audio (talking) and three VP8 layers.
-    let mut publisher_cfg = config(&server, 0);
+    let mut publisher_cfg = server.participant(0);
     publisher_cfg.talk = Talk::Always;
     let mut publisher = Participant::join(publisher_cfg).await.unwrap();
 
     // Two delegates only watch and listen.
     let mut subscribers = Vec::new();
     for i in 1..3 {
-        let mut c = config(&server, i);
+        let mut c = server.participant(i);
         c.publish_audio = false;
         c.layers.clear();
         subscribers.push(Participant::join(c).await.unwrap());

@@ -10,14 +10,7 @@ use std::time::Duration;
 use plenum_loadtest::server::https_request;
 use plenum_loadtest::synth::Talk;
 use plenum_loadtest::whip::{post_offer, whep_view, whip_publish};
-use plenum_loadtest::{Participant, ParticipantConfig};
-
-fn config(server: &common::TestServer, token: &str, seed: u64) -> ParticipantConfig {
-    let mut c = ParticipantConfig::new(&server.url, token);
-    c.ca_pem = Some(server.ca_pem());
-    c.seed = seed;
-    c
-}
+use plenum_loadtest::Participant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {
@@ -39,7 +32,7 @@ async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {
     .unwrap();
     assert_eq!(resp.status, 401);
     assert_eq!(resp.header("www-authenticate"), Some("Bearer"));
-    let delegate = config(&server, &server.token(1), 9);
+    let delegate = server.participant_with(&server.token(1), 9);
     assert_eq!(
         post_offer(&delegate, "/whip/demo", "v=0")
             .await
@@ -59,7 +52,7 @@ async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {
     .await
     .unwrap();
     assert_eq!(resp.status, 415);
-    let camera = config(&server, &camera_token, 1);
+    let camera = server.participant_with(&camera_token, 1);
     assert_eq!(
         post_offer(&camera, "/whip/other", "v=0")
             .await
@@ -69,13 +62,13 @@ async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {
     );
 
     // A delegate in the browser's place, receiving only.
-    let mut d = config(&server, &server.token(2), 2);
+    let mut d = server.participant_with(&server.token(2), 2);
     d.publish_audio = false;
     d.layers.clear();
     let mut delegate = Participant::join(d).await.unwrap();
 
     // The hall camera: three VP8 layers and Opus, over WHIP.
-    let mut camera = config(&server, &camera_token, 3);
+    let mut camera = server.participant_with(&camera_token, 3);
     camera.talk = Talk::Always;
     let mut whip = whip_publish(&camera, "demo").await.unwrap();
     assert!(
@@ -87,7 +80,7 @@ async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {
     assert!(delegate.wait_connected(Duration::from_secs(10)).await);
 
     // A WHEP viewer of the stage.
-    let mut whep = whep_view(&config(&server, &viewer_token, 4), "demo")
+    let mut whep = whep_view(&server.participant_with(&viewer_token, 4), "demo")
         .await
         .unwrap();
     assert!(whep.media.wait_connected(Duration::from_secs(10)).await);

@@ -54,7 +54,11 @@ fn forward_group(c: &mut Criterion, bandwidth_estimation: bool) {
     // With estimation, 150 subscribers in virtual time outrun their (start) estimates and the
     // pacer holds packets back, so "every packet to every subscriber per flush" only holds for
     // the small room: that one isolates the pacer's extra timeout per packet.
-    let sizes: &[usize] = if bandwidth_estimation { &[10] } else { &[10, 150] };
+    let sizes: &[usize] = if bandwidth_estimation {
+        &[10]
+    } else {
+        &[10, 150]
+    };
     for &n in sizes {
         let mut s = setup(n, bandwidth_estimation);
         let video_mid = s.clients[0].video_mid.unwrap();

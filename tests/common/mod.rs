@@ -99,6 +99,20 @@ impl TestServer {
     }
 
     /// The server's self-signed certificate.
+    /// A load-test participant of this server with invite `token` (trusting its
+    /// certificate; media generated from `seed`).
+    pub fn participant_with(&self, token: &str, seed: u64) -> plenum_loadtest::ParticipantConfig {
+        let mut c = plenum_loadtest::ParticipantConfig::new(&self.url, token);
+        c.ca_pem = Some(self.ca_pem());
+        c.seed = seed;
+        c
+    }
+
+    /// A participant with the `i`th demo token.
+    pub fn participant(&self, i: usize) -> plenum_loadtest::ParticipantConfig {
+        self.participant_with(&self.token(i), i as u64 + 1)
+    }
+
     pub fn ca_pem(&self) -> Vec<u8> {
         std::fs::read(self.data_dir.join("tls/cert.pem")).unwrap()
     }
