@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use plenum_loadtest::synth::Talk;
 use plenum_loadtest::Participant;
+use plenum_loadtest::synth::Talk;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_behind_a_slow_downlink_gets_a_lower_layer() {

@@ -7,9 +7,9 @@ mod common;
 
 use std::time::Duration;
 
+use plenum_loadtest::Participant;
 use plenum_loadtest::participant::Transport;
 use plenum_loadtest::synth::Talk;
-use plenum_loadtest::Participant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tcp_only_participant_gets_media_over_ice_tcp() {

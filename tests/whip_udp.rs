@@ -7,10 +7,10 @@ mod common;
 
 use std::time::Duration;
 
+use plenum_loadtest::Participant;
 use plenum_loadtest::server::https_request;
 use plenum_loadtest::synth::Talk;
 use plenum_loadtest::whip::{post_offer, whep_view, whip_publish};
-use plenum_loadtest::Participant;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {

@@ -190,6 +190,28 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_in_arbitrary_chunks_never_panic_and_frames_stay_in_bounds() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4571);
+        for _ in 0..200 {
+            let mut d = Deframer::default();
+            let mut pushed = 0usize;
+            let mut taken = 0usize;
+            for _ in 0..50 {
+                let chunk: Vec<u8> = (0..rng.random_range(0..300))
+                    .map(|_| rng.random())
+                    .collect();
+                pushed += chunk.len();
+                d.push(&chunk);
+                while let Some(f) = d.next_frame() {
+                    taken += f.len() + 2;
+                }
+            }
+            assert!(taken <= pushed, "frames come only from what was pushed");
+        }
+    }
+
+    #[test]
     fn a_partial_frame_waits_for_the_rest() {
         let mut d = Deframer::default();
         d.push(&[0, 4, 1, 2]);

@@ -168,3 +168,59 @@ fn every_subscriber_has_a_probing_bandwidth_estimate_at_its_owner() {
         );
     }
 }
+
+#[test]
+fn garbage_datagrams_and_forged_usernames_change_nothing() {
+    use rand::{Rng, SeedableRng};
+    use str0m::net::Protocol;
+    let (mut net, publisher, subscribers) = congress();
+    let before: Vec<u64> = net.clients.iter().map(|c| c.packets_received()).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let now = net.now;
+    for i in 0..2000u32 {
+        let len = rng.random_range(0..400);
+        let mut data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if i % 4 == 0 && data.len() >= 20 {
+            // Looks like a STUN binding request (type, length, magic cookie).
+            data[..8].copy_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]);
+        }
+        if i % 4 == 1 {
+            // A binding request with a username naming a shard (or none) but no known ufrag.
+            data = stun_with_username(&format!("{:02}zzzzzz:peer", i % 3 * 49));
+        }
+        let source = std::net::SocketAddr::from(([127, 0, 0, 9], 1000 + (i % 500) as u16));
+        let shard = i as usize % net.shards.len();
+        let proto = if i % 3 == 0 {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
+        };
+        net.shards[shard].handle_datagram(now, proto, source, &data);
+    }
+    for frame in 0..10 {
+        net.send_frame(publisher, frame == 0, 3);
+        net.advance(Duration::from_millis(33));
+    }
+    for &s in &subscribers {
+        assert!(
+            net.clients[s].packets_received() > before[s],
+            "media still flows"
+        );
+    }
+}
+
+/// A STUN binding request carrying only a USERNAME attribute.
+fn stun_with_username(username: &str) -> Vec<u8> {
+    let mut attr = vec![0x00, 0x06];
+    attr.extend_from_slice(&(username.len() as u16).to_be_bytes());
+    attr.extend_from_slice(username.as_bytes());
+    while attr.len() % 4 != 0 {
+        attr.push(0);
+    }
+    let mut msg = vec![0x00, 0x01];
+    msg.extend_from_slice(&(attr.len() as u16).to_be_bytes());
+    msg.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    msg.extend_from_slice(&[7; 12]);
+    msg.extend_from_slice(&attr);
+    msg
+}
