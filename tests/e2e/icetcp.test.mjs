@@ -93,12 +93,22 @@ describe('ICE-TCP: a browser whose network blocks UDP gets the stage over TCP', 
     for (const ns of [SERVER_NS, BLOCKED_NS]) {
       await ip('netns', 'add', ns);
       namespaces.push(ns);
+      // No IPv6: its link-local addresses appear (after duplicate address detection) seconds
+      // after the link comes up, and Chromium aborts page loads on such a change
+      // (net::ERR_NETWORK_CHANGED, seen in CI).
+      for (const scope of ['all', 'default']) {
+        await exec('ip', ['netns', 'exec', ns, 'sh', '-c', `echo 1 > /proc/sys/net/ipv6/conf/${scope}/disable_ipv6`]);
+      }
     }
     await ip('link', 'add', 'veth-srv', 'netns', SERVER_NS, 'type', 'veth', 'peer', 'name', 'veth-udpless', 'netns', BLOCKED_NS);
     for (const [ns, dev, addr] of [[SERVER_NS, 'veth-srv', SERVER_IP], [BLOCKED_NS, 'veth-udpless', BROWSER_IP]]) {
       await ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev);
       await ip('-n', ns, 'link', 'set', 'lo', 'up');
       await ip('-n', ns, 'link', 'set', dev, 'up');
+    }
+    // The browsers start on a settled network: both ends of the veth up with carrier.
+    for (const [ns, dev] of [[SERVER_NS, 'veth-srv'], [BLOCKED_NS, 'veth-udpless']]) {
+      await poll(`${dev} to be up`, async () => (await ip('-n', ns, '-o', 'link', 'show', 'dev', dev)).stdout.includes('state UP'), { timeout: 10_000, interval: 100 });
     }
     // Loopback still works (the `local` table comes first at pref 0); every other UDP send fails.
     await ip('-n', BLOCKED_NS, 'rule', 'add', 'ipproto', 'udp', 'blackhole', 'pref', '10');
