@@ -21,7 +21,12 @@ describe('three browsers in the demo room', { timeout: 150_000 }, () => {
   const step = stepper();
 
   before(async () => {
-    const invites = await run.start();
+    // Layers follow rendered sizes here, not bandwidth: three Chromiums and the server share
+    // two cores, and the CPU-delayed congestion feedback of a starved browser keeps the
+    // server's bandwidth estimate at 0.5–1.5 Mbit/s (seen in CI), below the full layer.
+    // Estimation has its own real-socket test (tests/bandwidth_udp.rs); the other browser
+    // tests run with it on.
+    const invites = await run.start({ env: { PLENUM_MEDIA__BANDWIDTH_ESTIMATION: 'false' } });
     browser = await launchChromium();
     people = await Promise.all(
       invites.map(async (invite, i) => {
