@@ -193,16 +193,12 @@ async fn run(
         tokio::select! {
             input = inputs.recv() => {
                 let Some(input) = input else { break };
-                if !handle_input(&mut shard, &mut tcp, input) {
+                // What else is waiting, up to a bound, before the shard flushes once.
+                let mut batch = std::iter::once(input)
+                    .chain(std::iter::from_fn(|| inputs.try_recv().ok()))
+                    .take(1 + INPUT_BATCH);
+                if !batch.all(|input| handle_input(&mut shard, &mut tcp, input)) {
                     break;
-                }
-                let mut more = 0;
-                while more < INPUT_BATCH {
-                    let Ok(input) = inputs.try_recv() else { break };
-                    if !handle_input(&mut shard, &mut tcp, input) {
-                        return;
-                    }
-                    more += 1;
                 }
             },
             res = socket.readable() => match res {

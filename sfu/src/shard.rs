@@ -514,7 +514,7 @@ impl Shard {
             if self.router.poll_timeout().is_some_and(|t| t <= now) {
                 self.router.handle_timeout(now);
             }
-            self.handle_router_outputs();
+            self.handle_router_outputs(now);
             self.flush(now);
             // With bandwidth estimation str0m's pacer releases one packet per timeout and
             // asks for the next one at once: let those go now, not a loop turn later.
@@ -796,6 +796,15 @@ impl Shard {
             self.handle_message(now, msg);
         } else {
             self.messages.push((home, msg));
+        }
+    }
+
+    /// Deliver a message about a member of a room this shard is home to: handled here when
+    /// this shard owns the member's connection (or the member is unknown: nothing to do).
+    fn send_owner(&mut self, now: StdInstant, peer: PeerId, msg: ShardMessage) {
+        match self.members.get(&peer).map(|m| m.owner) {
+            Some(owner) if owner != self.id => self.messages.push((owner, msg)),
+            _ => self.handle_message(now, msg),
         }
     }
 
@@ -1169,16 +1178,12 @@ impl Shard {
         }
     }
 
-    fn handle_router_outputs(&mut self) {
+    fn handle_router_outputs(&mut self, now: StdInstant) {
         while let Some(out) = self.router.poll_output() {
             match out {
                 RouterOutput::RequestKeyframe { source, layer } => {
-                    match self.members.get(&source).map(|m| m.owner) {
-                        Some(owner) if owner != self.id => self
-                            .messages
-                            .push((owner, ShardMessage::RequestKeyframe { source, layer })),
-                        _ => self.request_keyframe(source, layer),
-                    }
+                    let msg = ShardMessage::RequestKeyframe { source, layer };
+                    self.send_owner(now, source, msg);
                 }
                 RouterOutput::SlotChanged {
                     room,
@@ -1204,16 +1209,11 @@ impl Shard {
                     });
                 }
                 RouterOutput::DesiredBitrate { subscriber, bps } => {
-                    match self.members.get(&subscriber).map(|m| m.owner) {
-                        Some(owner) if owner != self.id => self.messages.push((
-                            owner,
-                            ShardMessage::DesiredBitrate {
-                                peer: subscriber,
-                                bps,
-                            },
-                        )),
-                        _ => self.set_desired_bitrate(subscriber, bps),
-                    }
+                    let msg = ShardMessage::DesiredBitrate {
+                        peer: subscriber,
+                        bps,
+                    };
+                    self.send_owner(now, subscriber, msg);
                 }
                 RouterOutput::Room { room, event } => {
                     let _ = self.events.send(SfuEvent::Room { room, event });
@@ -1271,7 +1271,7 @@ impl Shard {
 
     /// Write queued packets to their subscribers, then one timeout + drain per written
     /// connection. Draining can produce more packets (RTP read during the drain), so repeat.
-    pub fn flush(&mut self, now: StdInstant) {
+    fn flush(&mut self, now: StdInstant) {
         loop {
             let outbox = std::mem::take(&mut self.outbox);
             for out in &outbox {
@@ -1279,7 +1279,7 @@ impl Shard {
             }
             self.outbox = outbox;
             self.outbox.clear();
-            self.handle_router_outputs();
+            self.handle_router_outputs(now);
             if self.dirty.is_empty() {
                 break;
             }
