@@ -17,7 +17,7 @@ use plenum_signalling::auth::{Role, TokenKeys};
 use plenum_signalling::invite::{self, Invite};
 use plenum_signalling::plugin::Registry;
 use plenum_signalling::room::Rooms;
-use plenum_signalling::storage::{SqliteStore, Store};
+use plenum_signalling::storage::{PollStore, SqliteStore, Store};
 use plenum_signalling::{AppState, TlsSetup, system_clock};
 use tracing::info;
 
@@ -125,7 +125,8 @@ fn main() -> Result<()> {
 /// Open the database and the token key in the data directory, creating both if needed.
 fn open_data(config: &Config) -> Result<(Arc<SqliteStore>, TokenKeys)> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Owner-only: the database, its WAL, the token key and the TLS key live here.
+    plenum_signalling::storage::secure_dir(dir)?;
     let store = SqliteStore::open(&dir.join("plenum.db")).context("cannot open the database")?;
     let keys = TokenKeys::new(&token_secret(&dir.join("token.key"))?);
     Ok((Arc::new(store), keys))
@@ -297,6 +298,10 @@ async fn serve(config: Config) -> Result<()> {
     running.shutdown(Duration::from_secs(5)).await;
     drop(sfu);
     sfu_task.stop().await;
+    // Leave no WAL frames behind (e.g. of votes in an open secret poll).
+    if let Err(e) = store.compact() {
+        tracing::warn!("compacting the database at shutdown failed: {e}");
+    }
     Ok(())
 }
 

@@ -377,33 +377,65 @@ pub struct PollResult {
     pub rule: String,
 }
 
-/// Count ballots `(weight, choice)`; choices must have been validated.
-pub fn tally<'a>(
-    spec: &PollSpec,
-    ballots: impl IntoIterator<Item = (u64, &'a Choice)>,
-) -> (u64, u64, Vec<Counts>) {
-    let n = spec.questions();
-    let mut counts = vec![Counts::default(); n];
-    let (mut count, mut weight) = (0u64, 0u64);
-    let add = |c: &mut Counts, a: Answer, w: u64| match a {
-        Answer::Yes => c.yes += w,
-        Answer::No => c.no += w,
-        Answer::Abstain => c.abstain += w,
-    };
-    for (w, choice) in ballots {
-        count += 1;
-        weight += w;
+/// The running totals of a poll: what the store keeps instead of ballots. A secret poll
+/// never stores a ballot, only these counters, each vote adding its weight in the same
+/// transaction that uses the voting right (docs/ballot.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Ballots cast.
+    pub ballots: u64,
+    /// Their weight.
+    pub weight: u64,
+    /// Summed weights per question.
+    pub counts: Vec<Counts>,
+}
+
+impl Tally {
+    /// All zeros for `spec`.
+    pub fn new(spec: &PollSpec) -> Self {
+        Self {
+            ballots: 0,
+            weight: 0,
+            counts: vec![Counts::default(); spec.questions()],
+        }
+    }
+
+    /// How many counters a poll has: ballots, weight, then yes/no/abstain per question.
+    pub fn slots(spec: &PollSpec) -> usize {
+        2 + 3 * spec.questions()
+    }
+
+    /// What one validated ballot of weight `weight` adds.
+    pub fn of_ballot(spec: &PollSpec, weight: u64, choice: &Choice) -> Self {
+        let mut t = Self::new(spec);
+        t.add(weight, choice);
+        t
+    }
+
+    /// Count one ballot; `choice` must have been validated against the poll.
+    pub fn add(&mut self, weight: u64, choice: &Choice) {
+        let add = |c: &mut Counts, a: Answer| match a {
+            Answer::Yes => c.yes += weight,
+            Answer::No => c.no += weight,
+            Answer::Abstain => c.abstain += weight,
+        };
+        self.ballots += 1;
+        self.weight += weight;
         match choice {
-            Choice::Vote(a) => add(&mut counts[0], *a, w),
+            Choice::Vote(a) => {
+                if let Some(c) = self.counts.first_mut() {
+                    add(c, *a);
+                }
+            }
             Choice::Answers(answers) => {
-                for (c, a) in counts.iter_mut().zip(answers) {
-                    add(c, *a, w);
+                for (c, a) in self.counts.iter_mut().zip(answers) {
+                    add(c, *a);
                 }
             }
             Choice::Select(sel) => {
-                for (i, c) in counts.iter_mut().enumerate() {
+                for (i, c) in self.counts.iter_mut().enumerate() {
                     let chosen = sel.iter().any(|&s| s as usize == i);
-                    add(c, if chosen { Answer::Yes } else { Answer::No }, w);
+                    add(c, if chosen { Answer::Yes } else { Answer::No });
                 }
             }
             Choice::Global(g) => {
@@ -411,13 +443,60 @@ pub fn tally<'a>(
                     Global::No => Answer::No,
                     Global::Abstain => Answer::Abstain,
                 };
-                for c in counts.iter_mut() {
-                    add(c, a, w);
+                for c in self.counts.iter_mut() {
+                    add(c, a);
                 }
             }
         }
     }
-    (count, weight, counts)
+
+    /// The counters in storage order: ballots, weight, then yes, no, abstain per question.
+    pub fn to_slots(&self) -> Vec<u64> {
+        let mut v = Vec::with_capacity(2 + 3 * self.counts.len());
+        v.extend([self.ballots, self.weight]);
+        for c in &self.counts {
+            v.extend([c.yes, c.no, c.abstain]);
+        }
+        v
+    }
+
+    /// The totals from stored counters; `None` unless there are exactly
+    /// [`Tally::slots`] of them.
+    pub fn from_slots(spec: &PollSpec, slots: &[u64]) -> Option<Self> {
+        if slots.len() != Self::slots(spec) {
+            return None;
+        }
+        let counts = slots[2..]
+            .chunks_exact(3)
+            .map(|c| Counts {
+                yes: c[0],
+                no: c[1],
+                abstain: c[2],
+            })
+            .collect();
+        Some(Self {
+            ballots: slots[0],
+            weight: slots[1],
+            counts,
+        })
+    }
+
+    /// Judge the totals against the poll's rules.
+    pub fn evaluate(
+        &self,
+        spec: &PollSpec,
+        eligible_voters: u64,
+        eligible_weight: u64,
+    ) -> PollResult {
+        evaluate(
+            spec,
+            eligible_voters,
+            eligible_weight,
+            self.ballots,
+            self.weight,
+            &self.counts,
+        )
+    }
 }
 
 /// Judge counted ballots against the poll's rules.
@@ -618,8 +697,14 @@ mod tests {
         for (_, c) in ballots {
             spec.validate_choice(c).unwrap();
         }
-        let (n, w, counts) = tally(spec, ballots.iter().map(|(w, c)| (*w, c)));
-        evaluate(spec, eligible.0, eligible.1, n, w, &counts)
+        let mut tally = Tally::new(spec);
+        for (w, c) in ballots {
+            tally.add(*w, c);
+        }
+        let slots = tally.to_slots();
+        assert_eq!(slots.len(), Tally::slots(spec));
+        assert_eq!(Tally::from_slots(spec, &slots).as_ref(), Some(&tally));
+        tally.evaluate(spec, eligible.0, eligible.1)
     }
 
     use Answer::*;

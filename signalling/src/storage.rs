@@ -14,7 +14,8 @@ use rusqlite_migration::{M, Migrations};
 use crate::auth::Role;
 
 pub use polls::{
-    AuditEntry, BallotRecord, CastOutcome, PollRecord, PollStore, Right, audit_hash, verify_audit,
+    AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, audit_hash,
+    result_commitment, verify_audit,
 };
 
 /// Storage failures.
@@ -32,6 +33,14 @@ pub enum StorageError {
     /// A stored value is not what this version understands.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The data directory or a database file could not be created or made private.
+    #[error("cannot secure {path}: {source}")]
+    Files {
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// A congress room.
@@ -101,7 +110,12 @@ pub trait Store: PollStore + PluginStore + Send + Sync + std::fmt::Debug {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
+    Migrations::new(migration_steps())
+}
+
+/// Every schema change, in order (`PRAGMA user_version` counts the applied ones).
+fn migration_steps() -> Vec<M<'static>> {
+    vec![
         M::up(
             "CREATE TABLE rooms (
             id TEXT PRIMARY KEY NOT NULL,
@@ -172,7 +186,106 @@ fn migrations() -> Migrations<'static> {
                 PRIMARY KEY (room_id, namespace, key)
             ) WITHOUT ROWID;",
         ),
-    ])
+        // No row per ballot any more: counters per poll, receipts apart, named votes apart
+        // (polls.rs). Stored ballots of earlier versions are folded in, then dropped.
+        M::up_with_hook(
+            "ALTER TABLE polls ADD COLUMN result_nonce TEXT;
+            CREATE TABLE poll_tally (
+                poll_id TEXT NOT NULL REFERENCES polls(id),
+                slot INTEGER NOT NULL,
+                value INTEGER NOT NULL,
+                PRIMARY KEY (poll_id, slot)
+            ) WITHOUT ROWID;
+            CREATE TABLE poll_receipts (
+                poll_id TEXT NOT NULL REFERENCES polls(id),
+                receipt TEXT NOT NULL,
+                PRIMARY KEY (poll_id, receipt)
+            ) WITHOUT ROWID;
+            CREATE TABLE named_votes (
+                poll_id TEXT NOT NULL REFERENCES polls(id),
+                voter_id TEXT NOT NULL,
+                weight INTEGER NOT NULL,
+                choice TEXT NOT NULL,
+                PRIMARY KEY (poll_id, voter_id)
+            ) WITHOUT ROWID;
+            INSERT INTO poll_receipts (poll_id, receipt) SELECT poll_id, ballot_id FROM ballots;
+            INSERT INTO named_votes (poll_id, voter_id, weight, choice)
+                SELECT poll_id, voter_id, weight, choice FROM ballots WHERE voter_id IS NOT NULL;",
+            fold_legacy_ballots,
+        ),
+    ]
+}
+
+/// The schema version at which ballots became counters (see [`fold_legacy_ballots`]).
+const COUNTERS_VERSION: i64 = 5;
+
+/// Migration 5's hook: sum the ballot rows of earlier versions into each poll's counters,
+/// then drop them.
+fn fold_legacy_ballots(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
+    use crate::ballot::{Choice, PollSpec, Tally};
+    let fail = |m: String| rusqlite_migration::HookError::Hook(m);
+    let polls: Vec<(String, String)> = tx
+        .prepare("SELECT id, spec FROM polls WHERE state IN ('open', 'closed', 'published')")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, spec) in polls {
+        let spec: PollSpec =
+            serde_json::from_str(&spec).map_err(|e| fail(format!("poll {id}: {e}")))?;
+        let mut tally = Tally::new(&spec);
+        let ballots: Vec<(i64, String)> = tx
+            .prepare("SELECT weight, choice FROM ballots WHERE poll_id = ?1")?
+            .query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (weight, choice) in ballots {
+            let choice: Choice =
+                serde_json::from_str(&choice).map_err(|e| fail(format!("poll {id}: {e}")))?;
+            tally.add(u64::try_from(weight).unwrap_or(0), &choice);
+        }
+        let slots = tally.to_slots();
+        polls::create_tally(tx, &id, slots.len()).map_err(|e| fail(e.to_string()))?;
+        polls::add_to_tally(tx, &id, &slots).map_err(|e| fail(e.to_string()))?;
+    }
+    tx.execute_batch("DROP TABLE ballots;")?;
+    Ok(())
+}
+
+/// Create `dir` if needed and make it owner-only (0700): it holds the database, the token
+/// key and the TLS key.
+pub fn secure_dir(dir: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::PermissionsExt;
+    let failed = |source| StorageError::Files {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)
+}
+
+/// The database file and its WAL and shared-memory files: created owner-only (0600), and
+/// made so if an earlier version left them readable. SQLite creates the WAL and SHM files
+/// with the mode of the database file.
+fn secure_db_files(path: &Path) -> Result<(), StorageError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |p: &Path, source| StorageError::Files {
+        path: p.display().to_string(),
+        source,
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| failed(path, e))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.map_err(|e| failed(&p, e))?,
+        }
+    }
+    Ok(())
 }
 
 /// The SQLite backend. One connection; calls are short and serialized.
@@ -182,8 +295,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Open (or create) the database file and migrate it to the current schema.
+    /// Open (or create) the database file, owner-only, and migrate it to the current schema.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        secure_db_files(path)?;
         Self::init(Connection::open(path)?)
     }
 
@@ -198,10 +312,21 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Deleted content is overwritten, not left in free pages.
         conn.pragma_update(None, "secure_delete", "ON")?;
+        // Temporary tables and VACUUM's copy of the database stay in memory, not in /tmp.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         migrations().to_latest(&mut conn)?;
-        Ok(Self {
+        let store = Self {
             conn: Mutex::new(conn),
-        })
+        };
+        if (1..COUNTERS_VERSION).contains(&version) {
+            // Ballot rows were just folded into counters: rewrite the file without them.
+            store.compact()?;
+        } else {
+            // A crash may have left WAL frames (e.g. of the last vote): merge and truncate.
+            store.with(Self::checkpoint)?;
+        }
+        Ok(store)
     }
 
     fn with<T>(
@@ -494,19 +619,21 @@ mod tests {
             eligible_voters: 0,
             eligible_weight: 0,
             result: None,
+            result_nonce: None,
         };
         store.create_poll(&poll, r#"{"e":"created"}"#).unwrap();
-        let ballot = |id: &str| BallotRecord {
-            ballot_id: id.into(),
-            weight: 2,
-            choice: r#"{"vote":"yes"}"#.into(),
-            voter_id: None,
+        // Two counters (ballots, weight) and one question: a vote of weight 2 for "yes".
+        let cast = |receipt: &str| Cast {
+            receipt: receipt.into(),
+            delta: vec![1, 2, 2, 0, 0],
+            named: None,
         };
         assert_eq!(
-            store.cast("poll-1", "p-1", &ballot("b0")).unwrap(),
+            store.cast("poll-1", "p-1", &cast("b0")).unwrap(),
             CastOutcome::NotOpen,
             "a draft takes no votes"
         );
+        assert!(store.tally("poll-1").unwrap().is_empty());
         let right = |h: &str| Right {
             holder_id: h.into(),
             proxy_id: None,
@@ -515,36 +642,57 @@ mod tests {
         };
         assert!(
             store
-                .open_poll("poll-1", &[right("p-1"), right("p-2")], "{}")
+                .open_poll("poll-1", &[right("p-1"), right("p-2")], 5, "{}")
                 .unwrap()
         );
-        assert!(!store.open_poll("poll-1", &[], "{}").unwrap(), "only once");
+        assert!(
+            !store.open_poll("poll-1", &[], 5, "{}").unwrap(),
+            "only once"
+        );
         assert_eq!(store.polls("demo").unwrap()[0].eligible_weight, 4);
+        assert_eq!(store.tally("poll-1").unwrap(), vec![0; 5]);
         assert_eq!(
-            store.cast("poll-1", "p-1", &ballot("b1")).unwrap(),
+            store.cast("poll-1", "p-1", &cast("b1")).unwrap(),
             CastOutcome::Counted
         );
         assert_eq!(
-            store.cast("poll-1", "p-1", &ballot("b2")).unwrap(),
+            store.cast("poll-1", "p-1", &cast("b2")).unwrap(),
             CastOutcome::AlreadyVoted
         );
         assert_eq!(
-            store.cast("poll-1", "p-9", &ballot("b3")).unwrap(),
+            store.cast("poll-1", "p-9", &cast("b3")).unwrap(),
             CastOutcome::NotOpen
         );
-        assert_eq!(store.ballots("poll-1").unwrap(), vec![ballot("b1")]);
+        let wrong_shape = Cast {
+            delta: vec![1; 6],
+            ..cast("b5")
+        };
+        assert!(
+            store.cast("poll-1", "p-2", &wrong_shape).is_err(),
+            "a delta for counters the poll does not have"
+        );
+        assert_eq!(store.tally("poll-1").unwrap(), vec![1, 2, 2, 0, 0]);
+        assert_eq!(store.receipts("poll-1").unwrap(), vec!["b1".to_owned()]);
         let rights = store.rights("poll-1").unwrap();
-        assert_eq!(rights.iter().filter(|r| r.voted).count(), 1);
+        assert_eq!(
+            rights.iter().filter(|r| r.voted).count(),
+            1,
+            "the refused cast changed nothing"
+        );
         assert!(
             store
                 .set_poll_state(
                     "poll-1",
                     PollState::Open,
                     PollState::Closed,
-                    Some("{}"),
+                    Some(("{}", "00")),
                     "{}"
                 )
                 .unwrap()
+        );
+        assert_eq!(
+            store.polls("demo").unwrap()[0].result_nonce.as_deref(),
+            Some("00")
         );
         assert!(
             !store
@@ -552,7 +700,7 @@ mod tests {
                 .unwrap()
         );
         assert_eq!(
-            store.cast("poll-1", "p-2", &ballot("b4")).unwrap(),
+            store.cast("poll-1", "p-2", &cast("b4")).unwrap(),
             CastOutcome::NotOpen
         );
         store.compact().unwrap();
@@ -562,6 +710,43 @@ mod tests {
         let mut forged = chain.clone();
         forged[1].event = r#"{"e":"forged"}"#.into();
         assert_eq!(verify_audit(&forged), Err(2));
+
+        // A named poll keeps who chose what; cancelling forgets rights, counters, receipts
+        // and named votes.
+        let named = PollRecord {
+            id: "poll-2".into(),
+            ..poll
+        };
+        store.create_poll(&named, "{}").unwrap();
+        assert!(store.open_poll("poll-2", &[right("p-1")], 5, "{}").unwrap());
+        let vote = NamedVote {
+            voter_id: "p-1".into(),
+            weight: 2,
+            choice: r#"{"vote":"yes"}"#.into(),
+        };
+        let named_cast = Cast {
+            named: Some(vote.clone()),
+            ..cast("b6")
+        };
+        assert_eq!(
+            store.cast("poll-2", "p-1", &named_cast).unwrap(),
+            CastOutcome::Counted
+        );
+        assert_eq!(store.named_votes("poll-2").unwrap(), vec![vote]);
+        assert!(
+            store
+                .set_poll_state("poll-2", PollState::Open, PollState::Cancelled, None, "{}")
+                .unwrap()
+        );
+        assert!(store.tally("poll-2").unwrap().is_empty());
+        assert!(store.receipts("poll-2").unwrap().is_empty());
+        assert!(store.named_votes("poll-2").unwrap().is_empty());
+        assert!(store.rights("poll-2").unwrap().is_empty());
+        assert_eq!(
+            store.receipts("poll-1").unwrap().len(),
+            1,
+            "other polls stay"
+        );
     }
 
     #[test]
@@ -578,6 +763,137 @@ mod tests {
         conformance(&SqliteStore::open(&path).unwrap());
         let reopened = SqliteStore::open(&path).unwrap();
         assert!(reopened.room("demo").unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn mode(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("plenum-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn database_files_and_the_data_directory_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("modes");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        secure_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        // A database an earlier version left world-readable is tightened on open.
+        let path = data.join("plenum.db");
+        drop(SqliteStore::open(&path).unwrap());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .create_room(&RoomRecord {
+                id: "r".into(),
+                name: "R".into(),
+                created_at: 1,
+            })
+            .unwrap();
+        for f in ["plenum.db", "plenum.db-wal", "plenum.db-shm"] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_vote_leaves_no_wal_frames_and_no_ballot_row() {
+        let dir = temp_dir("wal");
+        let path = dir.join("plenum.db");
+        let wal = dir.join("plenum.db-wal");
+        let store = SqliteStore::open(&path).unwrap();
+        conformance(&store);
+        assert!(
+            std::fs::metadata(&wal).unwrap().len() > 0,
+            "other writes use the WAL"
+        );
+        let poll = PollRecord {
+            id: "poll-3".into(),
+            room_id: "demo".into(),
+            spec: "{}".into(),
+            state: PollState::Draft,
+            eligible_voters: 0,
+            eligible_weight: 0,
+            result: None,
+            result_nonce: None,
+        };
+        store.create_poll(&poll, "{}").unwrap();
+        let right = Right {
+            holder_id: "p-1".into(),
+            proxy_id: None,
+            weight: 1,
+            voted: false,
+        };
+        assert!(store.open_poll("poll-3", &[right], 2, "{}").unwrap());
+        let cast = Cast {
+            receipt: "r".into(),
+            delta: vec![1, 1],
+            named: None,
+        };
+        assert_eq!(
+            store.cast("poll-3", "p-1", &cast).unwrap(),
+            CastOutcome::Counted
+        );
+        assert_eq!(
+            std::fs::metadata(&wal).unwrap().len(),
+            0,
+            "the WAL is truncated before a cast returns"
+        );
+        // The cancelled named vote of the conformance run was overwritten (secure_delete),
+        // not left in a free page.
+        let bytes = std::fs::read(&path).unwrap();
+        let needle = br#"{"vote":"yes"}"#;
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ballots_of_earlier_versions_are_folded_into_counters_and_dropped() {
+        let dir = temp_dir("legacy");
+        let path = dir.join("plenum.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let old: Vec<M<'static>> = migration_steps().into_iter().take(4).collect();
+            Migrations::new(old).to_latest(&mut conn).unwrap();
+            let spec = r#"{"title":"A1","kind":"motion","secret":true}"#;
+            conn.execute_batch(&format!(
+                "INSERT INTO rooms VALUES ('demo', 'Demo', 1);
+                 INSERT INTO polls VALUES ('poll-1', 'demo', 0, '{spec}', 'open', 3, 5, NULL);
+                 INSERT INTO poll_rights VALUES ('poll-1', 'p-1', NULL, 3, 1);
+                 INSERT INTO poll_rights VALUES ('poll-1', 'p-2', NULL, 1, 1);
+                 INSERT INTO poll_rights VALUES ('poll-1', 'p-3', NULL, 1, 0);
+                 INSERT INTO ballots VALUES ('poll-1', 'r-a', 3, '{{\"vote\":\"yes\"}}', NULL);
+                 INSERT INTO ballots VALUES ('poll-1', 'r-b', 1, '{{\"vote\":\"abstain\"}}', NULL);"
+            ))
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.tally("poll-1").unwrap(), vec![2, 4, 3, 0, 1]);
+        assert_eq!(store.receipts("poll-1").unwrap(), vec!["r-a", "r-b"]);
+        let tables: Vec<String> = store
+            .with(|c| {
+                let mut stmt = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?;
+                let names = stmt.query_map([], |r| r.get(0))?;
+                Ok(names.collect::<Result<Vec<String>, _>>()?)
+            })
+            .unwrap();
+        assert!(!tables.iter().any(|t| t == "ballots"), "{tables:?}");
+        drop(store);
+        // The file was rewritten: no old ballot (its choice text) survives in any page.
+        let bytes = std::fs::read(&path).unwrap();
+        let needle = br#"{"vote":"abstain"}"#;
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,6 +2,8 @@
 //! by the OS on 127.0.0.1, its printed demo links parsed, killed on drop.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod polls;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -91,6 +93,15 @@ impl TestServer {
         let (child, url, _) = spawn(&self.data_dir, 0, None, &[]);
         self.child = child;
         self.url = url;
+    }
+
+    /// Stop the server the way an init system does (SIGTERM) and wait until it has exited.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "plenum exited with {exit}");
     }
 
     /// The token of the i-th demo link.

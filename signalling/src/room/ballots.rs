@@ -12,10 +12,11 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::{Member, Outbound, RoomActor};
-use crate::ballot::{self, Choice, MyRight, NamedVote, PollSpec, PollState, PollView};
+use crate::ballot::{Choice, MyRight, NamedVote, PollSpec, PollState, PollView, Tally};
 use crate::protocol::{Command, ErrorBody, ErrorCode, Event};
 use crate::storage::{
-    BallotRecord, CastOutcome, PollRecord, Right, StorageError, Store, verify_audit,
+    self, Cast, CastOutcome, PollRecord, Right, StorageError, Store, result_commitment,
+    verify_audit,
 };
 
 /// A poll as the actor keeps it (the store has the same).
@@ -102,13 +103,7 @@ impl RoomActor {
                 if poll.record.state != PollState::Published {
                     return Err(wrong_state(poll.record.state, "published"));
                 }
-                let receipts: Vec<String> = self
-                    .store
-                    .ballots(&poll_id)
-                    .map_err(storage_failed)?
-                    .into_iter()
-                    .map(|b| b.ballot_id)
-                    .collect();
+                let receipts = self.store.receipts(&poll_id).map_err(storage_failed)?;
                 Ok(json!({ "receipts": receipts }))
             }
             Command::SetProxy { proxy_id } => self.set_proxy(who, proxy_id),
@@ -155,6 +150,7 @@ impl RoomActor {
             eligible_voters: 0,
             eligible_weight: 0,
             result: None,
+            result_nonce: None,
         };
         let audit = self.audit_event(&id, "created", now, json!(spec));
         self.store
@@ -220,9 +216,10 @@ impl RoomActor {
             now,
             json!({ "eligible_voters": rights.len(), "eligible_weight": weight }),
         );
+        let slots = Tally::slots(&self.polls[idx].spec);
         if !self
             .store
-            .open_poll(id, &rights, &audit)
+            .open_poll(id, &rights, slots, &audit)
             .map_err(storage_failed)?
         {
             return Err(wrong_state(state, "a draft"));
@@ -243,67 +240,86 @@ impl RoomActor {
         if poll.record.state != PollState::Open {
             return Err(wrong_state(poll.record.state, "open"));
         }
-        let stored = self.store.ballots(id).map_err(storage_failed)?;
-        let mut choices = Vec::with_capacity(stored.len());
-        for b in &stored {
-            let choice: Choice = serde_json::from_str(&b.choice)
-                .map_err(|e| storage_failed(StorageError::Corrupt(e.to_string())))?;
-            choices.push((b.weight, choice));
-        }
-        let (n, w, counts) = ballot::tally(&poll.spec, choices.iter().map(|(w, c)| (*w, c)));
-        let result = ballot::evaluate(
+        let slots = self.store.tally(id).map_err(storage_failed)?;
+        let tally = Tally::from_slots(&poll.spec, &slots).ok_or_else(|| {
+            storage_failed(StorageError::Corrupt(format!(
+                "poll {id} has {} counters",
+                slots.len()
+            )))
+        })?;
+        let result = tally.evaluate(
             &poll.spec,
             poll.record.eligible_voters,
             poll.record.eligible_weight,
-            n,
-            w,
-            &counts,
         );
         let result_json = serde_json::to_string(&result).unwrap_or_default();
-        let audit = self.audit_event(id, "closed", now, json!(result));
+        // The chain commits to the result now and reveals it on publication: until then it
+        // is the moderators' only (docs/ballot.md, *Audit trail*).
+        let nonce = random_hex(16);
+        let data = json!({
+            "voted": poll.voted(),
+            "result_commitment": result_commitment(&nonce, &result_json),
+        });
+        let audit = self.audit_event(id, "closed", now, data);
         if !self
             .store
             .set_poll_state(
                 id,
                 PollState::Open,
                 PollState::Closed,
-                Some(&result_json),
+                Some((&result_json, &nonce)),
                 &audit,
             )
             .map_err(storage_failed)?
         {
             return Err(wrong_state(PollState::Open, "open"));
         }
-        if poll.spec.secret {
-            // No page or WAL frame may keep the order in which ballots arrived.
-            if let Err(e) = self.store.compact() {
-                warn!("compacting after a secret poll failed: {e}");
-            }
-        }
+        self.seal(idx);
         let poll = &mut self.polls[idx];
         poll.record.state = PollState::Closed;
         poll.record.result = Some(result_json);
+        poll.record.result_nonce = Some(nonce);
         info!(room = %self.record.id, poll = id, "poll closed");
         self.send_poll(idx);
         Ok(json!({}))
     }
 
     fn poll_publish(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
+        let record = &self.poll(id)?.record;
+        let data = json!({ "result": record.result, "nonce": record.result_nonce });
         self.transition(
             id,
             PollState::Closed,
             PollState::Published,
             "published",
             now,
+            data,
         )
     }
 
+    /// Cancelling discards the poll's votes: its counters, receipts, named votes and the
+    /// rights with their "voted" marks (docs/ballot.md, *Cancelling*). The audit chain
+    /// keeps how many had voted.
     fn poll_cancel(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
-        let state = self.poll(id)?.record.state;
+        let poll = self.poll(id)?;
+        let state = poll.record.state;
         if !matches!(state, PollState::Draft | PollState::Open) {
             return Err(wrong_state(state, "a draft or open"));
         }
-        self.transition(id, state, PollState::Cancelled, "cancelled", now)
+        let data = json!({ "voted": poll.voted() });
+        let answer = self.transition(id, state, PollState::Cancelled, "cancelled", now, data)?;
+        self.seal(self.poll_index(id)?);
+        Ok(answer)
+    }
+
+    /// After a secret poll ends (closed or cancelled): rewrite the database so no freed page
+    /// or WAL frame keeps a state from while it was open.
+    fn seal(&self, idx: usize) {
+        if self.polls[idx].spec.secret
+            && let Err(e) = self.store.compact()
+        {
+            warn!("compacting after a secret poll failed: {e}");
+        }
     }
 
     fn transition(
@@ -313,13 +329,14 @@ impl RoomActor {
         to: PollState,
         event: &str,
         now: u64,
+        data: serde_json::Value,
     ) -> Result<serde_json::Value, ErrorBody> {
         let idx = self.poll_index(id)?;
         let state = self.polls[idx].record.state;
         if state != from {
             return Err(wrong_state(state, from.as_str()));
         }
-        let audit = self.audit_event(id, event, now, json!({}));
+        let audit = self.audit_event(id, event, now, data);
         if !self
             .store
             .set_poll_state(id, from, to, None, &audit)
@@ -328,6 +345,9 @@ impl RoomActor {
             return Err(wrong_state(state, from.as_str()));
         }
         self.polls[idx].record.state = to;
+        if to == PollState::Cancelled {
+            self.polls[idx].rights.clear();
+        }
         info!(room = %self.record.id, poll = id, event, "poll changed");
         self.send_poll(idx);
         Ok(json!({}))
@@ -377,17 +397,18 @@ impl RoomActor {
             .validate_choice(choice)
             .map_err(|e| ErrorBody::new(ErrorCode::InvalidChoice, e.to_string()))?;
         let receipt = random_hex(16);
-        let ballot = BallotRecord {
-            ballot_id: receipt.clone(),
-            weight: right.weight,
-            choice: serde_json::to_string(choice).unwrap_or_default(),
-            voter_id: (!poll.spec.secret).then(|| holder.to_owned()),
+        // What the store gets: the vote's share of each counter, never the ballot itself
+        // (named polls also record who chose what).
+        let cast = Cast {
+            receipt: receipt.clone(),
+            delta: Tally::of_ballot(&poll.spec, right.weight, choice).to_slots(),
+            named: (!poll.spec.secret).then(|| storage::NamedVote {
+                voter_id: holder.to_owned(),
+                weight: right.weight,
+                choice: serde_json::to_string(choice).unwrap_or_default(),
+            }),
         };
-        match self
-            .store
-            .cast(id, holder, &ballot)
-            .map_err(storage_failed)?
-        {
+        match self.store.cast(id, holder, &cast).map_err(storage_failed)? {
             CastOutcome::Counted => {}
             CastOutcome::AlreadyVoted => {
                 return Err(ErrorBody::new(
@@ -445,13 +466,13 @@ impl RoomActor {
         };
         let votes = (visible && !poll.spec.secret).then(|| {
             self.store
-                .ballots(&poll.record.id)
+                .named_votes(&poll.record.id)
                 .unwrap_or_default()
                 .into_iter()
-                .filter_map(|b| {
+                .filter_map(|v| {
                     Some(NamedVote {
-                        participant_id: b.voter_id?,
-                        choice: serde_json::from_str(&b.choice).ok()?,
+                        participant_id: v.voter_id,
+                        choice: serde_json::from_str(&v.choice).ok()?,
                     })
                 })
                 .collect()

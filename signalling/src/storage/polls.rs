@@ -1,13 +1,16 @@
-//! Polls, voting rights, ballots and the audit chain in SQLite.
+//! Polls, voting rights, running tallies, receipts and the audit chain in SQLite.
 //!
-//! Unlinkability is a property of the schema: `poll_rights` says *that* a right was used,
-//! `ballots` says *what* was chosen, and nothing joins them — no voter column (in secret
-//! polls), no time, no sequence. Both are `WITHOUT ROWID` tables keyed by (poll, holder) and
-//! (poll, random ballot id), so neither their storage nor their natural order follows the
-//! order of casting. A cast is one transaction: the right is marked used (only if unused)
-//! and the ballot inserted, durably (`synchronous = FULL`) before the voter is answered.
-//! After a secret poll closes, [`PollStore::compact`] checkpoints the WAL and rewrites the
-//! file, so no page layout or WAL frame keeps the casting order (docs/ballot.md).
+//! A secret poll stores no ballot. `poll_rights` says *that* a right was used, `poll_tally`
+//! holds the poll's counters (ballots, weight, and yes/no/abstain per question, see
+//! [`crate::ballot::Tally`]) and `poll_receipts` the random receipts — no row describes a
+//! single ballot, so no weight, time or order singles a voter out. A cast is one
+//! transaction: the right is marked used (only if unused), every counter gets the vote's
+//! share, the receipt is inserted; it is durable (`synchronous = FULL`) and the WAL is then
+//! checkpointed and truncated, both before the voter is answered, so a copy of the data
+//! directory holds no frame history of earlier votes. Named polls also store who chose what
+//! in `named_votes`. Cancelling deletes a poll's rights, counters, receipts and named votes;
+//! closing and cancelling a secret poll rewrite the file ([`PollStore::compact`]).
+//! docs/ballot.md says exactly what a copy of the data directory still reveals.
 
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -32,6 +35,9 @@ pub struct PollRecord {
     pub eligible_weight: u64,
     /// The evaluated result (JSON of `ballot::PollResult`), once closed.
     pub result: Option<String>,
+    /// The random nonce of the result's commitment in the audit chain (hex), once closed;
+    /// published with the result.
+    pub result_nonce: Option<String>,
 }
 
 /// A voting right in one poll.
@@ -47,17 +53,27 @@ pub struct Right {
     pub voted: bool,
 }
 
-/// One ballot.
+/// A named poll's record of who chose what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BallotRecord {
-    /// Random id; the voter's receipt.
-    pub ballot_id: String,
-    /// Weight.
+pub struct NamedVote {
+    /// Whose right.
+    pub voter_id: String,
+    /// Its weight.
     pub weight: u64,
     /// The choice (JSON of `ballot::Choice`).
     pub choice: String,
-    /// Named polls only: whose right.
-    pub voter_id: Option<String>,
+}
+
+/// One vote as the store takes it: no choice, only what it adds to the counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cast {
+    /// Random id; the voter's receipt.
+    pub receipt: String,
+    /// What the vote adds to each of the poll's counters, in slot order
+    /// (`ballot::Tally::to_slots` of this one ballot).
+    pub delta: Vec<u64>,
+    /// Named polls only: who chose what.
+    pub named: Option<NamedVote>,
 }
 
 /// What became of a cast.
@@ -93,6 +109,13 @@ pub fn audit_hash(prev_hash: &str, event: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The commitment to a closed poll's result that the audit chain carries until the result is
+/// published: SHA-256 over the nonce (hex), a newline and the result JSON (hex). The random
+/// nonce keeps anyone from finding the result by hashing every possible count.
+pub fn result_commitment(nonce: &str, result: &str) -> String {
+    audit_hash(nonce, result)
+}
+
 /// Check a chain: every entry hashes its predecessor. Returns the first broken `seq`.
 pub fn verify_audit(chain: &[AuditEntry]) -> Result<(), u64> {
     let mut prev = "0".repeat(64);
@@ -105,37 +128,50 @@ pub fn verify_audit(chain: &[AuditEntry]) -> Result<(), u64> {
     Ok(())
 }
 
-/// Polls and their ballots.
+/// Polls, their rights, counters and receipts.
 pub trait PollStore {
     /// Store a new draft poll, with its audit entry.
     fn create_poll(&self, poll: &PollRecord, audit: &str) -> Result<(), StorageError>;
     /// A room's polls, oldest first.
     fn polls(&self, room_id: &str) -> Result<Vec<PollRecord>, StorageError>;
-    /// Draft → open with these rights; `false` (nothing changed) if it was not a draft.
-    fn open_poll(&self, poll_id: &str, rights: &[Right], audit: &str)
-    -> Result<bool, StorageError>;
+    /// Draft → open with these rights and `slots` zeroed counters; `false` (nothing
+    /// changed) if it was not a draft.
+    fn open_poll(
+        &self,
+        poll_id: &str,
+        rights: &[Right],
+        slots: usize,
+        audit: &str,
+    ) -> Result<bool, StorageError>;
     /// A poll's rights.
     fn rights(&self, poll_id: &str) -> Result<Vec<Right>, StorageError>;
-    /// Use `holder_id`'s right in an open poll and store the ballot, atomically and durably.
+    /// Use `holder_id`'s right in an open poll, add the vote to the counters and store its
+    /// receipt, atomically and durably; the WAL is truncated before this returns.
     fn cast(
         &self,
         poll_id: &str,
         holder_id: &str,
-        ballot: &BallotRecord,
+        cast: &Cast,
     ) -> Result<CastOutcome, StorageError>;
-    /// A poll's ballots, in ballot-id order (random, unrelated to casting).
-    fn ballots(&self, poll_id: &str) -> Result<Vec<BallotRecord>, StorageError>;
-    /// Change state `from` → `to` (with the result, when closing); `false` if it was not
-    /// in `from`. Cancelling deletes the ballots.
+    /// A poll's counters in slot order (empty for drafts and cancelled polls).
+    fn tally(&self, poll_id: &str) -> Result<Vec<u64>, StorageError>;
+    /// A poll's receipts, sorted (random, unrelated to casting).
+    fn receipts(&self, poll_id: &str) -> Result<Vec<String>, StorageError>;
+    /// A named poll's votes, by voter id.
+    fn named_votes(&self, poll_id: &str) -> Result<Vec<NamedVote>, StorageError>;
+    /// Change state `from` → `to` (with the result and its commitment nonce, when
+    /// closing); `false` if it was not in `from`. Cancelling deletes the poll's rights,
+    /// counters, receipts and named votes.
     fn set_poll_state(
         &self,
         poll_id: &str,
         from: PollState,
         to: PollState,
-        result: Option<&str>,
+        result: Option<(&str, &str)>,
         audit: &str,
     ) -> Result<bool, StorageError>;
-    /// Rewrite the database so no casting order survives in pages or the WAL.
+    /// Checkpoint and truncate the WAL and rewrite the database file, so no freed page or WAL
+    /// frame keeps an earlier state.
     fn compact(&self) -> Result<(), StorageError>;
     /// A room's audit chain.
     fn audit(&self, room_id: &str) -> Result<Vec<AuditEntry>, StorageError>;
@@ -181,12 +217,56 @@ fn room_of(tx: &rusqlite::Transaction<'_>, poll_id: &str) -> Result<Option<Strin
         .optional()?)
 }
 
+/// Zeroed counters for a poll, inside the caller's transaction.
+pub(super) fn create_tally(
+    tx: &rusqlite::Transaction<'_>,
+    poll_id: &str,
+    slots: usize,
+) -> Result<(), StorageError> {
+    for slot in 0..slots {
+        tx.execute(
+            "INSERT INTO poll_tally (poll_id, slot, value) VALUES (?1, ?2, 0)",
+            params![poll_id, to_i64(slot as u64)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Add `delta` to a poll's counters, inside the caller's transaction. Every counter is
+/// written, also with 0, so each vote changes the same rows.
+pub(super) fn add_to_tally(
+    tx: &rusqlite::Transaction<'_>,
+    poll_id: &str,
+    delta: &[u64],
+) -> Result<(), StorageError> {
+    for (slot, v) in delta.iter().enumerate() {
+        let changed = tx.execute(
+            "UPDATE poll_tally SET value = value + ?3 WHERE poll_id = ?1 AND slot = ?2",
+            params![poll_id, to_i64(slot as u64), to_i64(*v)],
+        )?;
+        if changed != 1 {
+            return Err(StorageError::Corrupt(format!(
+                "poll {poll_id} has no counter {slot}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Merge the WAL into the database file and truncate it to zero bytes.
+    pub(super) fn checkpoint(c: &rusqlite::Connection) -> Result<(), StorageError> {
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
 impl PollStore for SqliteStore {
     fn create_poll(&self, poll: &PollRecord, audit: &str) -> Result<(), StorageError> {
         self.with_tx(|tx| {
             tx.execute(
-                "INSERT INTO polls (id, room_id, seq, spec, state, eligible_voters, eligible_weight, result)
-                 VALUES (?1, ?2, (SELECT COUNT(*) FROM polls WHERE room_id = ?2), ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO polls (id, room_id, seq, spec, state, eligible_voters, eligible_weight, result, result_nonce)
+                 VALUES (?1, ?2, (SELECT COUNT(*) FROM polls WHERE room_id = ?2), ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     poll.id,
                     poll.room_id,
@@ -194,7 +274,8 @@ impl PollStore for SqliteStore {
                     poll.state.as_str(),
                     to_i64(poll.eligible_voters),
                     to_i64(poll.eligible_weight),
-                    poll.result
+                    poll.result,
+                    poll.result_nonce
                 ],
             )?;
             append_audit(tx, &poll.room_id, audit)
@@ -204,22 +285,25 @@ impl PollStore for SqliteStore {
     fn polls(&self, room_id: &str) -> Result<Vec<PollRecord>, StorageError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT id, room_id, spec, state, eligible_voters, eligible_weight, result
+                "SELECT id, room_id, spec, state, eligible_voters, eligible_weight, result, result_nonce
                  FROM polls WHERE room_id = ?1 ORDER BY seq",
             )?;
             let rows = stmt.query_map(params![room_id], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ),
                     r.get::<_, i64>(4)?,
                     r.get::<_, i64>(5)?,
                     r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
                 ))
             })?;
             rows.map(|row| {
-                let (id, room_id, spec, state, voters, weight, result) = row?;
+                let ((id, room_id, spec, state), voters, weight, result, result_nonce) = row?;
                 Ok(PollRecord {
                     id,
                     room_id,
@@ -229,6 +313,7 @@ impl PollStore for SqliteStore {
                     eligible_voters: to_u64(voters),
                     eligible_weight: to_u64(weight),
                     result,
+                    result_nonce,
                 })
             })
             .collect()
@@ -239,6 +324,7 @@ impl PollStore for SqliteStore {
         &self,
         poll_id: &str,
         rights: &[Right],
+        slots: usize,
         audit: &str,
     ) -> Result<bool, StorageError> {
         self.with_tx(|tx| {
@@ -258,6 +344,7 @@ impl PollStore for SqliteStore {
                     params![poll_id, r.holder_id, r.proxy_id, to_i64(r.weight)],
                 )?;
             }
+            create_tally(tx, poll_id, slots)?;
             if let Some(room) = room_of(tx, poll_id)? {
                 append_audit(tx, &room, audit)?;
             }
@@ -286,9 +373,9 @@ impl PollStore for SqliteStore {
         &self,
         poll_id: &str,
         holder_id: &str,
-        ballot: &BallotRecord,
+        cast: &Cast,
     ) -> Result<CastOutcome, StorageError> {
-        self.with_tx(|tx| {
+        let outcome = self.with_tx(|tx| {
             let open: bool = tx
                 .query_row(
                     "SELECT state = 'open' FROM polls WHERE id = ?1",
@@ -317,33 +404,60 @@ impl PollStore for SqliteStore {
                     CastOutcome::NotOpen
                 });
             }
+            add_to_tally(tx, poll_id, &cast.delta)?;
             tx.execute(
-                "INSERT INTO ballots (poll_id, ballot_id, weight, choice, voter_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    poll_id,
-                    ballot.ballot_id,
-                    to_i64(ballot.weight),
-                    ballot.choice,
-                    ballot.voter_id
-                ],
+                "INSERT INTO poll_receipts (poll_id, receipt) VALUES (?1, ?2)",
+                params![poll_id, cast.receipt],
             )?;
+            if let Some(n) = &cast.named {
+                tx.execute(
+                    "INSERT INTO named_votes (poll_id, voter_id, weight, choice)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![poll_id, n.voter_id, to_i64(n.weight), n.choice],
+                )?;
+            }
             Ok(CastOutcome::Counted)
+        })?;
+        if outcome == CastOutcome::Counted {
+            // The commit is durable; the WAL would still hold this vote's frames (right and
+            // counters in one commit) next to the previous state. Merge and truncate it now,
+            // before the voter is answered. A failure here loses nothing: the vote is counted.
+            if let Err(e) = self.with(Self::checkpoint) {
+                tracing::warn!("checkpoint after a vote failed: {e}");
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn tally(&self, poll_id: &str) -> Result<Vec<u64>, StorageError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT value FROM poll_tally WHERE poll_id = ?1 ORDER BY slot")?;
+            let rows = stmt.query_map(params![poll_id], |r| Ok(to_u64(r.get(0)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    fn ballots(&self, poll_id: &str) -> Result<Vec<BallotRecord>, StorageError> {
+    fn receipts(&self, poll_id: &str) -> Result<Vec<String>, StorageError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT receipt FROM poll_receipts WHERE poll_id = ?1 ORDER BY receipt")?;
+            let rows = stmt.query_map(params![poll_id], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn named_votes(&self, poll_id: &str) -> Result<Vec<NamedVote>, StorageError> {
         self.with(|c| {
             let mut stmt = c.prepare(
-                "SELECT ballot_id, weight, choice, voter_id FROM ballots
-                 WHERE poll_id = ?1 ORDER BY ballot_id",
+                "SELECT voter_id, weight, choice FROM named_votes WHERE poll_id = ?1
+                 ORDER BY voter_id",
             )?;
             let rows = stmt.query_map(params![poll_id], |r| {
-                Ok(BallotRecord {
-                    ballot_id: r.get(0)?,
+                Ok(NamedVote {
+                    voter_id: r.get(0)?,
                     weight: to_u64(r.get(1)?),
                     choice: r.get(2)?,
-                    voter_id: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -355,20 +469,27 @@ impl PollStore for SqliteStore {
         poll_id: &str,
         from: PollState,
         to: PollState,
-        result: Option<&str>,
+        result: Option<(&str, &str)>,
         audit: &str,
     ) -> Result<bool, StorageError> {
         self.with_tx(|tx| {
+            let (result, nonce) = result.unzip();
             let changed = tx.execute(
-                "UPDATE polls SET state = ?3, result = COALESCE(?4, result)
+                "UPDATE polls SET state = ?3, result = COALESCE(?4, result),
+                 result_nonce = COALESCE(?5, result_nonce)
                  WHERE id = ?1 AND state = ?2",
-                params![poll_id, from.as_str(), to.as_str(), result],
+                params![poll_id, from.as_str(), to.as_str(), result, nonce],
             )?;
             if changed == 0 {
                 return Ok(false);
             }
             if to == PollState::Cancelled {
-                tx.execute("DELETE FROM ballots WHERE poll_id = ?1", params![poll_id])?;
+                for table in ["poll_tally", "poll_receipts", "named_votes", "poll_rights"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE poll_id = ?1"),
+                        params![poll_id],
+                    )?;
+                }
             }
             if let Some(room) = room_of(tx, poll_id)? {
                 append_audit(tx, &room, audit)?;
@@ -379,10 +500,9 @@ impl PollStore for SqliteStore {
 
     fn compact(&self) -> Result<(), StorageError> {
         self.with(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Self::checkpoint(c)?;
             c.execute_batch("VACUUM")?;
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
+            Self::checkpoint(c)
         })
     }
 
