@@ -4,6 +4,7 @@
 //! - [`protocol`] — wire types of protocol version 1 (docs/protocol.md);
 //! - [`auth`] — signed access tokens and roles;
 //! - [`invite`] — invites (stored record + token + link) and the demo congress;
+//! - [`org`] — the organisation: units, members, groups, admin scopes;
 //! - [`room`] — one actor task per active room; drives the media plane through
 //!   [`plenum_sfu::SfuHandle`] and turns its events into protocol events;
 //! - `ws` — one WebSocket connection: parse, check, ask the room, answer;
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod authz;
 pub mod ballot;
 pub mod invite;
+pub mod org;
 pub mod plugin;
 pub mod protocol;
 pub mod queue;

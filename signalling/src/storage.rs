@@ -3,6 +3,7 @@
 //! Migrations are numbered SQL scripts applied in order (`PRAGMA user_version` tracks the
 //! schema version). The same trait will get a PostgreSQL backend and one conformance suite.
 
+mod org;
 mod polls;
 
 use std::path::Path;
@@ -13,6 +14,7 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::auth::Role;
 
+pub use org::OrgStore;
 pub use polls::{
     AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, audit_hash,
     result_commitment, verify_audit,
@@ -90,8 +92,8 @@ pub trait PluginStore {
 }
 
 /// Rooms, invites, room state; polls through [`PollStore`], plugin data through
-/// [`PluginStore`].
-pub trait Store: PollStore + PluginStore + Send + Sync + std::fmt::Debug {
+/// [`PluginStore`], the organisation through [`OrgStore`].
+pub trait Store: PollStore + PluginStore + OrgStore + Send + Sync + std::fmt::Debug {
     /// Create a room; `Duplicate` if the id is taken.
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError>;
     /// Look a room up.
@@ -212,6 +214,35 @@ fn migration_steps() -> Vec<M<'static>> {
             INSERT INTO named_votes (poll_id, voter_id, weight, choice)
                 SELECT poll_id, voter_id, weight, choice FROM ballots WHERE voter_id IS NOT NULL;",
             fold_legacy_ballots,
+        ),
+        // The organisation (org.rs): units as a tree, members, their groups, admin scopes.
+        M::up(
+            "CREATE TABLE units (
+                id TEXT PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                parent_id TEXT REFERENCES units(id)
+            );
+            CREATE TABLE members (
+                number TEXT PRIMARY KEY NOT NULL,
+                first_name TEXT NOT NULL,
+                last_name TEXT NOT NULL,
+                unit_id TEXT NOT NULL REFERENCES units(id),
+                email TEXT,
+                phone TEXT,
+                visibility TEXT,
+                status TEXT NOT NULL
+            );
+            CREATE INDEX members_unit ON members(unit_id);
+            CREATE TABLE member_groups (
+                number TEXT NOT NULL REFERENCES members(number),
+                group_name TEXT NOT NULL,
+                PRIMARY KEY (number, group_name)
+            ) WITHOUT ROWID;
+            CREATE TABLE org_admins (
+                number TEXT NOT NULL REFERENCES members(number),
+                unit_id TEXT NOT NULL REFERENCES units(id),
+                PRIMARY KEY (number, unit_id)
+            ) WITHOUT ROWID;",
         ),
     ]
 }
@@ -590,6 +621,7 @@ mod tests {
         assert!(store.save_room_state("missing", "{}").is_err());
 
         polls_conformance(store);
+        org_conformance(store);
 
         store
             .put_plugin_data("demo", "chat", "m/2", Some("b"))
@@ -746,6 +778,94 @@ mod tests {
             store.receipts("poll-1").unwrap().len(),
             1,
             "other polls stay"
+        );
+    }
+
+    fn org_conformance(store: &dyn Store) {
+        use crate::org::{Member, MemberStatus, Unit, UnitTree, Visibility};
+        let unit = |id: &str, parent: Option<&str>| Unit {
+            id: id.into(),
+            name: format!("Verband {id}"),
+            parent: parent.map(Into::into),
+        };
+        store.put_unit(&unit("bv", None)).unwrap();
+        store.put_unit(&unit("lv-by", Some("bv"))).unwrap();
+        assert!(
+            store.put_unit(&unit("kv-x", Some("missing"))).is_err(),
+            "a parent must exist"
+        );
+        let renamed = Unit {
+            name: "Landesverband Bayern".into(),
+            ..unit("lv-by", Some("bv"))
+        };
+        store.put_unit(&renamed).unwrap();
+        let units = store.units().unwrap();
+        assert_eq!(units, vec![unit("bv", None), renamed]);
+        assert!(UnitTree::new(&units).unwrap().covers("bv", "lv-by"));
+
+        let anna = Member {
+            number: "1001".into(),
+            first_name: "Anna".into(),
+            last_name: "Schäfer".into(),
+            unit: "lv-by".into(),
+            email: Some("anna@example.org".into()),
+            phone: None,
+            groups: [
+                "Bundesvorstand".to_owned(),
+                "Delegierte LV Bayern".to_owned(),
+            ]
+            .into(),
+            visibility: Some(Visibility::Unit),
+            status: MemberStatus::Active,
+        };
+        let ben = Member {
+            number: "1002".into(),
+            first_name: "Ben".into(),
+            groups: Default::default(),
+            visibility: None,
+            ..anna.clone()
+        };
+        store
+            .apply_members(&[anna.clone(), ben.clone()], &[])
+            .unwrap();
+        assert_eq!(store.members().unwrap(), vec![anna.clone(), ben.clone()]);
+        let moved = Member {
+            unit: "bv".into(),
+            groups: ["Bundesvorstand".to_owned()].into(),
+            ..anna.clone()
+        };
+        store
+            .apply_members(std::slice::from_ref(&moved), &["1002".to_owned()])
+            .unwrap();
+        assert_eq!(store.member("1001").unwrap(), Some(moved.clone()));
+        assert_eq!(
+            store.member("1002").unwrap().unwrap().status,
+            MemberStatus::Left
+        );
+        assert_eq!(store.member("9999").unwrap(), None);
+        // One bad member (unknown unit) and nothing of the batch changes.
+        let stray = Member {
+            number: "1003".into(),
+            unit: "nowhere".into(),
+            ..ben.clone()
+        };
+        let renamed_anna = Member {
+            first_name: "Anne".into(),
+            ..moved.clone()
+        };
+        assert!(store.apply_members(&[renamed_anna, stray], &[]).is_err());
+        assert_eq!(store.member("1001").unwrap(), Some(moved));
+        assert_eq!(store.member("1003").unwrap(), None);
+
+        store.set_admin("1001", "lv-by", true).unwrap();
+        store.set_admin("1001", "lv-by", true).unwrap();
+        store.set_admin("1001", "bv", true).unwrap();
+        assert_eq!(store.admin_scopes("1001").unwrap(), vec!["bv", "lv-by"]);
+        store.set_admin("1001", "bv", false).unwrap();
+        assert_eq!(store.admin_scopes("1001").unwrap(), vec!["lv-by"]);
+        assert!(
+            store.set_admin("9999", "bv", true).is_err(),
+            "no such member"
         );
     }
 

@@ -1,0 +1,201 @@
+//! The organisation (units, members, groups, admin scopes; [`crate::org`]) in SQLite.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, StorageError};
+use crate::org::{Member, MemberStatus, Unit, Visibility};
+
+/// Units, members and admins.
+pub trait OrgStore {
+    /// Every unit, by id.
+    fn units(&self) -> Result<Vec<Unit>, StorageError>;
+    /// Create or rename/move a unit (the caller checks the tree stays a tree).
+    fn put_unit(&self, unit: &Unit) -> Result<(), StorageError>;
+    /// Every member with their groups, by member number.
+    fn members(&self) -> Result<Vec<Member>, StorageError>;
+    /// One member.
+    fn member(&self, number: &str) -> Result<Option<Member>, StorageError>;
+    /// In one transaction: create or replace `upserts` (with their groups), and mark the
+    /// members numbered in `left` as left. Nothing changes if any statement fails.
+    fn apply_members(&self, upserts: &[Member], left: &[String]) -> Result<(), StorageError>;
+    /// The units a member administers (each with everything below it).
+    fn admin_scopes(&self, number: &str) -> Result<Vec<String>, StorageError>;
+    /// Grant or withdraw a member's admin scope over `unit`.
+    fn set_admin(&self, number: &str, unit: &str, admin: bool) -> Result<(), StorageError>;
+}
+
+fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Member, String, Option<String>)> {
+    Ok((
+        Member {
+            number: r.get(0)?,
+            first_name: r.get(1)?,
+            last_name: r.get(2)?,
+            unit: r.get(3)?,
+            email: r.get(4)?,
+            phone: r.get(5)?,
+            groups: BTreeSet::new(),
+            visibility: None,
+            status: MemberStatus::Active,
+        },
+        r.get(7)?,
+        r.get(6)?,
+    ))
+}
+
+fn finish(
+    (mut m, status, visibility): (Member, String, Option<String>),
+) -> Result<Member, StorageError> {
+    m.status = MemberStatus::parse(&status)
+        .ok_or_else(|| StorageError::Corrupt(format!("member status {status:?}")))?;
+    m.visibility = match visibility {
+        None => None,
+        Some(v) => Some(
+            Visibility::parse(&v)
+                .ok_or_else(|| StorageError::Corrupt(format!("visibility {v:?}")))?,
+        ),
+    };
+    Ok(m)
+}
+
+const MEMBER_COLUMNS: &str =
+    "number, first_name, last_name, unit_id, email, phone, visibility, status";
+
+impl OrgStore for SqliteStore {
+    fn units(&self) -> Result<Vec<Unit>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT id, name, parent_id FROM units ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Unit {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    parent: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn put_unit(&self, unit: &Unit) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO units (id, name, parent_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id",
+                params![unit.id, unit.name, unit.parent],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn members(&self) -> Result<Vec<Member>, StorageError> {
+        self.with(|c| {
+            let mut groups: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let mut stmt = c.prepare("SELECT number, group_name FROM member_groups")?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
+                let (number, group) = row?;
+                groups.entry(number).or_default().insert(group);
+            }
+            let mut stmt = c.prepare(&format!(
+                "SELECT {MEMBER_COLUMNS} FROM members ORDER BY number"
+            ))?;
+            let rows = stmt.query_map([], member_row)?;
+            rows.map(|row| {
+                let mut m = finish(row?)?;
+                m.groups = groups.remove(&m.number).unwrap_or_default();
+                Ok(m)
+            })
+            .collect()
+        })
+    }
+
+    fn member(&self, number: &str) -> Result<Option<Member>, StorageError> {
+        self.with(|c| {
+            let row = c
+                .query_row(
+                    &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE number = ?1"),
+                    params![number],
+                    member_row,
+                )
+                .optional()?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let mut m = finish(row)?;
+            let mut stmt = c.prepare("SELECT group_name FROM member_groups WHERE number = ?1")?;
+            m.groups = stmt
+                .query_map(params![number], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(Some(m))
+        })
+    }
+
+    fn apply_members(&self, upserts: &[Member], left: &[String]) -> Result<(), StorageError> {
+        self.with_tx(|tx| {
+            for m in upserts {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT (number) DO UPDATE SET first_name = excluded.first_name,
+                         last_name = excluded.last_name, unit_id = excluded.unit_id,
+                         email = excluded.email, phone = excluded.phone,
+                         visibility = excluded.visibility, status = excluded.status"
+                    ),
+                    params![
+                        m.number,
+                        m.first_name,
+                        m.last_name,
+                        m.unit,
+                        m.email,
+                        m.phone,
+                        m.visibility.map(Visibility::as_str),
+                        m.status.as_str()
+                    ],
+                )?;
+                tx.execute(
+                    "DELETE FROM member_groups WHERE number = ?1",
+                    params![m.number],
+                )?;
+                for g in &m.groups {
+                    tx.execute(
+                        "INSERT INTO member_groups (number, group_name) VALUES (?1, ?2)",
+                        params![m.number, g],
+                    )?;
+                }
+            }
+            for number in left {
+                tx.execute(
+                    "UPDATE members SET status = 'left' WHERE number = ?1",
+                    params![number],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn admin_scopes(&self, number: &str) -> Result<Vec<String>, StorageError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT unit_id FROM org_admins WHERE number = ?1 ORDER BY unit_id")?;
+            let rows = stmt.query_map(params![number], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn set_admin(&self, number: &str, unit: &str, admin: bool) -> Result<(), StorageError> {
+        self.with(|c| {
+            if admin {
+                c.execute(
+                    "INSERT OR IGNORE INTO org_admins (number, unit_id) VALUES (?1, ?2)",
+                    params![number, unit],
+                )?;
+            } else {
+                c.execute(
+                    "DELETE FROM org_admins WHERE number = ?1 AND unit_id = ?2",
+                    params![number, unit],
+                )?;
+            }
+            Ok(())
+        })
+    }
+}
