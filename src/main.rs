@@ -17,7 +17,7 @@ use plenum_signalling::auth::{Role, TokenKeys};
 use plenum_signalling::invite::{self, Invite};
 use plenum_signalling::plugin::Registry;
 use plenum_signalling::room::Rooms;
-use plenum_signalling::storage::{PollStore, SqliteStore, Store};
+use plenum_signalling::storage::{OrgStore, PollStore, SqliteStore, Store};
 use plenum_signalling::{AppState, TlsSetup, system_clock};
 use tracing::info;
 
@@ -46,6 +46,66 @@ enum Cmd {
     Serve(ServeArgs),
     /// Print a new invite link for a room.
     Invite(InviteArgs),
+    /// Members: import the member list, activation links, admin scopes.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Units of the organisation.
+    #[command(subcommand)]
+    Unit(UnitCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum MemberCmd {
+    /// Import a member list (CSV, see docs/directory.md); prints what changes.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Only members of this unit and below (default: the whole organisation).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Show what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print an activation (or password reset) link for a member.
+    Activation {
+        /// Member number.
+        #[arg(long)]
+        number: String,
+        /// The URL people open (default: from the configuration).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// Make a member an admin of a unit and what lies below it (or withdraw it).
+    Admin {
+        /// Member number.
+        #[arg(long)]
+        number: String,
+        /// Unit id.
+        #[arg(long)]
+        unit: String,
+        /// Withdraw instead.
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UnitCmd {
+    /// Create a unit, or rename or move it.
+    Put {
+        /// Short id, e.g. lv-by.
+        #[arg(long)]
+        id: String,
+        /// Display name, e.g. "Landesverband Bayern".
+        #[arg(long)]
+        name: String,
+        /// The unit above (none for the root).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// List the units.
+    List,
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -87,8 +147,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let serve_args = match &cli.command {
         Some(Cmd::Serve(a)) => Some(a),
-        None => None,
-        Some(Cmd::Invite(_)) => None,
+        _ => None,
     };
     let overrides = Overrides {
         data_dir: cli.data_dir.clone(),
@@ -112,6 +171,8 @@ fn main() -> Result<()> {
 
     match cli.command {
         Some(Cmd::Invite(args)) => print_invite(&config, args),
+        Some(Cmd::Member(cmd)) => member_command(&config, cmd),
+        Some(Cmd::Unit(cmd)) => unit_command(&config, cmd),
         Some(Cmd::Serve(_)) | None => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -170,6 +231,109 @@ fn print_invite(config: &Config, args: InviteArgs) -> Result<()> {
             hours * 3600,
         )?;
         println!("{}", invite.link(&url));
+    }
+    Ok(())
+}
+
+fn member_command(config: &Config, cmd: MemberCmd) -> Result<()> {
+    let (store, _) = open_data(config)?;
+    match cmd {
+        MemberCmd::Import {
+            file,
+            scope,
+            dry_run,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let scope = match scope {
+                Some(s) => s,
+                None => root_unit(store.as_ref())?,
+            };
+            let plan = plenum_directory::import_members(store.as_ref(), &bytes, &scope, dry_run)?;
+            for e in &plan.errors {
+                println!("line {}: {}", e.line, e.reason);
+            }
+            let applied = !dry_run && plan.errors.is_empty();
+            println!(
+                "{} new, {} changed, {} left, {} unchanged, {} errors: {}",
+                plan.new.len(),
+                plan.changed.len(),
+                plan.left.len(),
+                plan.unchanged,
+                plan.errors.len(),
+                if applied {
+                    "imported"
+                } else if dry_run {
+                    "dry run, nothing changed"
+                } else {
+                    "nothing changed"
+                }
+            );
+            if !plan.errors.is_empty() {
+                bail!("the file has errors; nothing was imported");
+            }
+        }
+        MemberCmd::Activation { number, public_url } => {
+            let url = public_url.unwrap_or_else(|| config.public_url(config.http.bind));
+            let Some(secret) = plenum_signalling::account::issue_activation(
+                store.as_ref(),
+                &number,
+                system_clock(),
+            )?
+            else {
+                bail!("no active member with number {number}");
+            };
+            println!(
+                "{}",
+                plenum_signalling::account::activation_link(&url, &secret)
+            );
+        }
+        MemberCmd::Admin {
+            number,
+            unit,
+            remove,
+        } => store.set_admin(&number, &unit, !remove)?,
+    }
+    Ok(())
+}
+
+/// The organisation's root unit.
+fn root_unit(store: &dyn Store) -> Result<String> {
+    store
+        .units()?
+        .into_iter()
+        .find(|u| u.parent.is_none())
+        .map(|u| u.id)
+        .context("the organisation has no units yet: plenum unit put --id … --name …")
+}
+
+fn unit_command(config: &Config, cmd: UnitCmd) -> Result<()> {
+    use plenum_signalling::org::{Unit, UnitTree};
+    let (store, _) = open_data(config)?;
+    match cmd {
+        UnitCmd::Put { id, name, parent } => {
+            plenum_signalling::org::validate_id("unit", &id)?;
+            plenum_signalling::org::validate_text("name", &name)?;
+            let unit = Unit { id, name, parent };
+            let mut units: Vec<Unit> = store
+                .units()?
+                .into_iter()
+                .filter(|u| u.id != unit.id)
+                .collect();
+            units.push(unit.clone());
+            UnitTree::new(&units)?;
+            store.put_unit(&unit)?;
+        }
+        UnitCmd::List => {
+            for u in store.units()? {
+                println!(
+                    "{}\t{}\t{}",
+                    u.id,
+                    u.parent.as_deref().unwrap_or("-"),
+                    u.name
+                );
+            }
+        }
     }
     Ok(())
 }

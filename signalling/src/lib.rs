@@ -2,6 +2,7 @@
 //!
 //! Modules:
 //! - [`protocol`] — wire types of protocol version 1 (docs/protocol.md);
+//! - [`account`] — member sign-in: activation links, argon2id passwords, session cookies;
 //! - [`auth`] — signed access tokens and roles;
 //! - [`invite`] — invites (stored record + token + link) and the demo congress;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
@@ -19,6 +20,7 @@ pub use serde;
 /// Re-exported for plugin crates.
 pub use serde_json;
 
+pub mod account;
 pub mod auth;
 pub mod authz;
 pub mod ballot;
@@ -96,11 +98,14 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(web::index))
         .route("/join", get(web::index))
+        .route("/activate", get(web::index))
+        .route("/login", get(web::index))
         .route("/assets/{*path}", get(web::asset))
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(whip::routes())
+        .merge(account::routes())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

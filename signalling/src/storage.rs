@@ -3,6 +3,7 @@
 //! Migrations are numbered SQL scripts applied in order (`PRAGMA user_version` tracks the
 //! schema version). The same trait will get a PostgreSQL backend and one conformance suite.
 
+mod account;
 mod org;
 mod polls;
 
@@ -14,6 +15,7 @@ use rusqlite_migration::{M, Migrations};
 
 use crate::auth::Role;
 
+pub use account::{AccountStore, Failures};
 pub use org::OrgStore;
 pub use polls::{
     AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, audit_hash,
@@ -92,8 +94,10 @@ pub trait PluginStore {
 }
 
 /// Rooms, invites, room state; polls through [`PollStore`], plugin data through
-/// [`PluginStore`], the organisation through [`OrgStore`].
-pub trait Store: PollStore + PluginStore + OrgStore + Send + Sync + std::fmt::Debug {
+/// [`PluginStore`], the organisation through [`OrgStore`], sign-in through [`AccountStore`].
+pub trait Store:
+    PollStore + PluginStore + OrgStore + AccountStore + Send + Sync + std::fmt::Debug
+{
     /// Create a room; `Duplicate` if the id is taken.
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError>;
     /// Look a room up.
@@ -233,6 +237,7 @@ fn migration_steps() -> Vec<M<'static>> {
                 status TEXT NOT NULL
             );
             CREATE INDEX members_unit ON members(unit_id);
+            CREATE INDEX members_email ON members(email);
             CREATE TABLE member_groups (
                 number TEXT NOT NULL REFERENCES members(number),
                 group_name TEXT NOT NULL,
@@ -243,6 +248,31 @@ fn migration_steps() -> Vec<M<'static>> {
                 unit_id TEXT NOT NULL REFERENCES units(id),
                 PRIMARY KEY (number, unit_id)
             ) WITHOUT ROWID;",
+        ),
+        // Member sign-in (account.rs): secrets only as SHA-256 hashes.
+        M::up(
+            "CREATE TABLE activations (
+                hash TEXT PRIMARY KEY NOT NULL,
+                number TEXT NOT NULL REFERENCES members(number),
+                expires_at INTEGER NOT NULL,
+                used INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX activations_member ON activations(number);
+            CREATE TABLE credentials (
+                number TEXT PRIMARY KEY NOT NULL REFERENCES members(number),
+                password TEXT NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE login_failures (
+                key TEXT PRIMARY KEY NOT NULL,
+                count INTEGER NOT NULL,
+                last_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE member_sessions (
+                hash TEXT PRIMARY KEY NOT NULL,
+                number TEXT NOT NULL REFERENCES members(number),
+                expires_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX member_sessions_member ON member_sessions(number);",
         ),
     ]
 }
@@ -622,6 +652,7 @@ mod tests {
 
         polls_conformance(store);
         org_conformance(store);
+        account_conformance(store);
 
         store
             .put_plugin_data("demo", "chat", "m/2", Some("b"))
@@ -867,6 +898,75 @@ mod tests {
             store.set_admin("9999", "bv", true).is_err(),
             "no such member"
         );
+    }
+
+    /// After `org_conformance`: member 1001 is active, 1002 has left.
+    fn account_conformance(store: &dyn Store) {
+        // An expired link, a superseded link, a used link, a member who left: refused.
+        store.create_activation("h-old", "1001", 100).unwrap();
+        assert_eq!(
+            store.activate("h-old", 100, "phc", "s0", 999).unwrap(),
+            None,
+            "expired"
+        );
+        store.create_activation("h-1", "1001", 1000).unwrap();
+        store.create_activation("h-2", "1001", 1000).unwrap();
+        assert_eq!(
+            store.activate("h-1", 10, "phc", "s0", 999).unwrap(),
+            None,
+            "superseded"
+        );
+        assert_eq!(store.password_hash("1001").unwrap(), None);
+        store.create_session("s-before", "1001", 999).unwrap();
+        assert_eq!(
+            store
+                .activate("h-2", 10, "phc-1", "s1", 999)
+                .unwrap()
+                .as_deref(),
+            Some("1001")
+        );
+        assert_eq!(
+            store.activate("h-2", 11, "phc-2", "s2", 999).unwrap(),
+            None,
+            "used"
+        );
+        assert_eq!(
+            store.password_hash("1001").unwrap().as_deref(),
+            Some("phc-1")
+        );
+        assert_eq!(
+            store.session("s-before", 10).unwrap(),
+            None,
+            "activation ends sessions"
+        );
+        assert_eq!(store.session("s1", 10).unwrap().as_deref(), Some("1001"));
+        assert_eq!(store.session("s1", 999).unwrap(), None, "expired session");
+        store.create_activation("h-left", "1002", 1000).unwrap();
+        assert_eq!(
+            store.activate("h-left", 10, "phc", "s3", 999).unwrap(),
+            None,
+            "left"
+        );
+
+        assert_eq!(store.failures("k").unwrap(), Failures::default());
+        store.record_failure("k", 5).unwrap();
+        store.record_failure("k", 7).unwrap();
+        assert_eq!(
+            store.failures("k").unwrap(),
+            Failures {
+                count: 2,
+                last_at: 7
+            }
+        );
+        store.clear_failures("k").unwrap();
+        assert_eq!(store.failures("k").unwrap().count, 0);
+
+        store.create_session("s4", "1001", 999).unwrap();
+        store.delete_session("s4").unwrap();
+        assert_eq!(store.session("s4", 10).unwrap(), None);
+        store.create_session("s5", "1001", 999).unwrap();
+        assert_eq!(store.delete_sessions("1001").unwrap(), 2, "s1 and s5");
+        assert_eq!(store.session("s5", 10).unwrap(), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub trait OrgStore {
     fn members(&self) -> Result<Vec<Member>, StorageError>;
     /// One member.
     fn member(&self, number: &str) -> Result<Option<Member>, StorageError>;
+    /// The member with this e-mail address (stored lower case), if exactly one has it.
+    fn member_by_email(&self, email: &str) -> Result<Option<Member>, StorageError>;
     /// In one transaction: create or replace `upserts` (with their groups), and mark the
     /// members numbered in `left` as left. Nothing changes if any statement fails.
     fn apply_members(&self, upserts: &[Member], left: &[String]) -> Result<(), StorageError>;
@@ -128,6 +130,18 @@ impl OrgStore for SqliteStore {
                 .collect::<Result<_, _>>()?;
             Ok(Some(m))
         })
+    }
+
+    fn member_by_email(&self, email: &str) -> Result<Option<Member>, StorageError> {
+        let numbers: Vec<String> = self.with(|c| {
+            let mut stmt = c.prepare("SELECT number FROM members WHERE email = ?1 LIMIT 2")?;
+            let rows = stmt.query_map(params![email], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        match numbers.as_slice() {
+            [one] => self.member(one),
+            _ => Ok(None),
+        }
     }
 
     fn apply_members(&self, upserts: &[Member], left: &[String]) -> Result<(), StorageError> {

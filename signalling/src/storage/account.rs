@@ -1,0 +1,206 @@
+//! Member sign-in in SQLite: activation links, password hashes, failed attempts, sessions
+//! ([`crate::account`]). Activation and session secrets are stored only as SHA-256 hashes,
+//! so a copy of the database signs nobody in.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, StorageError};
+
+/// Counted failed sign-ins under one key (a member number, or the login typed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Failures {
+    /// Failures since the last success.
+    pub count: u32,
+    /// Unix seconds of the last one.
+    pub last_at: u64,
+}
+
+/// What sign-in needs to keep.
+pub trait AccountStore {
+    /// A new activation link for a member (its secret's hash), valid until `expires_at`;
+    /// earlier unused links of the member stop working.
+    fn create_activation(
+        &self,
+        hash: &str,
+        number: &str,
+        expires_at: u64,
+    ) -> Result<(), StorageError>;
+    /// Use an activation link, in one transaction: unless it is unknown, used, expired or
+    /// its member is not active (then `None` and nothing changes), mark it used, set the
+    /// member's password hash, end all their sessions and open a new one.
+    fn activate(
+        &self,
+        hash: &str,
+        now: u64,
+        password: &str,
+        session: &str,
+        session_expires_at: u64,
+    ) -> Result<Option<String>, StorageError>;
+    /// A member's password hash (PHC string), if they activated.
+    fn password_hash(&self, number: &str) -> Result<Option<String>, StorageError>;
+    /// Failed sign-ins under `key`.
+    fn failures(&self, key: &str) -> Result<Failures, StorageError>;
+    /// Count one more failure under `key`.
+    fn record_failure(&self, key: &str, now: u64) -> Result<(), StorageError>;
+    /// Forget the failures under `key` (after a success).
+    fn clear_failures(&self, key: &str) -> Result<(), StorageError>;
+    /// Open a session (its secret's hash) for a member.
+    fn create_session(&self, hash: &str, number: &str, expires_at: u64)
+    -> Result<(), StorageError>;
+    /// The member of an unexpired session.
+    fn session(&self, hash: &str, now: u64) -> Result<Option<String>, StorageError>;
+    /// End one session.
+    fn delete_session(&self, hash: &str) -> Result<(), StorageError>;
+    /// End every session of a member (sign-out everywhere); returns how many.
+    fn delete_sessions(&self, number: &str) -> Result<usize, StorageError>;
+}
+
+impl AccountStore for SqliteStore {
+    fn create_activation(
+        &self,
+        hash: &str,
+        number: &str,
+        expires_at: u64,
+    ) -> Result<(), StorageError> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "UPDATE activations SET used = 1 WHERE number = ?1 AND used = 0",
+                params![number],
+            )?;
+            tx.execute(
+                "INSERT INTO activations (hash, number, expires_at, used) VALUES (?1, ?2, ?3, 0)",
+                params![hash, number, super::to_sql_time(expires_at)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn activate(
+        &self,
+        hash: &str,
+        now: u64,
+        password: &str,
+        session: &str,
+        session_expires_at: u64,
+    ) -> Result<Option<String>, StorageError> {
+        self.with_tx(|tx| {
+            let number: Option<String> = tx
+                .query_row(
+                    "UPDATE activations SET used = 1
+                     WHERE hash = ?1 AND used = 0 AND expires_at > ?2
+                       AND number IN (SELECT number FROM members WHERE status = 'active')
+                     RETURNING number",
+                    params![hash, super::to_sql_time(now)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(number) = number else {
+                return Ok(None);
+            };
+            tx.execute(
+                "INSERT INTO credentials (number, password) VALUES (?1, ?2)
+                 ON CONFLICT (number) DO UPDATE SET password = excluded.password",
+                params![number, password],
+            )?;
+            tx.execute(
+                "DELETE FROM member_sessions WHERE number = ?1",
+                params![number],
+            )?;
+            tx.execute(
+                "INSERT INTO member_sessions (hash, number, expires_at) VALUES (?1, ?2, ?3)",
+                params![session, number, super::to_sql_time(session_expires_at)],
+            )?;
+            Ok(Some(number))
+        })
+    }
+
+    fn password_hash(&self, number: &str) -> Result<Option<String>, StorageError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT c.password FROM credentials c JOIN members m ON m.number = c.number
+                 WHERE c.number = ?1 AND m.status = 'active'",
+                params![number],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn failures(&self, key: &str) -> Result<Failures, StorageError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT count, last_at FROM login_failures WHERE key = ?1",
+                params![key],
+                |r| {
+                    Ok(Failures {
+                        count: r.get(0)?,
+                        last_at: super::from_sql_time(r.get(1)?),
+                    })
+                },
+            )
+            .optional()?
+            .unwrap_or_default())
+        })
+    }
+
+    fn record_failure(&self, key: &str, now: u64) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO login_failures (key, count, last_at) VALUES (?1, 1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET count = count + 1, last_at = excluded.last_at",
+                params![key, super::to_sql_time(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn clear_failures(&self, key: &str) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute("DELETE FROM login_failures WHERE key = ?1", params![key])?;
+            Ok(())
+        })
+    }
+
+    fn create_session(
+        &self,
+        hash: &str,
+        number: &str,
+        expires_at: u64,
+    ) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO member_sessions (hash, number, expires_at) VALUES (?1, ?2, ?3)",
+                params![hash, number, super::to_sql_time(expires_at)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, hash: &str, now: u64) -> Result<Option<String>, StorageError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT s.number FROM member_sessions s JOIN members m ON m.number = s.number
+                 WHERE s.hash = ?1 AND s.expires_at > ?2 AND m.status = 'active'",
+                params![hash, super::to_sql_time(now)],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn delete_session(&self, hash: &str) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute("DELETE FROM member_sessions WHERE hash = ?1", params![hash])?;
+            Ok(())
+        })
+    }
+
+    fn delete_sessions(&self, number: &str) -> Result<usize, StorageError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "DELETE FROM member_sessions WHERE number = ?1",
+                params![number],
+            )?)
+        })
+    }
+}
