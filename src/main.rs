@@ -52,6 +52,34 @@ enum Cmd {
     /// Units of the organisation.
     #[command(subcommand)]
     Unit(UnitCmd),
+    /// Rooms and their rosters of members.
+    #[command(subcommand)]
+    Room(RoomCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum RoomCmd {
+    /// Create a room.
+    Create {
+        /// Short id used in URLs, e.g. bpt-2027.
+        #[arg(long)]
+        id: String,
+        /// Display name, e.g. "Bundesparteitag 2027".
+        #[arg(long)]
+        name: String,
+    },
+    /// Put a member on a room's roster: they find it on their start page after signing in.
+    Assign {
+        /// Room id.
+        #[arg(long, default_value = invite::DEMO_ROOM)]
+        room: String,
+        /// Member number.
+        #[arg(long)]
+        number: String,
+        /// admin, moderator, delegate, guest_speaker or observer.
+        #[arg(long, default_value = "delegate")]
+        role: Role,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +201,7 @@ fn main() -> Result<()> {
         Some(Cmd::Invite(args)) => print_invite(&config, args),
         Some(Cmd::Member(cmd)) => member_command(&config, cmd),
         Some(Cmd::Unit(cmd)) => unit_command(&config, cmd),
+        Some(Cmd::Room(cmd)) => room_command(&config, cmd),
         Some(Cmd::Serve(_)) | None => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -333,6 +362,31 @@ fn unit_command(config: &Config, cmd: UnitCmd) -> Result<()> {
                     u.name
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+fn room_command(config: &Config, cmd: RoomCmd) -> Result<()> {
+    let (store, _) = open_data(config)?;
+    match cmd {
+        RoomCmd::Create { id, name } => {
+            plenum_signalling::org::validate_id("room", &id)?;
+            plenum_signalling::org::validate_text("name", &name)?;
+            store.create_room(&plenum_signalling::storage::RoomRecord {
+                id,
+                name,
+                created_at: system_clock(),
+            })?;
+        }
+        RoomCmd::Assign { room, number, role } => {
+            plenum_signalling::roster::assign_member(
+                store.as_ref(),
+                &room,
+                &number,
+                role,
+                system_clock(),
+            )?;
         }
     }
     Ok(())

@@ -304,3 +304,70 @@ async fn repeated_failures_slow_sign_in_down_and_refusals_are_typed() {
     let extra = login(&server, "", "").await;
     assert_eq!(extra.status, 401);
 }
+
+#[tokio::test]
+async fn a_signed_in_member_enters_the_rooms_on_their_roster_without_a_link() {
+    let server = TestServer::start();
+    let (erika_link, _) = organisation(&server);
+    plenum(
+        &server,
+        &["room", "create", "--id", "bpt", "--name", "Bundesparteitag"],
+    );
+    plenum(
+        &server,
+        &[
+            "room", "assign", "--room", "demo", "--number", "1001", "--role", "delegate",
+        ],
+    );
+    let ok = call(
+        &server,
+        "POST",
+        "/api/account/activate",
+        None,
+        Some(json!({ "token": erika_link, "password": "Sonnenblume-2027" })),
+    )
+    .await;
+    let cookie = cookie_of(&ok);
+    let rooms = &json_of(&ok)["member"]["rooms"];
+    assert_eq!(
+        rooms,
+        &json!([{ "id": "demo", "name": "Demo-Parteitag", "role": "delegate" }])
+    );
+
+    let token = call(
+        &server,
+        "POST",
+        "/api/account/rooms/demo/token",
+        Some(&cookie),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(token.status, 200);
+    let token = json_of(&token)["token"].as_str().unwrap().to_owned();
+    let (_c, joined) = common::join(&server, &token).await;
+    assert_eq!(joined["participant"]["name"], "Erika Mustermann");
+    assert_eq!(joined["participant"]["role"], "delegate");
+
+    // Not on that roster, or not signed in: no token.
+    let other = call(
+        &server,
+        "POST",
+        "/api/account/rooms/bpt/token",
+        Some(&cookie),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (other.status, code_of(&other)),
+        (403, "not_on_roster".into())
+    );
+    let anon = call(
+        &server,
+        "POST",
+        "/api/account/rooms/demo/token",
+        None,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!((anon.status, code_of(&anon)), (401, "not_signed_in".into()));
+}

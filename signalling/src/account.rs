@@ -18,7 +18,7 @@ use std::sync::{Arc, OnceLock};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -140,6 +140,8 @@ pub enum AccountErrorCode {
     RateLimited,
     /// No valid session cookie.
     NotSignedIn,
+    /// The member is not on the room's roster (or their place was revoked).
+    NotOnRoster,
     /// Anything else; details only in the server log.
     Internal,
 }
@@ -199,6 +201,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/account/logout", post(logout))
         .route("/api/account/logout_all", post(logout_all))
         .route("/api/account/me", get(me))
+        .route("/api/account/rooms/{room}/token", post(room_token))
 }
 
 /// The value of the session cookie in a request's `Cookie` headers.
@@ -279,6 +282,7 @@ fn member_json(store: &dyn Store, m: &Member) -> Result<serde_json::Value, Stora
         "email": m.email,
         "groups": m.groups,
         "admin_of": store.admin_scopes(&m.number)?,
+        "rooms": crate::roster::rooms_of(store, &m.number)?,
     }))
 }
 
@@ -455,6 +459,43 @@ async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answer {
     let member = signed_in(&state, &headers)?.ok_or_else(not_signed_in)?;
     let mut resp = axum::Json(json!({ "member": member_json(state.store.as_ref(), &member)? }))
         .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// A short-lived access token for a room on the member's roster: the start page's "enter".
+async fn room_token(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let _: serde_json::Value = json_body(&state, &headers, &body)?;
+    let member = signed_in(&state, &headers)?.ok_or_else(not_signed_in)?;
+    let token = crate::roster::member_token(
+        state.store.as_ref(),
+        &state.keys,
+        &room,
+        &member.number,
+        (state.clock)(),
+    )
+    .map_err(|e| {
+        warn!("issuing a member's access token failed: {e}");
+        AccountError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            AccountErrorCode::Internal,
+            "the access token could not be issued",
+        )
+    })?
+    .ok_or_else(|| {
+        AccountError::new(
+            StatusCode::FORBIDDEN,
+            AccountErrorCode::NotOnRoster,
+            "you are not invited to this room",
+        )
+    })?;
+    let mut resp = axum::Json(json!({ "token": token })).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)

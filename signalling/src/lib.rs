@@ -6,6 +6,7 @@
 //! - [`auth`] — signed access tokens and roles;
 //! - [`invite`] — invites (stored record + token + link) and the demo congress;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
+//! - [`roster`] — which members may enter which room (invites behind member sign-in);
 //! - [`room`] — one actor task per active room; drives the media plane through
 //!   [`plenum_sfu::SfuHandle`] and turns its events into protocol events;
 //! - `ws` — one WebSocket connection: parse, check, ask the room, answer;
@@ -30,6 +31,7 @@ pub mod plugin;
 pub mod protocol;
 pub mod queue;
 pub mod room;
+pub mod roster;
 pub mod storage;
 pub mod tls;
 pub mod turn;

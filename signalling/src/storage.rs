@@ -16,7 +16,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::auth::Role;
 
 pub use account::{AccountStore, Failures};
-pub use org::OrgStore;
+pub use org::{OrgStore, RosterEntry};
 pub use polls::{
     AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, audit_hash,
     result_commitment, verify_audit,
@@ -274,6 +274,16 @@ fn migration_steps() -> Vec<M<'static>> {
             ) WITHOUT ROWID;
             CREATE INDEX member_sessions_member ON member_sessions(number);",
         ),
+        // Rooms' rosters: which member may enter which room, through which invite.
+        M::up(
+            "CREATE TABLE room_roster (
+                room_id TEXT NOT NULL REFERENCES rooms(id),
+                number TEXT NOT NULL REFERENCES members(number),
+                invite_id TEXT NOT NULL REFERENCES invites(id),
+                PRIMARY KEY (room_id, number)
+            ) WITHOUT ROWID;
+            CREATE INDEX room_roster_member ON room_roster(number);",
+        ),
     ]
 }
 
@@ -426,6 +436,32 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+/// Store an invite (also inside a caller's transaction).
+fn insert_invite_in(c: &Connection, invite: &InviteRecord) -> Result<(), StorageError> {
+    c.execute(
+        "INSERT INTO invites (id, room_id, participant_id, name, role, created_at, expires_at, revoked)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            invite.id,
+            invite.room_id,
+            invite.participant_id,
+            invite.name,
+            invite.role.as_str(),
+            to_sql_time(invite.created_at),
+            to_sql_time(invite.expires_at),
+            invite.revoked
+        ],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StorageError::Duplicate(format!("invite {} (or its room is missing)", invite.id))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError> {
         self.with(|c| {
@@ -476,30 +512,7 @@ impl Store for SqliteStore {
     }
 
     fn insert_invite(&self, invite: &InviteRecord) -> Result<(), StorageError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO invites (id, room_id, participant_id, name, role, created_at, expires_at, revoked)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    invite.id,
-                    invite.room_id,
-                    invite.participant_id,
-                    invite.name,
-                    invite.role.as_str(),
-                    to_sql_time(invite.created_at),
-                    to_sql_time(invite.expires_at),
-                    invite.revoked
-                ],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StorageError::Duplicate(format!("invite {} (or its room is missing)", invite.id))
-                } else {
-                    e.into()
-                }
-            })?;
-            Ok(())
-        })
+        self.with(|c| insert_invite_in(c, invite))
     }
 
     fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StorageError> {

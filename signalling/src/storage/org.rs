@@ -7,7 +7,18 @@ use rusqlite::{OptionalExtension, params};
 use super::{SqliteStore, StorageError};
 use crate::org::{Member, MemberStatus, Unit, Visibility};
 
-/// Units, members and admins.
+/// A member's place in a room (the roster): their role there and the invite that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    /// The room.
+    pub room_id: String,
+    /// The member.
+    pub number: String,
+    /// The invite record (token id) behind the member's access tokens to this room.
+    pub invite_id: String,
+}
+
+/// Units, members, admins and rooms' rosters.
 pub trait OrgStore {
     /// Every unit, by id.
     fn units(&self) -> Result<Vec<Unit>, StorageError>;
@@ -26,6 +37,17 @@ pub trait OrgStore {
     fn admin_scopes(&self, number: &str) -> Result<Vec<String>, StorageError>;
     /// Grant or withdraw a member's admin scope over `unit`.
     fn set_admin(&self, number: &str, unit: &str, admin: bool) -> Result<(), StorageError>;
+    /// Put a member on a room's roster with its invite (stored with it, one transaction);
+    /// `Duplicate` if they are on it already.
+    fn add_to_roster(
+        &self,
+        entry: &RosterEntry,
+        invite: &super::InviteRecord,
+    ) -> Result<(), StorageError>;
+    /// The rooms a member is on the roster of.
+    fn rosters_of(&self, number: &str) -> Result<Vec<RosterEntry>, StorageError>;
+    /// A room's roster.
+    fn roster(&self, room_id: &str) -> Result<Vec<RosterEntry>, StorageError>;
 }
 
 fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Member, String, Option<String>)> {
@@ -210,6 +232,58 @@ impl OrgStore for SqliteStore {
                 )?;
             }
             Ok(())
+        })
+    }
+
+    fn add_to_roster(
+        &self,
+        entry: &RosterEntry,
+        invite: &super::InviteRecord,
+    ) -> Result<(), StorageError> {
+        self.with_tx(|tx| {
+            super::insert_invite_in(tx, invite)?;
+            tx.execute(
+                "INSERT INTO room_roster (room_id, number, invite_id) VALUES (?1, ?2, ?3)",
+                params![entry.room_id, entry.number, entry.invite_id],
+            )
+            .map_err(|e| {
+                if super::is_constraint(&e) {
+                    StorageError::Duplicate(format!(
+                        "member {} on the roster of {} (or either is missing)",
+                        entry.number, entry.room_id
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
+    }
+
+    fn rosters_of(&self, number: &str) -> Result<Vec<RosterEntry>, StorageError> {
+        self.roster_query("number", number)
+    }
+
+    fn roster(&self, room_id: &str) -> Result<Vec<RosterEntry>, StorageError> {
+        self.roster_query("room_id", room_id)
+    }
+}
+
+impl SqliteStore {
+    fn roster_query(&self, column: &str, value: &str) -> Result<Vec<RosterEntry>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT room_id, number, invite_id FROM room_roster WHERE {column} = ?1
+                 ORDER BY room_id, number"
+            ))?;
+            let rows = stmt.query_map(params![value], |r| {
+                Ok(RosterEntry {
+                    room_id: r.get(0)?,
+                    number: r.get(1)?,
+                    invite_id: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 }
