@@ -10,6 +10,7 @@
 
 import { t, errorText, closingText, roleText, language, setLanguage, onLanguageChange, applyStatic } from './i18n.js';
 import { tokenFromLocation, decodeClaims, isExpired } from './invite.js';
+import { startAccount } from './account.js';
 import { Signal, ProtocolError, PROTOCOL_VERSION, signalUrl } from './signal.js';
 import { captureMedia, captureKind, listDevices, stopTracks, createPeer, makeOffer, inboundStats, outboundStats } from './media.js';
 import { $, h, icon, setIcon, iconButton, replaceKeepingFocus } from './dom.js';
@@ -1322,14 +1323,25 @@ function start() {
   wireControls();
   applyStatic(document);
   renderHeader();
-  state.token = tokenFromLocation();
-  if (!state.token) {
-    const onJoinPath = location.pathname.replace(/\/+$/, '') === '/join';
-    state.invalidKey = onJoinPath ? 'invite.missing' : null;
-    showScreen(onJoinPath ? 'invalid' : 'landing');
+  const token = tokenFromLocation();
+  const onJoinPath = location.pathname.replace(/\/+$/, '') === '/join';
+  if (!token && onJoinPath) {
+    state.invalidKey = 'invite.missing';
+    showScreen('invalid');
     renderInvalid();
     return;
   }
+  if (!token || location.pathname.replace(/\/+$/, '') === '/activate') {
+    // Members: sign in, activate, start page; entering a room hands over a fresh token.
+    startAccount({ showScreen, onEnter: enterWithToken });
+    return;
+  }
+  enterWithToken(token);
+}
+
+/** Greet and preview with an access token (from an invite link or a member's start page). */
+function enterWithToken(token) {
+  state.token = token;
   state.claims = decodeClaims(state.token);
   if (!state.claims) {
     state.invalidKey = 'invite.malformed';

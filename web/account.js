@@ -1,0 +1,122 @@
+// Member sign-in (docs/protocol.md, "Member sign-in"): the sign-in form on the landing
+// page, the activation page (`/activate#token=…`, sets the password), and the start page
+// that lists the rooms a member may enter. Entering a room asks the server for a short-lived
+// access token with the session cookie; no token ever sits in a URL. The cookie is
+// HttpOnly: this module never sees it, only the server's answers.
+
+import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
+import { t, roleText, onLanguageChange } from './i18n.js';
+
+/** POST JSON to the account API; resolves to { ok, status, body }. */
+async function post(path, body = {}) {
+  const resp = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    credentials: 'same-origin',
+    body: JSON.stringify(body),
+  });
+  return { ok: resp.ok, status: resp.status, body: await resp.json().catch(() => ({})) };
+}
+
+/** A sentence for an account API error. */
+function accountError(body) {
+  const error = body?.error ?? {};
+  if (error.code === 'rate_limited') {
+    return t('account.error.rate_limited', { seconds: Math.ceil((error.retry_after_ms ?? 0) / 1000) });
+  }
+  const key = `account.error.${error.code}`;
+  const text = t(key);
+  return text === key ? t('error.unknown', { code: error.code ?? '?' }) : text;
+}
+
+/** The activation secret from `/activate#token=…`, or null. */
+function activationToken(loc = location) {
+  const token = new URLSearchParams(loc.hash.replace(/^#/, '')).get('token');
+  return token && /^[0-9a-f]{64}$/.test(token.trim()) ? token.trim() : null;
+}
+
+/**
+ * Runs the account pages. `showScreen(name)` switches screens; `onEnter(token)` starts the
+ * room client with an access token. Returns true when it took over the page (no invite link).
+ */
+export function startAccount({ showScreen, onEnter }) {
+  let member = null;
+
+  const renderStart = () => {
+    if (!member) return;
+    $('start-greeting').textContent = t('start.greeting', { name: member.name });
+    const rooms = member.rooms ?? [];
+    $('start-empty').hidden = rooms.length > 0;
+    replaceKeepingFocus($('start-rooms'), rooms.map((room) => h('li', { className: 'start-room', key: room.id, testid: 'start-room', dataset: { room: room.id } },
+      h('div', {},
+        h('strong', { text: room.name }),
+        h('span', { className: 'muted', text: ` · ${roleText(room.role)}` })),
+      smallButton(t('start.enter'), 'start-enter', () => enter(room.id), { className: 'primary' }))));
+  };
+
+  const showStart = (m) => {
+    member = m;
+    history.replaceState(null, '', '/');
+    showScreen('start');
+    renderStart();
+  };
+
+  const enter = async (roomId) => {
+    $('start-error').textContent = '';
+    const r = await post(`/api/account/rooms/${encodeURIComponent(roomId)}/token`).catch(() => null);
+    if (!r) return void ($('start-error').textContent = t('error.connection_failed'));
+    if (!r.ok) return void ($('start-error').textContent = accountError(r.body));
+    onEnter(r.body.token);
+  };
+
+  $('signin-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    $('signin-error').textContent = '';
+    const r = await post('/api/account/login', { login: $('signin-login').value, password: $('signin-password').value }).catch(() => null);
+    $('signin-password').value = '';
+    if (!r) return void ($('signin-error').textContent = t('error.connection_failed'));
+    if (!r.ok) return void ($('signin-error').textContent = accountError(r.body));
+    showStart(r.body.member);
+  });
+
+  $('activate-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const error = $('activate-error');
+    error.textContent = '';
+    const password = $('activate-password').value;
+    if (password !== $('activate-repeat').value) return void (error.textContent = t('activate.mismatch'));
+    const r = await post('/api/account/activate', { token: activationToken(), password }).catch(() => null);
+    if (!r) return void (error.textContent = t('error.connection_failed'));
+    if (!r.ok) return void (error.textContent = accountError(r.body));
+    showStart(r.body.member);
+  });
+
+  $('start-logout').addEventListener('click', async () => {
+    await post('/api/account/logout').catch(() => null);
+    member = null;
+    showScreen('landing');
+  });
+  $('start-logout-all').addEventListener('click', async () => {
+    const r = await post('/api/account/logout_all').catch(() => null);
+    member = null;
+    showScreen('landing');
+    if (r?.ok) $('signin-error').textContent = t('start.loggedOutAll', { n: r.body.sessions_ended });
+  });
+  onLanguageChange(renderStart);
+
+  if (location.pathname.replace(/\/+$/, '') === '/activate') {
+    if (!activationToken()) {
+      showScreen('activate');
+      $('activate-error').textContent = t('account.error.activation_invalid');
+      $('activate-form').hidden = true;
+      return true;
+    }
+    showScreen('activate');
+    return true;
+  }
+  showScreen('landing');
+  fetch('/api/account/me', { credentials: 'same-origin' })
+    .then(async (resp) => (resp.ok ? showStart((await resp.json()).member) : null))
+    .catch(() => null);
+  return true;
+}
