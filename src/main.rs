@@ -504,6 +504,20 @@ async fn serve(config: Config) -> Result<()> {
                 room.name, room.id
             ));
             print_links(&public_url, &invites);
+            let sign_ins = plenum_signalling::demo::seed(store.as_ref(), &room.id, system_clock())?;
+            say(&format!(
+                "plenum: demo organisation created: {} members in 16 Landesverbände; members sign in at {public_url}/ after activating:",
+                plenum_signalling::demo::MEMBERS
+            ));
+            for s in &sign_ins {
+                say(&format!(
+                    "  {}  {} ({})  {}",
+                    s.role,
+                    s.name,
+                    s.number,
+                    plenum_signalling::account::activation_link(&public_url, &s.secret)
+                ));
+            }
         }
         None => say(&format!(
             "plenum: new invite links: plenum invite --room {} --name NAME --role delegate",

@@ -6,6 +6,7 @@
 //! - [`auth`] — signed access tokens and roles;
 //! - [`invite`] — invites (stored record + token + link) and the demo congress;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
+//! - [`demo`] — the demo organisation and the demo congress's roster;
 //! - [`roster`] — which members may enter which room (invites behind member sign-in);
 //! - [`room`] — one actor task per active room; drives the media plane through
 //!   [`plenum_sfu::SfuHandle`] and turns its events into protocol events;
@@ -25,6 +26,7 @@ pub mod account;
 pub mod auth;
 pub mod authz;
 pub mod ballot;
+pub mod demo;
 pub mod invite;
 pub mod org;
 pub mod plugin;

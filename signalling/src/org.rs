@@ -12,10 +12,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-/// Longest member number, unit id, group name.
+/// Longest member number or unit id.
 pub const MAX_ID: usize = 32;
 /// Longest name or e-mail address.
 pub const MAX_TEXT: usize = 200;
+/// Longest group name ("Delegierte LV Mecklenburg-Vorpommern").
+pub const MAX_GROUP: usize = 64;
 
 /// A unit of the organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,9 +143,7 @@ fn field(field: &'static str, reason: impl Into<String>) -> OrgError {
     }
 }
 
-/// Member numbers, unit ids and group names: 1–32 characters, letters, digits, `-`, `_`,
-/// `.` (unit ids and member numbers), or any printable text (groups, see
-/// [`validate_group`]).
+/// Member numbers and unit ids: 1–32 characters, letters, digits, `-`, `_`, `.`.
 pub fn validate_id(name: &'static str, id: &str) -> Result<(), OrgError> {
     if id.is_empty() || id.chars().count() > MAX_ID {
         return Err(field(name, format!("must have 1–{MAX_ID} characters")));
@@ -171,10 +171,13 @@ pub fn validate_text(name: &'static str, text: &str) -> Result<(), OrgError> {
     Ok(())
 }
 
-/// A group name: 1–32 printable characters.
+/// A group name: 1–64 printable characters.
 pub fn validate_group(group: &str) -> Result<(), OrgError> {
-    if group.trim().is_empty() || group.chars().count() > MAX_ID {
-        return Err(field("group", format!("must have 1–{MAX_ID} characters")));
+    if group.trim().is_empty() || group.chars().count() > MAX_GROUP {
+        return Err(field(
+            "group",
+            format!("must have 1–{MAX_GROUP} characters"),
+        ));
     }
     if group.chars().any(char::is_control) {
         return Err(field("group", "must not hold control characters"));
