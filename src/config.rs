@@ -25,6 +25,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The chat plugin.
     pub chat: plenum_chat::ChatConfig,
+    /// The member directory.
+    pub directory: plenum_directory::DirectoryConfig,
     /// TURN for clients behind restrictive networks.
     pub turn: plenum_signalling::turn::TurnConfig,
 }
@@ -94,6 +96,7 @@ impl Default for Config {
             invites: InviteConfig::default(),
             log: LogConfig::default(),
             chat: plenum_chat::ChatConfig::default(),
+            directory: plenum_directory::DirectoryConfig::default(),
             turn: plenum_signalling::turn::TurnConfig::default(),
         }
     }
@@ -145,7 +148,14 @@ impl Default for LogConfig {
 /// Other `PLENUM_*` variables belong to other tools and are ignored; unknown keys inside a
 /// section are rejected like in the file.
 const ENV_ROOTS: &[&str] = &[
-    "data_dir", "http", "media", "invites", "log", "chat", "turn",
+    "data_dir",
+    "http",
+    "media",
+    "invites",
+    "log",
+    "chat",
+    "directory",
+    "turn",
 ];
 
 /// Command-line values that override file and environment.

@@ -486,8 +486,20 @@ async fn serve(config: Config) -> Result<()> {
         clock: system_clock,
         whip: Default::default(),
         turn: config.turn.clone(),
+        org_plugins: plenum_signalling::org_plugin::OrgRegistry::new()
+            .with(plenum_directory::Directory::new(config.directory)),
     });
     let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
+    // The demo is complete before anything is printed: whoever acts on the printed links
+    // (a person, a test) finds the whole demo organisation in place.
+    let valid = config.invites.valid_hours * 3600;
+    let demo = match invite::create_demo(store.as_ref(), &keys, system_clock(), valid)? {
+        Some((room, invites)) => {
+            let sign_ins = plenum_signalling::demo::seed(store.as_ref(), &room.id, system_clock())?;
+            Some((room, invites, sign_ins))
+        }
+        None => None,
+    };
     say(&format!(
         "plenum: listening on {public_url} (media udp {}{})",
         sfu.local_addr(),
@@ -496,15 +508,13 @@ async fn serve(config: Config) -> Result<()> {
             None => "",
         }
     ));
-    let valid = config.invites.valid_hours * 3600;
-    match invite::create_demo(store.as_ref(), &keys, system_clock(), valid)? {
-        Some((room, invites)) => {
+    match demo {
+        Some((room, invites, sign_ins)) => {
             say(&format!(
                 "plenum: demo congress created: {} (room {})",
                 room.name, room.id
             ));
             print_links(&public_url, &invites);
-            let sign_ins = plenum_signalling::demo::seed(store.as_ref(), &room.id, system_clock())?;
             say(&format!(
                 "plenum: demo organisation created: {} members in 16 Landesverbände; members sign in at {public_url}/ after activating:",
                 plenum_signalling::demo::MEMBERS

@@ -7,6 +7,7 @@
 //! - [`invite`] — invites (stored record + token + link) and the demo congress;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
 //! - [`demo`] — the demo organisation and the demo congress's roster;
+//! - [`org_plugin`] — organisation-wide plugin commands and uploads (`/api/org/{ns}`);
 //! - [`roster`] — which members may enter which room (invites behind member sign-in);
 //! - [`room`] — one actor task per active room; drives the media plane through
 //!   [`plenum_sfu::SfuHandle`] and turns its events into protocol events;
@@ -29,6 +30,7 @@ pub mod ballot;
 pub mod demo;
 pub mod invite;
 pub mod org;
+pub mod org_plugin;
 pub mod plugin;
 pub mod protocol;
 pub mod queue;
@@ -95,6 +97,8 @@ pub struct AppState {
     pub whip: whip::Sessions,
     /// TURN server and credentials for clients.
     pub turn: turn::TurnConfig,
+    /// Organisation-wide plugins (`/api/org/{ns}`).
+    pub org_plugins: org_plugin::OrgRegistry,
 }
 
 /// The HTTP routes.
@@ -110,6 +114,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(whip::routes())
         .merge(account::routes())
+        .merge(org_plugin::routes())
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }

@@ -1,5 +1,7 @@
-//! The member directory: importing the member list ([`import`]), and (next) search,
-//! profiles and privacy per member on the organisation model of `plenum_signalling::org`.
+//! The member directory on the organisation model of `plenum_signalling::org`: importing
+//! the member list ([`import`]), search and profiles under each member's privacy setting
+//! ([`search`]), as the organisation-wide plugin [`Directory`] (`/api/org/directory`,
+//! docs/directory.md).
 //!
 //! [`import_members`] is the one entry point for an import: parse, compare with the stored
 //! members, and apply in one transaction unless it is a dry run or the file has errors.
@@ -38,4 +40,192 @@ pub fn import_members(
         store.apply_members(&upserts, &left)?;
     }
     Ok(plan)
+}
+
+pub mod search;
+
+use plenum_signalling::org::Visibility;
+use plenum_signalling::org_plugin::{OrgContext, OrgNeed, OrgPlugin, PluginError};
+use plenum_signalling::serde::{Deserialize, Serialize};
+use plenum_signalling::serde_json::{self, Value, json};
+
+/// Settings (config section `[directory]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(crate = "plenum_signalling::serde", deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// Who finds a member who chose nothing: `members`, `unit` or `admins`.
+    pub default_visibility: Visibility,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        Self {
+            default_visibility: Visibility::Unit,
+        }
+    }
+}
+
+/// The directory's organisation-wide commands (`POST /api/org/directory`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    crate = "plenum_signalling::serde",
+    tag = "action",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
+pub enum DirectoryCommand {
+    /// Find members: words of the name (or a member number), a unit, a group.
+    Search {
+        /// Words or a number.
+        #[serde(default)]
+        query: String,
+        /// A unit id (and below).
+        #[serde(default)]
+        unit: Option<String>,
+        /// A group.
+        #[serde(default)]
+        group: Option<String>,
+    },
+    /// One member's profile.
+    Profile {
+        /// Member number.
+        number: String,
+    },
+    /// The caller's own visibility (`null`: the party's default).
+    SetVisibility {
+        /// The setting.
+        visibility: Option<Visibility>,
+    },
+}
+
+/// The member directory (organisation-wide half).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Directory {
+    config: DirectoryConfig,
+}
+
+impl Directory {
+    /// The directory with these settings.
+    pub fn new(config: DirectoryConfig) -> Self {
+        Self { config }
+    }
+}
+
+fn storage(e: plenum_signalling::storage::StorageError) -> PluginError {
+    PluginError::new("storage", e.to_string())
+}
+
+fn not_found(number: &str) -> PluginError {
+    // The same answer for "no such member" and "hidden from you".
+    PluginError::new("not_found", format!("no member {number} in your directory"))
+}
+
+impl OrgPlugin for Directory {
+    type Command = DirectoryCommand;
+
+    fn namespace(&self) -> &'static str {
+        "directory"
+    }
+
+    fn need(&self, _command: &DirectoryCommand) -> OrgNeed {
+        OrgNeed::Member
+    }
+
+    fn command(
+        &self,
+        ctx: &OrgContext<'_>,
+        command: DirectoryCommand,
+    ) -> Result<Value, PluginError> {
+        let caller = ctx.caller();
+        let units = ctx.units();
+        let sight = |m| {
+            search::sight(
+                units,
+                self.config.default_visibility,
+                &caller.member,
+                &caller.admin_of,
+                m,
+            )
+        };
+        match command {
+            DirectoryCommand::Search { query, unit, group } => {
+                let q = search::Query { query, unit, group };
+                let members = ctx.store().members().map_err(storage)?;
+                let found: Vec<search::Entry> = members
+                    .iter()
+                    .filter(|m| q.matches(units, m))
+                    .filter_map(|m| search::entry(units, m, sight(m)))
+                    .take(search::MAX_RESULTS + 1)
+                    .collect();
+                let more = found.len() > search::MAX_RESULTS;
+                let found: Vec<_> = found.into_iter().take(search::MAX_RESULTS).collect();
+                Ok(json!({ "members": found, "more": more }))
+            }
+            DirectoryCommand::Profile { number } => {
+                let member = ctx
+                    .store()
+                    .member(&number)
+                    .map_err(storage)?
+                    .ok_or_else(|| not_found(&number))?;
+                let entry = search::entry(units, &member, sight(&member))
+                    .ok_or_else(|| not_found(&number))?;
+                Ok(json!({ "member": entry }))
+            }
+            DirectoryCommand::SetVisibility { visibility } => {
+                let mut me = caller.member.clone();
+                me.visibility = visibility;
+                ctx.store().apply_members(&[me], &[]).map_err(storage)?;
+                Ok(json!({ "visibility": visibility }))
+            }
+        }
+    }
+
+    fn upload_need(&self, action: &str) -> Option<OrgNeed> {
+        (action == "import").then_some(OrgNeed::Admin)
+    }
+
+    /// `POST /api/org/directory/upload/import?scope=UNIT&dry_run=true`: the member list.
+    fn upload(
+        &self,
+        ctx: &OrgContext<'_>,
+        _action: &str,
+        params: &std::collections::HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<Value, PluginError> {
+        let caller = ctx.caller();
+        let scope = match params.get("scope") {
+            Some(s) => s.clone(),
+            None => match caller.admin_of.as_slice() {
+                [one] => one.clone(),
+                _ => {
+                    return Err(PluginError::new(
+                        "scope_required",
+                        "you administer several units: name one with ?scope=",
+                    ));
+                }
+            },
+        };
+        if !ctx.administers(&scope) {
+            return Err(PluginError::new(
+                "outside_scope",
+                format!("you do not administer {scope}"),
+            ));
+        }
+        let dry_run = params
+            .get("dry_run")
+            .is_some_and(|v| v == "true" || v == "1");
+        let plan = import_members(ctx.store(), body, &scope, dry_run).map_err(|e| match e {
+            ImportError::Storage(e) => storage(e),
+            ImportError::Units(m) => PluginError::new("units", m),
+        })?;
+        let applied = !dry_run && plan.errors.is_empty();
+        Ok(json!({
+            "applied": applied,
+            "new": plan.new.iter().map(|m| json!({ "number": m.number, "name": m.display_name(), "unit": m.unit })).collect::<Vec<_>>(),
+            "changed": plan.changed.iter().map(|c| json!({ "number": c.after.number, "name": c.after.display_name(), "fields": c.fields })).collect::<Vec<_>>(),
+            "left": plan.left.iter().map(|m| json!({ "number": m.number, "name": m.display_name() })).collect::<Vec<_>>(),
+            "unchanged": plan.unchanged,
+            "errors": serde_json::to_value(&plan.errors).unwrap_or_default(),
+        }))
+    }
 }

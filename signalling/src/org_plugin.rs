@@ -1,0 +1,425 @@
+//! Organisation-wide plugins: the second half of the plugin API (the first, room-scoped half
+//! is [`crate::plugin`]). The member directory and the reports need commands that no room
+//! carries — search the members, import the member list, download a register — so a plugin
+//! may also register an [`OrgPlugin`]: typed commands sent by signed-in members over REST,
+//! authorized by one table per plugin ([`OrgPlugin::need`] → [`OrgNeed`], checked by the host
+//! before the plugin runs), acting through an [`OrgContext`] that exposes the organisation
+//! and the caller's scopes. docs/plugins.md, *Organisation-wide commands*, walks through it.
+//!
+//! Routes (the host's, not the plugin's): `POST /api/org/{ns}` with a JSON command, and
+//! `POST /api/org/{ns}/upload/{action}` with a raw body (a CSV file, say) for commands that
+//! take one. Both need a member session (`plenum_session`, see [`crate::account`]).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::warn;
+
+use crate::AppState;
+use crate::org::{Member, UnitTree};
+pub use crate::plugin::PluginError;
+use crate::storage::{StorageError, Store};
+
+/// Largest upload.
+pub const MAX_UPLOAD: usize = 16 * 1024 * 1024;
+
+/// Who may send an organisation-wide command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgNeed {
+    /// Any signed-in, active member.
+    Member,
+    /// An admin of at least one unit (the plugin narrows it to the caller's scope with
+    /// [`OrgContext::administers`]).
+    Admin,
+}
+
+/// The signed-in member behind a command, with the units they administer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The member.
+    pub member: Member,
+    /// The units they administer (each with everything below).
+    pub admin_of: Vec<String>,
+}
+
+/// What an organisation-wide command may read and do: the caller, the organisation's units,
+/// the store (for the organisation's tables), the time.
+pub struct OrgContext<'a> {
+    caller: &'a Caller,
+    units: UnitTree,
+    store: &'a dyn Store,
+    now: u64,
+}
+
+impl std::fmt::Debug for OrgContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgContext")
+            .field("caller", &self.caller.member.number)
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+impl<'a> OrgContext<'a> {
+    /// A context for `caller` (tests and the host).
+    pub fn new(caller: &'a Caller, store: &'a dyn Store, now: u64) -> Result<Self, StorageError> {
+        let units = UnitTree::new(&store.units()?)
+            .map_err(|e| StorageError::Corrupt(format!("units: {e}")))?;
+        Ok(Self {
+            caller,
+            units,
+            store,
+            now,
+        })
+    }
+
+    /// Who sent the command.
+    pub fn caller(&self) -> &Caller {
+        self.caller
+    }
+
+    /// Unix seconds (injected in tests).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// The organisation's units.
+    pub fn units(&self) -> &UnitTree {
+        &self.units
+    }
+
+    /// The organisation's store. Plugins read members and units through it and write the
+    /// organisation's tables only after checking the caller's scope
+    /// ([`OrgContext::administers`]).
+    pub fn store(&self) -> &dyn Store {
+        self.store
+    }
+
+    /// Does the caller administer `unit` (it, or a unit above it, is one of their scopes)?
+    pub fn administers(&self, unit: &str) -> bool {
+        self.caller
+            .admin_of
+            .iter()
+            .any(|scope| self.units.covers(scope, unit))
+    }
+}
+
+/// An organisation-wide feature of a plugin crate. One instance per server.
+pub trait OrgPlugin: Send + Sync + 'static {
+    /// The commands, as JSON bodies of `POST /api/org/{ns}`.
+    type Command: DeserializeOwned;
+
+    /// The namespace (unique; `[a-z_]+`; the same as the plugin's room half, if any).
+    fn namespace(&self) -> &'static str;
+    /// Which callers a command admits: the authorization table's row for it.
+    fn need(&self, command: &Self::Command) -> OrgNeed;
+    /// Run an authorized command; `Ok` is the answer's body.
+    fn command(
+        &self,
+        ctx: &OrgContext<'_>,
+        command: Self::Command,
+    ) -> Result<serde_json::Value, PluginError>;
+    /// Which callers an upload action admits; `None`: no such action.
+    fn upload_need(&self, _action: &str) -> Option<OrgNeed> {
+        None
+    }
+    /// Run an authorized upload (`params` are the URL's query parameters).
+    fn upload(
+        &self,
+        _ctx: &OrgContext<'_>,
+        action: &str,
+        _params: &std::collections::HashMap<String, String>,
+        _body: &[u8],
+    ) -> Result<serde_json::Value, PluginError> {
+        Err(PluginError::new(
+            "unknown_action",
+            format!("no upload {action:?}"),
+        ))
+    }
+}
+
+/// The object-safe face of an [`OrgPlugin`].
+trait AnyOrgPlugin: Send + Sync {
+    fn namespace(&self) -> &'static str;
+    fn run(
+        &self,
+        ctx: &OrgContext<'_>,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, OrgFailure>;
+    fn upload(
+        &self,
+        ctx: &OrgContext<'_>,
+        action: &str,
+        params: &std::collections::HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<serde_json::Value, OrgFailure>;
+}
+
+/// Why the host or the plugin refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgFailure {
+    /// The body is not one of the plugin's commands.
+    BadRequest(String),
+    /// The caller's grants do not allow it.
+    Forbidden,
+    /// The plugin refused (its own reason).
+    Plugin(PluginError),
+}
+
+fn allowed(caller: &Caller, need: OrgNeed) -> bool {
+    match need {
+        OrgNeed::Member => true,
+        OrgNeed::Admin => !caller.admin_of.is_empty(),
+    }
+}
+
+impl<P: OrgPlugin> AnyOrgPlugin for P {
+    fn namespace(&self) -> &'static str {
+        OrgPlugin::namespace(self)
+    }
+
+    fn run(
+        &self,
+        ctx: &OrgContext<'_>,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, OrgFailure> {
+        let command: P::Command = serde_json::from_value(body)
+            .map_err(|e| OrgFailure::BadRequest(format!("{}: {e}", self.namespace())))?;
+        if !allowed(ctx.caller, self.need(&command)) {
+            return Err(OrgFailure::Forbidden);
+        }
+        self.command(ctx, command).map_err(OrgFailure::Plugin)
+    }
+
+    fn upload(
+        &self,
+        ctx: &OrgContext<'_>,
+        action: &str,
+        params: &std::collections::HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<serde_json::Value, OrgFailure> {
+        let need = self
+            .upload_need(action)
+            .ok_or_else(|| OrgFailure::BadRequest(format!("no upload {action:?}")))?;
+        if !allowed(ctx.caller, need) {
+            return Err(OrgFailure::Forbidden);
+        }
+        OrgPlugin::upload(self, ctx, action, params, body).map_err(OrgFailure::Plugin)
+    }
+}
+
+/// The organisation-wide plugins of this server, registered in one place (`main`).
+#[derive(Clone, Default)]
+pub struct OrgRegistry {
+    plugins: Vec<Arc<dyn AnyOrgPlugin>>,
+}
+
+impl std::fmt::Debug for OrgRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.plugins.iter().map(|p| p.namespace()))
+            .finish()
+    }
+}
+
+impl OrgRegistry {
+    /// No plugins.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add one.
+    pub fn with(mut self, plugin: impl OrgPlugin) -> Self {
+        self.plugins.push(Arc::new(plugin));
+        self
+    }
+
+    fn find(&self, ns: &str) -> Option<&Arc<dyn AnyOrgPlugin>> {
+        self.plugins.iter().find(|p| p.namespace() == ns)
+    }
+
+    /// Run a JSON command of `caller` for namespace `ns` (the host's path; also for tests).
+    pub fn command(
+        &self,
+        ctx: &OrgContext<'_>,
+        ns: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, OrgFailure> {
+        let plugin = self
+            .find(ns)
+            .ok_or_else(|| OrgFailure::BadRequest(format!("no plugin {ns:?} on this server")))?;
+        plugin.run(ctx, body)
+    }
+
+    /// Run an upload of `caller` for namespace `ns`.
+    pub fn upload(
+        &self,
+        ctx: &OrgContext<'_>,
+        ns: &str,
+        action: &str,
+        params: &std::collections::HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<serde_json::Value, OrgFailure> {
+        let plugin = self
+            .find(ns)
+            .ok_or_else(|| OrgFailure::BadRequest(format!("no plugin {ns:?} on this server")))?;
+        plugin.upload(ctx, action, params, body)
+    }
+}
+
+/// The host's routes under `/api/org`.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new().route("/api/org/{ns}", post(command)).route(
+        "/api/org/{ns}/upload/{action}",
+        post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+    )
+}
+
+fn refusal(status: StatusCode, code: &str, message: &str, reason: Option<&str>) -> Response {
+    let mut error = json!({ "code": code, "message": message });
+    if let Some(r) = reason {
+        error["reason"] = json!(r);
+    }
+    let mut resp = (status, axum::Json(json!({ "error": error }))).into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn failure(f: OrgFailure) -> Response {
+    match f {
+        OrgFailure::BadRequest(m) => refusal(StatusCode::BAD_REQUEST, "bad_request", &m, None),
+        OrgFailure::Forbidden => refusal(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role does not allow this command",
+            None,
+        ),
+        OrgFailure::Plugin(e) => refusal(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "plugin_error",
+            &e.message,
+            Some(e.reason),
+        ),
+    }
+}
+
+fn storage_failure(e: StorageError) -> Response {
+    warn!("organisation command failed: {e}");
+    refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "storage unavailable",
+        None,
+    )
+}
+
+/// The caller of a request: a signed-in member, or the refusal to send.
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && !state.allowed_origins.iter().any(|a| a == origin)
+    {
+        return Err(Box::new(refusal(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "origin not allowed",
+            None,
+        )));
+    }
+    let failed = |e| Box::new(storage_failure(e));
+    let member = crate::account::signed_in(state, headers)
+        .map_err(failed)?
+        .ok_or_else(|| {
+            Box::new(refusal(
+                StatusCode::UNAUTHORIZED,
+                "not_signed_in",
+                "not signed in",
+                None,
+            ))
+        })?;
+    let admin_of = state.store.admin_scopes(&member.number).map_err(failed)?;
+    Ok(Caller { member, admin_of })
+}
+
+fn answer(result: Result<serde_json::Value, OrgFailure>) -> Response {
+    match result {
+        Ok(v) => {
+            let mut resp = axum::Json(v).into_response();
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(f) => failure(f),
+    }
+}
+
+async fn command(
+    State(state): State<Arc<AppState>>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = match caller(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return failure(OrgFailure::BadRequest(
+            "the body must be application/json".into(),
+        ));
+    }
+    let body: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return failure(OrgFailure::BadRequest(e.to_string())),
+    };
+    let state2 = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let ctx = OrgContext::new(&caller, state2.store.as_ref(), (state2.clock)())?;
+        Ok::<_, StorageError>(state2.org_plugins.command(&ctx, &ns, body))
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => answer(r),
+        Ok(Err(e)) => storage_failure(e),
+        Err(_) => storage_failure(StorageError::Corrupt("the command did not finish".into())),
+    }
+}
+
+async fn upload(
+    State(state): State<Arc<AppState>>,
+    Path((ns, action)): Path<(String, String)>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let caller = match caller(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let state2 = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let ctx = OrgContext::new(&caller, state2.store.as_ref(), (state2.clock)())?;
+        Ok::<_, StorageError>(
+            state2
+                .org_plugins
+                .upload(&ctx, &ns, &action, &params, &body),
+        )
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => answer(r),
+        Ok(Err(e)) => storage_failure(e),
+        Err(_) => storage_failure(StorageError::Corrupt("the upload did not finish".into())),
+    }
+}

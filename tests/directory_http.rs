@@ -1,0 +1,383 @@
+//! The member directory over real HTTPS (`/api/org/directory`): the authorization matrix of
+//! every directory command for a member, a unit admin (own and other unit), a party admin and
+//! someone not signed in; privacy per member (a hidden member is found by nobody but admins
+//! over them, not by search, not by profile); the import upload within an admin's scope.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::TestServer;
+use plenum_loadtest::server::{HttpResponse, https_request};
+use serde_json::{Value, json};
+
+fn plenum(server: &TestServer, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plenum"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .env("PLENUM_LOG__FILTER", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "plenum {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn post(
+    server: &TestServer,
+    path: &str,
+    cookie: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> HttpResponse {
+    let cookie = cookie.map(|c| format!("plenum_session={c}"));
+    let mut headers = vec![("Content-Type", content_type)];
+    if let Some(c) = &cookie {
+        headers.push(("Cookie", c.as_str()));
+    }
+    https_request(&server.url, &server.ca_pem(), "POST", path, &headers, body)
+        .await
+        .unwrap()
+}
+
+async fn directory(server: &TestServer, cookie: Option<&str>, command: Value) -> (u16, Value) {
+    let r = post(
+        server,
+        "/api/org/directory",
+        cookie,
+        "application/json",
+        command.to_string().as_bytes(),
+    )
+    .await;
+    (r.status, serde_json::from_slice(&r.body).unwrap())
+}
+
+async fn names(server: &TestServer, cookie: &str) -> Vec<(String, bool)> {
+    let (status, body) = directory(server, Some(cookie), json!({ "action": "search" })).await;
+    assert_eq!(status, 200, "{body}");
+    body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap().to_owned(),
+                m.get("email").is_some(),
+            )
+        })
+        .collect()
+}
+
+/// A signed-in member's session secret.
+async fn sign_in(server: &TestServer, number: &str) -> String {
+    let link = plenum(server, &["member", "activation", "--number", number]);
+    let token = link.trim().split("#token=").nth(1).unwrap().to_owned();
+    let body = json!({ "token": token, "password": "Passwort-1234" }).to_string();
+    let r = post(
+        server,
+        "/api/account/activate",
+        None,
+        "application/json",
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let set = r.header("set-cookie").unwrap();
+    set.split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("plenum_session=")
+        .to_owned()
+}
+
+struct People {
+    berta: String,
+    uwe: String,
+    petra: String,
+    bea: String,
+}
+
+async fn setup(server: &TestServer) -> People {
+    for args in [
+        // Beside the demo organisation's units (the first start created them), under its root.
+        vec![
+            "unit",
+            "put",
+            "--id",
+            "x-be",
+            "--name",
+            "Landesverband Spree",
+            "--parent",
+            "bv",
+        ],
+        vec![
+            "unit",
+            "put",
+            "--id",
+            "x-by",
+            "--name",
+            "Landesverband Isar",
+            "--parent",
+            "bv",
+        ],
+        vec![
+            "unit",
+            "put",
+            "--id",
+            "x-m",
+            "--name",
+            "Kreisverband Giesing",
+            "--parent",
+            "x-by",
+        ],
+    ] {
+        plenum(server, &args);
+    }
+    let csv = server.data_dir.join("m.csv");
+    std::fs::write(
+        &csv,
+        "Mitgliedsnummer;Vorname;Nachname;Gliederung;E-Mail;Gruppen\n\
+         1001;Petra;Partei;bv;petra@example.org;Testvorstand\n\
+         2001;Berta;Berlin;x-be;berta@example.org;\n\
+         2002;Bernd;Berlin;x-be;bernd@example.org;\n\
+         3001;Bea;Bayer;x-m;bea@example.org;\n\
+         3002;Uwe;Unterholz;x-by;uwe@example.org;\n",
+    )
+    .unwrap();
+    plenum(server, &["member", "import", csv.to_str().unwrap()]);
+    plenum(
+        server,
+        &["member", "admin", "--number", "1001", "--unit", "bv"],
+    );
+    plenum(
+        server,
+        &["member", "admin", "--number", "3002", "--unit", "x-by"],
+    );
+    People {
+        berta: sign_in(server, "2001").await,
+        uwe: sign_in(server, "3002").await,
+        petra: sign_in(server, "1001").await,
+        bea: sign_in(server, "3001").await,
+    }
+}
+
+fn has(list: &[(String, bool)], name: &str) -> Option<bool> {
+    list.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, email)| *email)
+}
+
+#[tokio::test]
+async fn who_finds_whom_in_the_directory() {
+    let server = TestServer::start();
+    let p = setup(&server).await;
+
+    // Bea hides from everyone but admins over her.
+    let (status, body) = directory(
+        &server,
+        Some(&p.bea),
+        json!({ "action": "set_visibility", "visibility": "admins" }),
+    )
+    .await;
+    assert_eq!((status, &body["visibility"]), (200, &json!("admins")));
+
+    // Berta (member, Berlin; the party's default is "unit"): herself in full, Bernd without
+    // contact details, nobody from Bavaria or the Bundesverband.
+    let seen = names(&server, &p.berta).await;
+    assert_eq!(has(&seen, "Berta Berlin"), Some(true));
+    assert_eq!(has(&seen, "Bernd Berlin"), Some(false));
+    assert_eq!(has(&seen, "Bea Bayer"), None, "hidden");
+    assert_eq!(has(&seen, "Uwe Unterholz"), None, "another Landesverband");
+    assert_eq!(has(&seen, "Petra Partei"), None);
+
+    // Uwe (admin of Bavaria): Bavaria in full, Bea included; not Berlin.
+    let seen = names(&server, &p.uwe).await;
+    assert_eq!(has(&seen, "Bea Bayer"), Some(true));
+    assert_eq!(has(&seen, "Uwe Unterholz"), Some(true));
+    assert_eq!(has(&seen, "Berta Berlin"), None);
+
+    // Petra (party admin): everyone (also the demo's members), in full.
+    let seen = names(&server, &p.petra).await;
+    assert_eq!(seen.len(), 64 + 5);
+    assert!(seen.iter().all(|(_, email)| *email));
+
+    // A hidden member's profile is "not found", exactly like a number nobody has.
+    let (s1, hidden) = directory(
+        &server,
+        Some(&p.berta),
+        json!({ "action": "profile", "number": "3001" }),
+    )
+    .await;
+    let (s2, nobody) = directory(
+        &server,
+        Some(&p.berta),
+        json!({ "action": "profile", "number": "9999" }),
+    )
+    .await;
+    assert_eq!((s1, s2), (422, 422));
+    assert_eq!(hidden["error"]["reason"], "not_found");
+    assert_eq!(
+        hidden["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("3001", "N"),
+        nobody["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("9999", "N")
+    );
+    let (_, bea) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "profile", "number": "3001" }),
+    )
+    .await;
+    assert_eq!(bea["member"]["email"], "bea@example.org");
+    assert_eq!(bea["member"]["unit_name"], "Kreisverband Giesing");
+    let (_, berta_q) = directory(
+        &server,
+        Some(&p.berta),
+        json!({ "action": "search", "query": "bay" }),
+    )
+    .await;
+    assert_eq!(
+        berta_q["members"],
+        json!([]),
+        "search finds no hidden member either"
+    );
+
+    // Search by words, unit and group.
+    let (_, by_group) = directory(
+        &server,
+        Some(&p.petra),
+        json!({ "action": "search", "group": "Testvorstand" }),
+    )
+    .await;
+    assert_eq!(by_group["members"].as_array().unwrap().len(), 1);
+    let (_, by_unit) = directory(
+        &server,
+        Some(&p.petra),
+        json!({ "action": "search", "unit": "x-by" }),
+    )
+    .await;
+    assert_eq!(
+        by_unit["members"].as_array().unwrap().len(),
+        2,
+        "Bavaria and below"
+    );
+    let (_, by_words) = directory(
+        &server,
+        Some(&p.petra),
+        json!({ "action": "search", "query": "bernd BERLIN" }),
+    )
+    .await;
+    assert_eq!(by_words["members"][0]["number"], "2002");
+
+    // Opening up: Berta chooses "members"; now Uwe finds her.
+    directory(
+        &server,
+        Some(&p.berta),
+        json!({ "action": "set_visibility", "visibility": "members" }),
+    )
+    .await;
+    assert!(has(&names(&server, &p.uwe).await, "Berta Berlin").is_some());
+
+    // Not signed in, malformed, unknown namespace.
+    let (status, body) = directory(&server, None, json!({ "action": "search" })).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("not_signed_in"))
+    );
+    let (status, body) = directory(
+        &server,
+        Some(&p.berta),
+        json!({ "action": "delete_everyone" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let r = post(
+        &server,
+        "/api/org/nope",
+        Some(&p.berta),
+        "application/json",
+        b"{}",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn importing_needs_an_admin_and_stays_within_their_scope() {
+    let server = TestServer::start();
+    let p = setup(&server).await;
+    let bavarian = "Mitgliedsnummer;Vorname;Nachname;Gliederung\n3003;Xaver;Huber;x-m\n".as_bytes();
+    let with_berlin =
+        "Mitgliedsnummer;Vorname;Nachname;Gliederung\n3003;Xaver;Huber;x-m\n2003;Mia;Spree;x-be\n"
+            .as_bytes();
+    let import = |cookie: String, query: &'static str, body: &'static [u8]| {
+        let server = &server;
+        async move {
+            let r = post(
+                server,
+                &format!("/api/org/directory/upload/import{query}"),
+                Some(&cookie),
+                "text/csv",
+                body,
+            )
+            .await;
+            (r.status, serde_json::from_slice::<Value>(&r.body).unwrap())
+        }
+    };
+    // A member who administers nothing: forbidden.
+    let (status, body) = import(p.berta.clone(), "", bavarian).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    // The Bavarian admin: not for Berlin, neither by scope nor by a row.
+    let (status, body) = import(p.uwe.clone(), "?scope=x-be", bavarian).await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("outside_scope"))
+    );
+    let (status, body) = import(p.uwe.clone(), "", with_berlin).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["applied"], false);
+    assert!(
+        body["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("outside your scope")
+    );
+    // A dry run, then the import; Bavaria's members not in the file are "left", Berlin's not.
+    let (_, dry) = import(p.uwe.clone(), "?dry_run=true", bavarian).await;
+    assert_eq!(
+        (
+            dry["applied"].as_bool(),
+            dry["new"].as_array().unwrap().len()
+        ),
+        (Some(false), 1)
+    );
+    let left: Vec<&str> = dry["left"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, ["3001", "3002"]);
+    let (_, done) = import(p.petra.clone(), "?scope=x-by", "Mitgliedsnummer;Vorname;Nachname;Gliederung\n3001;Bea;Bayer;x-m\n3002;Uwe;Unterholz;x-by\n3003;Xaver;Huber;x-m\n".as_bytes()).await;
+    assert_eq!(done["applied"], true);
+    let (_, found) = directory(
+        &server,
+        Some(&p.petra),
+        json!({ "action": "profile", "number": "3003" }),
+    )
+    .await;
+    assert_eq!(found["member"]["name"], "Xaver Huber");
+}
