@@ -47,6 +47,14 @@ pub struct HttpConfig {
     pub tls_key: Option<PathBuf>,
     /// Further origins allowed to open the WebSocket.
     pub allowed_origins: Vec<String>,
+    /// A WebSocket that has not joined within this many seconds is closed.
+    pub join_timeout_secs: u64,
+    /// WebSocket connections that have not joined yet, server-wide; more get HTTP 503.
+    pub max_pending_connections: usize,
+    /// Commands one connection may send at once …
+    pub command_burst: u32,
+    /// … and per second after that (`rate_limited` beyond).
+    pub commands_per_sec: u32,
 }
 
 /// `[media]`
@@ -111,6 +119,10 @@ impl Default for HttpConfig {
             tls_cert: None,
             tls_key: None,
             allowed_origins: Vec::new(),
+            join_timeout_secs: 10,
+            max_pending_connections: 200,
+            command_burst: 30,
+            commands_per_sec: 10,
         }
     }
 }

@@ -488,6 +488,12 @@ async fn serve(config: Config) -> Result<()> {
         turn: config.turn.clone(),
         org_plugins: plenum_signalling::org_plugin::OrgRegistry::new()
             .with(plenum_directory::Directory::new(config.directory)),
+        limits: plenum_signalling::limits::Limits::new(
+            Duration::from_secs(config.http.join_timeout_secs),
+            config.http.max_pending_connections,
+            config.http.command_burst,
+            config.http.commands_per_sec,
+        ),
     });
     let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
     // The demo is complete before anything is printed: whoever acts on the printed links

@@ -115,6 +115,17 @@ async fn a_whip_camera_goes_on_stage_and_whep_viewers_watch_it() {
             .status,
         405
     );
+    // Only the session's owner or a moderator may end it: without a token, with a bad one,
+    // or with a delegate's, nothing changes — the stage keeps flowing.
+    assert_eq!(whip.delete_as(None).await.unwrap(), 401);
+    assert_eq!(whip.delete_as(Some("not-a-token")).await.unwrap(), 401);
+    assert_eq!(whip.delete_as(Some(&server.token(1))).await.unwrap(), 403);
+    let before = delegate.slot_stats("stage").unwrap().packets;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        delegate.slot_stats("stage").unwrap().packets > before,
+        "refused DELETEs left the camera on stage"
+    );
     assert_eq!(whip.delete().await.unwrap(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after_delete = delegate.slot_stats("stage").unwrap().packets;

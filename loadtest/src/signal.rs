@@ -156,12 +156,18 @@ impl SignalClient {
         };
         msg.insert("id".into(), json!(id));
         msg.insert("cmd".into(), json!(cmd));
+        self.request_text(id, Value::Object(msg).to_string()).await
+    }
+
+    /// Send a raw text frame whose answer will carry `id`, and wait for that answer (for
+    /// protocol tests with frames `request_raw` would not build).
+    pub async fn request_text(&self, id: u64, text: String) -> Result<Value, SignalError> {
         let (tx, rx) = oneshot::channel();
         match self.pending.lock().await.as_mut() {
             Some(p) => p.insert(id, tx),
             None => return Err(SignalError::Closed),
         };
-        self.send_text(Value::Object(msg).to_string())?;
+        self.send_text(text)?;
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
             Ok(answer) => answer.map_err(|_| SignalError::Closed),
             Err(_) => Err(SignalError::Timeout(REQUEST_TIMEOUT)),

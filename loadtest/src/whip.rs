@@ -18,6 +18,7 @@ pub struct HttpSession {
     pub location: String,
     base_url: String,
     ca_pem: Vec<u8>,
+    token: String,
 }
 
 impl HttpSession {
@@ -27,17 +28,30 @@ impl HttpSession {
             location,
             base_url: config.base_url.clone(),
             ca_pem: config.ca_pem.clone().unwrap_or_default(),
+            token: config.token.clone(),
         }
     }
 
-    /// `DELETE` the session; returns the status.
+    /// `DELETE` the session with its own bearer token; returns the status.
     pub async fn delete(&self) -> Result<u16, String> {
+        let token = self.token.clone();
+        self.delete_as(Some(&token)).await
+    }
+
+    /// `DELETE` the session with another bearer token, or none (authorization tests).
+    pub async fn delete_as(&self, token: Option<&str>) -> Result<u16, String> {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .collect();
         let resp = https_request(
             &self.base_url,
             &self.ca_pem,
             "DELETE",
             &self.location,
-            &[],
+            &headers,
             &[],
         )
         .await?;

@@ -602,8 +602,11 @@ impl Shard {
         if self.peers.contains_key(&peer_id) {
             self.remove_peer(now, peer_id, false);
         }
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| {
+            // The parser's error names positions in memory: log it, tell the client less.
+            debug!("unparsable SDP offer: {e}");
+            SfuError::InvalidSdp("the offer is not valid SDP".into())
+        })?;
         let ufrag = self.unique_ufrag();
         let creds = IceCreds {
             ufrag: ufrag.clone(),
@@ -640,7 +643,7 @@ impl Shard {
         let answer: SdpAnswer = rtc
             .sdp_api()
             .accept_offer(offer)
-            .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+            .map_err(|e| SfuError::InvalidSdp(client_message(&e.to_string())))?;
 
         // The m-lines, in SDP order, with their kind and our direction.
         let answer_sdp = answer.to_sdp_string();
@@ -694,8 +697,13 @@ impl Shard {
                 Kind::Audio => Codec::Opus,
                 Kind::Video => Codec::Vp8,
             };
-            let pt = payload_type(&rtc, *mid, codec)
-                .ok_or_else(|| SfuError::InvalidSdp(format!("m-line {mid} offers no {codec:?}")))?;
+            let pt = payload_type(&rtc, *mid, codec).ok_or_else(|| {
+                let name = match codec {
+                    Codec::Opus => "Opus",
+                    _ => "VP8",
+                };
+                SfuError::InvalidSdp(format!("m-line {mid} offers no {name}"))
+            })?;
             slots.push(TxSlot {
                 mid: *mid,
                 pt,
@@ -1379,6 +1387,22 @@ fn random_string(len: usize) -> String {
         .take(len)
         .map(char::from)
         .collect()
+}
+
+/// What a client hears of str0m's refusal of an offer: its text when it is a plain sentence,
+/// else a generic one (never debug output or memory positions). The full text is logged at
+/// debug level.
+fn client_message(detail: &str) -> String {
+    debug!("refused SDP offer: {detail}");
+    let plain = detail.len() <= 160
+        && !detail.contains("0x")
+        && !detail.contains("Pointer")
+        && !detail.contains(['{', '}', '(', ')', '[', ']']);
+    if plain {
+        format!("the offer cannot be accepted: {detail}")
+    } else {
+        "the offer cannot be accepted".into()
+    }
 }
 
 #[cfg(test)]

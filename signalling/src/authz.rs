@@ -237,7 +237,10 @@ mod tests {
                 protocol: 1,
                 token: "t".into(),
             },
-            Command::Offer { sdp: "v=0".into() },
+            Command::Offer {
+                sdp: "v=0".into(),
+                front: Default::default(),
+            },
             Command::Publish {
                 kind: MediaKindArg::Audio,
             },

@@ -5,6 +5,8 @@
 //! - [`account`] — member sign-in: activation links, argon2id passwords, session cookies;
 //! - [`auth`] — signed access tokens and roles;
 //! - [`invite`] — invites (stored record + token + link) and the demo congress;
+//! - [`limits`] — join timeout, pending-connection cap, command budget per connection;
+//! - [`offer`] — the shape of SDP offers, checked before the media plane parses them;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
 //! - [`demo`] — the demo organisation and the demo congress's roster;
 //! - [`org_plugin`] — organisation-wide plugin commands and uploads (`/api/org/{ns}`);
@@ -29,6 +31,8 @@ pub mod authz;
 pub mod ballot;
 pub mod demo;
 pub mod invite;
+pub mod limits;
+pub mod offer;
 pub mod org;
 pub mod org_plugin;
 pub mod plugin;
@@ -99,6 +103,8 @@ pub struct AppState {
     pub turn: turn::TurnConfig,
     /// Organisation-wide plugins (`/api/org/{ns}`).
     pub org_plugins: org_plugin::OrgRegistry,
+    /// What one client may cost.
+    pub limits: limits::Limits,
 }
 
 /// The HTTP routes.
@@ -159,6 +165,14 @@ async fn ws_upgrade(
     if !state.allowed_origins.iter().any(|a| a == origin) {
         metrics::counter!("plenum_ws_rejected_origin_total").increment(1);
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    if state.limits.pending() >= state.limits.max_pending {
+        metrics::counter!("plenum_ws_rejected_pending_total").increment(1);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections are waiting to join; try again shortly",
+        )
+            .into_response();
     }
     upgrade
         .max_message_size(protocol::MAX_FRAME_BYTES)

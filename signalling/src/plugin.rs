@@ -53,6 +53,9 @@ pub struct PluginError {
     pub reason: &'static str,
     /// Human-readable (English).
     pub message: String,
+    /// With a rate limit: milliseconds until a retry is accepted (the answer's
+    /// `retry_after_ms`).
+    pub retry_after_ms: Option<u64>,
 }
 
 impl PluginError {
@@ -61,7 +64,14 @@ impl PluginError {
         Self {
             reason,
             message: message.into(),
+            retry_after_ms: None,
         }
+    }
+
+    /// The same error with the wait until a retry is accepted.
+    pub fn with_retry_after(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
+        self
     }
 }
 
@@ -223,8 +233,12 @@ impl<P: Plugin> AnyPlugin for P {
                     Ok(command) => {
                         if authz::allows(&who.grants, false, self.need(&command)) {
                             self.command(&mut ctx, who, command).map_err(|e| {
-                                ErrorBody::new(ErrorCode::PluginError, e.message)
-                                    .with_reason(e.reason)
+                                let body = ErrorBody::new(ErrorCode::PluginError, e.message)
+                                    .with_reason(e.reason);
+                                match e.retry_after_ms {
+                                    Some(ms) => body.with_retry_after(ms),
+                                    None => body,
+                                }
                             })
                         } else {
                             Err(ErrorBody::new(

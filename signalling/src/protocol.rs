@@ -27,6 +27,9 @@ pub enum Command {
     Offer {
         /// The SDP offer.
         sdp: String,
+        /// Who sent it (never on the wire: WHIP and WHEP set their own).
+        #[serde(skip)]
+        front: crate::offer::Front,
     },
     /// Start forwarding the microphone or camera.
     Publish {
@@ -354,6 +357,8 @@ pub enum ErrorCode {
     InvalidChoice,
     /// A plugin refused the command; `reason` says why (the plugin's own code).
     PluginError,
+    /// Too many commands too fast: `retry_after_ms` says when the next one is accepted.
+    RateLimited,
     /// Anything else.
     Internal,
 }
@@ -381,6 +386,9 @@ pub struct ErrorBody {
     /// With `plugin_error`: the plugin's code (e.g. `rate_limited`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// With `rate_limited` (also a plugin's): milliseconds until a retry is accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ErrorBody {
@@ -390,7 +398,14 @@ impl ErrorBody {
             code,
             message: message.into(),
             reason: None,
+            retry_after_ms: None,
         }
+    }
+
+    /// The same error with the wait until a retry is accepted.
+    pub fn with_retry_after(mut self, ms: u64) -> Self {
+        self.retry_after_ms = Some(ms);
+        self
     }
 
     /// The same error with a plugin's reason code.
@@ -452,6 +467,10 @@ pub enum CloseReason {
     Denied,
     /// A moderator removed them.
     Removed,
+    /// The connection did not `join` in time.
+    JoinTimeout,
+    /// Their invite was revoked.
+    Revoked,
 }
 
 /// Someone waiting in the lobby.
@@ -613,12 +632,19 @@ impl Answer {
 /// Parse a client frame. Unknown commands and bad fields become `bad_request` with the id
 /// when it can be read.
 pub fn parse_envelope(text: &str) -> Result<Envelope, (Option<u64>, ErrorBody)> {
-    serde_json::from_str::<Envelope>(text).map_err(|e| {
-        let id = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get("id").and_then(serde_json::Value::as_u64));
-        (id, ErrorBody::new(ErrorCode::BadRequest, e.to_string()))
-    })
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| (None, ErrorBody::new(ErrorCode::BadRequest, e.to_string())))?;
+    let id = value.get("id").and_then(serde_json::Value::as_u64);
+    // Only command names select a command: serde would also take a number as the index of
+    // an enum variant (`"cmd": 7` would run `ping`).
+    if !value.get("cmd").is_some_and(serde_json::Value::is_string) {
+        return Err((
+            id,
+            ErrorBody::new(ErrorCode::BadRequest, "`cmd` must be a command name"),
+        ));
+    }
+    serde_json::from_value::<Envelope>(value)
+        .map_err(|e| (id, ErrorBody::new(ErrorCode::BadRequest, e.to_string())))
 }
 
 #[cfg(test)]
@@ -649,6 +675,26 @@ mod tests {
             Command::Publish {
                 kind: MediaKindArg::Video
             }
+        );
+    }
+
+    #[test]
+    fn only_command_names_select_a_command() {
+        for frame in [
+            r#"{"id":1,"cmd":5}"#,
+            r#"{"id":2,"cmd":7}"#,
+            r#"{"id":3,"cmd":true}"#,
+            r#"{"id":4,"cmd":{"ping":{}}}"#,
+            r#"{"id":5,"cmd":null}"#,
+            r#"{"id":6}"#,
+        ] {
+            let (id, err) = parse_envelope(frame).unwrap_err();
+            assert_eq!(err.code, ErrorCode::BadRequest, "{frame}");
+            assert!(id.is_some(), "{frame}");
+        }
+        assert_eq!(
+            parse_envelope(r#"{"id":7,"cmd":"ping"}"#).unwrap().command,
+            Command::Ping
         );
     }
 

@@ -320,7 +320,9 @@ impl RoomActor {
                     return;
                 }
                 match command {
-                    Command::Offer { sdp } => self.offer(participant, conn, sdp, reply),
+                    Command::Offer { sdp, front } => {
+                        self.offer(participant, conn, sdp, front, reply)
+                    }
                     other => {
                         let _ = reply.send(self.command(&participant, other));
                     }
@@ -473,7 +475,14 @@ impl RoomActor {
         result
     }
 
-    fn offer(&mut self, participant: String, conn: ConnId, sdp: String, reply: Reply) {
+    fn offer(
+        &mut self,
+        participant: String,
+        conn: ConnId,
+        sdp: String,
+        front: crate::offer::Front,
+        reply: Reply,
+    ) {
         let Some(member) = self.members.get_mut(&participant) else {
             return;
         };
@@ -482,6 +491,11 @@ impl RoomActor {
                 ErrorCode::BadRequest,
                 "media is already negotiated on this connection",
             )));
+            return;
+        }
+        // The documented shape, before the media plane parses anything.
+        if let Err(why) = crate::offer::check(&sdp, front, member.info.grants.publish, self.slots) {
+            let _ = reply.send(Err(ErrorBody::new(ErrorCode::InvalidSdp, why)));
             return;
         }
         let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));

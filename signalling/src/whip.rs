@@ -22,6 +22,7 @@ use rand::RngCore;
 use tokio::sync::mpsc;
 
 use crate::AppState;
+use crate::offer::Front;
 use crate::protocol::{Command, ErrorBody, ErrorCode, MediaKindArg};
 use crate::room::{ConnId, Outbound, RoomHandle, RoomMsg};
 use crate::ws::{ask, next_conn, verify_access};
@@ -107,11 +108,7 @@ async fn start(
     body: Bytes,
     kind: Kind,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
+    let Some(token) = bearer(&headers) else {
         return error_response(&ErrorBody::new(
             ErrorCode::InvalidToken,
             "a bearer token is required",
@@ -218,7 +215,11 @@ async fn open_session(
             reply,
         }
     };
-    let answer = match ask(room, command(Command::Offer { sdp: offer })).await {
+    let front = match kind {
+        Kind::Whip => Front::Whip,
+        Kind::Whep => Front::Whep,
+    };
+    let answer = match ask(room, command(Command::Offer { sdp: offer, front })).await {
         Ok(a) => a,
         Err(e) => {
             let _ = room.send(RoomMsg::Disconnected { participant, conn });
@@ -241,26 +242,51 @@ async fn open_session(
     Ok((conn, sdp))
 }
 
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// `DELETE` on a session: only with the session owner's token, or a moderator's of the
+/// session's room. Anything else changes nothing.
 async fn end(
     State(state): State<Arc<AppState>>,
-    Path((_room, resource)): Path<(String, String)>,
+    Path((room_id, resource)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
-    let session = state
-        .whip
-        .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&resource);
-    match session {
-        Some(s) => {
-            let _ = s.room.send(RoomMsg::Disconnected {
-                participant: s.participant,
-                conn: s.conn,
-            });
-            StatusCode::OK.into_response()
-        }
-        None => plain(StatusCode::NOT_FOUND, "no such session"),
+    let Some(token) = bearer(&headers) else {
+        return error_response(&ErrorBody::new(
+            ErrorCode::InvalidToken,
+            "a bearer token is required",
+        ));
+    };
+    let claims = match verify_access(&state, token) {
+        Ok((claims, _)) => claims,
+        Err(e) => return error_response(&e),
+    };
+    let mut sessions = state.whip.0.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(session) = sessions.get(&resource).filter(|s| s.room.id == room_id) else {
+        return plain(StatusCode::NOT_FOUND, "no such session");
+    };
+    let (_, grants) = claims.grants.clone().unwrap_or_default().apply(claims.role);
+    let owner = claims.sub == session.participant;
+    if claims.room != room_id || !(owner || grants.moderate) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "only the session's owner or a moderator of its room may end it",
+        );
     }
+    let Some(s) = sessions.remove(&resource) else {
+        return plain(StatusCode::NOT_FOUND, "no such session");
+    };
+    drop(sessions);
+    let _ = s.room.send(RoomMsg::Disconnected {
+        participant: s.participant,
+        conn: s.conn,
+    });
+    StatusCode::OK.into_response()
 }
 
 async fn no_trickle() -> Response {

@@ -2,12 +2,12 @@
 //! answers and events. A single writer task owns the socket's sending half.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::debug;
 
 use crate::AppState;
@@ -64,13 +64,43 @@ pub(crate) fn verify_access(
     Ok((claims, room))
 }
 
+/// Keeps the `closing` event behind the answer of the command in flight: a close the room
+/// orders (e.g. `replaced`) waits until the reader has queued that answer.
+#[derive(Debug, Default)]
+struct Gate {
+    in_flight: AtomicBool,
+    closing: AtomicBool,
+    done: Notify,
+}
+
+/// Commands the budget never refuses: a vote (each right counts once anyway), leaving.
+fn exempt(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::CastVote { .. } | Command::Leave | Command::Join { .. }
+    )
+}
+
 /// Serve one upgraded WebSocket until either side closes it.
 pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
     let conn = next_conn();
     let (mut sink, mut stream) = socket.split();
+    // Counted as waiting to join until it has joined (or is gone).
+    let Some(pending) = state.limits.admit_pending() else {
+        metrics::counter!("plenum_ws_rejected_pending_total").increment(1);
+        let closing = to_json(&Event::Closing {
+            reason: CloseReason::Error,
+        });
+        let _ = sink.send(Message::Text(closing.into())).await;
+        let _ = sink.send(Message::Close(None)).await;
+        return;
+    };
+    let mut pending = Some(pending);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outbound>();
     let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<String>();
+    let gate = Arc::new(Gate::default());
 
+    let writer_gate = gate.clone();
     let writer = tokio::spawn(async move {
         loop {
             let text = tokio::select! {
@@ -79,6 +109,18 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
                 o = out_rx.recv() => match o {
                     Some(Outbound::Event(e)) => to_json(&e),
                     Some(Outbound::Close(reason)) => {
+                        // Answer the command in flight first: exactly one answer per command.
+                        writer_gate.closing.store(true, Ordering::SeqCst);
+                        loop {
+                            let done = writer_gate.done.notified();
+                            if !writer_gate.in_flight.load(Ordering::SeqCst) {
+                                break;
+                            }
+                            done.await;
+                        }
+                        while let Ok(a) = answer_rx.try_recv() {
+                            let _ = sink.send(Message::Text(a.into())).await;
+                        }
                         let _ = sink.send(Message::Text(to_json(&Event::Closing { reason }).into())).await;
                         let _ = sink.send(Message::Close(None)).await;
                         break;
@@ -95,32 +137,73 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
 
     let mut joined: Option<Joined> = None;
     let mut writer = writer;
+    let mut budget = state.limits.bucket();
+    let started = tokio::time::Instant::now();
+    // Pings (frames or the `ping` command) do not extend this: only `join` does.
+    let join_deadline = started + state.limits.join_timeout;
     loop {
         let msg = tokio::select! {
             m = stream.next() => m,
             _ = &mut writer => break,
-        };
-        let text = match msg {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Binary(_))) => {
-                let _ = answer_tx.send(to_json(&Answer::err(
-                    None,
-                    ErrorBody::new(
-                        ErrorCode::BadRequest,
-                        "binary frames are not part of the protocol",
-                    ),
-                )));
-                continue;
+            () = tokio::time::sleep_until(join_deadline), if joined.is_none() => {
+                metrics::counter!("plenum_ws_join_timeouts_total").increment(1);
+                let _ = out_tx.send(Outbound::Close(CloseReason::JoinTimeout));
+                let _ = (&mut writer).await;
+                break;
             }
+        };
+        let parsed = match msg {
+            Some(Ok(Message::Text(t))) => parse_envelope(t.as_str()),
+            Some(Ok(Message::Binary(_))) => Err((
+                None,
+                ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "binary frames are not part of the protocol",
+                ),
+            )),
             Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
             Some(Ok(_)) => continue, // ping/pong are handled by the library
         };
-        let (answer, close) = handle_text(&state, conn, &out_tx, &mut joined, text.as_str()).await;
+        gate.in_flight.store(true, Ordering::SeqCst);
+        if gate.closing.load(Ordering::SeqCst) {
+            // The connection is being closed: take no new command.
+            gate.in_flight.store(false, Ordering::SeqCst);
+            gate.done.notify_one();
+            break;
+        }
+        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let within_budget = match &parsed {
+            Ok(e) if exempt(&e.command) => Ok(()),
+            _ => budget.take(now_ms),
+        };
+        let (answer, close) = match (parsed, within_budget) {
+            (parsed, Err(wait)) => {
+                metrics::counter!("plenum_ws_rate_limited_total").increment(1);
+                let id = match &parsed {
+                    Ok(e) => Some(e.id),
+                    Err((id, _)) => *id,
+                };
+                let err = ErrorBody::new(
+                    ErrorCode::RateLimited,
+                    format!("too many commands: retry in {wait} ms"),
+                )
+                .with_retry_after(wait);
+                (Answer::err(id, err), None)
+            }
+            (Ok(envelope), Ok(())) => handle(&state, conn, &out_tx, &mut joined, envelope).await,
+            (Err((id, err)), Ok(())) => (Answer::err(id, err), None),
+        };
         let _ = answer_tx.send(to_json(&answer));
+        gate.in_flight.store(false, Ordering::SeqCst);
+        gate.done.notify_one();
+        if joined.is_some() {
+            pending = None;
+        }
         if let Some(reason) = close {
             let _ = out_tx.send(Outbound::Close(reason));
         }
     }
+    drop(pending);
     if let Some(j) = joined {
         let _ = j.room.send(RoomMsg::Disconnected {
             participant: j.participant,
@@ -131,18 +214,14 @@ pub async fn serve(socket: WebSocket, state: Arc<AppState>) {
     debug!(conn = conn.0, "connection closed");
 }
 
-/// Handle one text frame: the answer, and whether to close the connection afterwards.
-async fn handle_text(
+/// Handle one parsed command: the answer, and whether to close the connection afterwards.
+async fn handle(
     state: &AppState,
     conn: ConnId,
     out: &mpsc::UnboundedSender<Outbound>,
     joined: &mut Option<Joined>,
-    text: &str,
+    envelope: crate::protocol::Envelope,
 ) -> (Answer, Option<CloseReason>) {
-    let envelope = match parse_envelope(text) {
-        Ok(e) => e,
-        Err((id, err)) => return (Answer::err(id, err), None),
-    };
     let id = envelope.id;
     metrics::counter!("plenum_ws_commands_total", "cmd" => envelope.command.name()).increment(1);
     let leaving = matches!(envelope.command, Command::Leave);

@@ -253,13 +253,14 @@ impl Chat {
         }
         if sent.len() >= self.config.rate_messages {
             let retry = sent.front().map_or(0, |&t| t + window - now);
-            return refuse(
+            return Err(PluginError::new(
                 "rate_limited",
                 format!(
                     "at most {} messages per {} s; try again in {} ms",
                     self.config.rate_messages, self.config.rate_window_secs, retry
                 ),
-            );
+            )
+            .with_retry_after(retry));
         }
         sent.push_back(now);
         Ok(())
@@ -475,6 +476,11 @@ impl Plugin for Chat {
             } => {
                 if muted && ctx.member(&participant_id).is_none() {
                     return refuse("not_found", format!("{participant_id} is not in the room"));
+                }
+                // The one rule for acting on moderators and admins: it needs admin.
+                if let Some(target) = ctx.member(&participant_id) {
+                    plenum_signalling::authz::check_target(&who.grants, target.role, None)
+                        .map_err(|e| PluginError::new("forbidden", e.message))?;
                 }
                 if muted {
                     self.settings.muted.insert(participant_id.clone());

@@ -267,6 +267,7 @@ fn length_and_rate_limits_give_clear_errors_and_change_nothing() {
         "{}",
         err.message
     );
+    assert_eq!(err.retry_after_ms, Some(7000), "the wait in its own field");
     send(&mut r, "ben", json!({ "action": "send", "text": "ben ok" })).unwrap();
     r.now_ms += 7000;
     send(&mut r, "anna", json!({ "action": "send", "text": "4" })).unwrap();
@@ -346,4 +347,24 @@ fn authorization_goes_through_the_grants_table() {
             );
         }
     }
+}
+
+#[test]
+fn muting_a_moderators_chat_needs_admin_like_every_action_on_moderators() {
+    let mut r = room(ChatConfig::default());
+    r.join("mod2", Role::Moderator);
+    r.join("boss", Role::Admin);
+    let mute = |who: &str| json!({ "action": "mute", "participant_id": who, "muted": true });
+    assert_eq!(
+        send(&mut r, "mod", mute("mod2")),
+        Err((ErrorCode::PluginError, Some("forbidden")))
+    );
+    assert_eq!(
+        send(&mut r, "mod", mute("boss")),
+        Err((ErrorCode::PluginError, Some("forbidden")))
+    );
+    send(&mut r, "mod", mute("anna")).unwrap();
+    send(&mut r, "boss", mute("mod2")).unwrap();
+    // The refused mute changed nothing: mod2 was muted only by the admin, boss never.
+    send(&mut r, "boss", json!({ "action": "send", "text": "ok" })).unwrap();
 }
