@@ -27,8 +27,19 @@ pub struct Config {
     pub chat: plenum_chat::ChatConfig,
     /// The member directory.
     pub directory: plenum_directory::DirectoryConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
     /// TURN for clients behind restrictive networks.
     pub turn: plenum_signalling::turn::TurnConfig,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// The bearer token `/metrics` requires; default: `<data_dir>/metrics.token`, created
+    /// once (random, owner-only).
+    pub token: Option<String>,
 }
 
 /// `[http]`
@@ -105,6 +116,7 @@ impl Default for Config {
             log: LogConfig::default(),
             chat: plenum_chat::ChatConfig::default(),
             directory: plenum_directory::DirectoryConfig::default(),
+            metrics: MetricsConfig::default(),
             turn: plenum_signalling::turn::TurnConfig::default(),
         }
     }

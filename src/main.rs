@@ -149,15 +149,19 @@ struct ServeArgs {
     public_url: Option<String>,
 }
 
+/// `plenum invite --name …` issues a link; `plenum invite list|revoke` manage them.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct InviteArgs {
+    #[command(subcommand)]
+    action: Option<InviteAction>,
     /// Room id.
     #[arg(long, default_value = invite::DEMO_ROOM)]
     room: String,
     /// The participant's display name.
-    #[arg(long)]
-    name: String,
-    /// moderator, delegate or observer.
+    #[arg(long, required = true)]
+    name: Option<String>,
+    /// admin, moderator, delegate, guest_speaker or observer.
     #[arg(long, default_value = "delegate")]
     role: Role,
     /// Validity in hours (default: invites.valid_hours).
@@ -169,6 +173,23 @@ struct InviteArgs {
     /// Issue this many invites, named "NAME 1" … "NAME N" (one link per line).
     #[arg(long, default_value_t = 1)]
     count: u32,
+}
+
+#[derive(Debug, Subcommand)]
+enum InviteAction {
+    /// List a room's invites (id, role, state, name; no tokens).
+    List {
+        /// Room id.
+        #[arg(long, default_value = invite::DEMO_ROOM)]
+        room: String,
+    },
+    /// Revoke an invite: it admits nobody any more, and a running server ends its live
+    /// session within seconds.
+    Revoke {
+        /// The invite's id (from `plenum invite list`).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -222,6 +243,23 @@ fn open_data(config: &Config) -> Result<(Arc<SqliteStore>, TokenKeys)> {
     Ok((Arc::new(store), keys))
 }
 
+/// The bearer token of `/metrics`: configured, or created once in the data directory.
+fn metrics_token(config: &Config) -> Result<String> {
+    if let Some(t) = &config.metrics.token {
+        return Ok(t.clone());
+    }
+    let path = config.data_dir.join("metrics.token");
+    if let Ok(t) = std::fs::read_to_string(&path)
+        && !t.trim().is_empty()
+    {
+        return Ok(t.trim().to_owned());
+    }
+    let bytes: [u8; 32] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    plenum_signalling::tls::write_private(&path, token.as_bytes())?;
+    Ok(token)
+}
+
 /// The HMAC secret for access tokens: 32 random bytes, created once, owner-readable only.
 fn token_secret(path: &Path) -> Result<Vec<u8>> {
     if path.exists() {
@@ -239,16 +277,37 @@ fn token_secret(path: &Path) -> Result<Vec<u8>> {
 
 fn print_invite(config: &Config, args: InviteArgs) -> Result<()> {
     let (store, keys) = open_data(config)?;
+    match args.action {
+        Some(InviteAction::List { room }) => {
+            for i in store.invites(&room)? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    i.id,
+                    i.role.as_str(),
+                    if i.revoked { "revoked" } else { "valid" },
+                    i.name
+                );
+            }
+            return Ok(());
+        }
+        Some(InviteAction::Revoke { id }) => {
+            if !store.revoke_invite(&id)? {
+                bail!("no valid invite {id}");
+            }
+            println!("revoked {id}");
+            return Ok(());
+        }
+        None => {}
+    }
+    let base = args.name.context("--name is required")?;
     let hours = args.valid_hours.unwrap_or(config.invites.valid_hours);
-    let url = args
-        .public_url
-        .unwrap_or_else(|| config.public_url(config.http.bind));
+    let url = args.public_url.unwrap_or_else(|| link_base(config));
     let now = system_clock();
     for i in 1..=args.count {
         let name = if args.count == 1 {
-            args.name.clone()
+            base.clone()
         } else {
-            format!("{} {i}", args.name)
+            format!("{base} {i}")
         };
         let invite = invite::issue(
             store.as_ref(),
@@ -303,7 +362,7 @@ fn member_command(config: &Config, cmd: MemberCmd) -> Result<()> {
             }
         }
         MemberCmd::Activation { number, public_url } => {
-            let url = public_url.unwrap_or_else(|| config.public_url(config.http.bind));
+            let url = public_url.unwrap_or_else(|| link_base(config));
             let Some(secret) = plenum_signalling::account::issue_activation(
                 store.as_ref(),
                 &number,
@@ -324,6 +383,22 @@ fn member_command(config: &Config, cmd: MemberCmd) -> Result<()> {
         } => store.set_admin(&number, &unit, !remove)?,
     }
     Ok(())
+}
+
+/// Where the running (or last) server said people reach it; written at every start.
+const PUBLIC_URL_FILE: &str = "public_url";
+
+/// The URL that links printed by the CLI start with: the configured `http.public_url`, else
+/// the one the server recorded when it last started (its flags and bound port included), else
+/// one derived from `http.bind`.
+fn link_base(config: &Config) -> String {
+    if config.http.public_url.is_none()
+        && let Ok(recorded) = std::fs::read_to_string(config.data_dir.join(PUBLIC_URL_FILE))
+        && !recorded.trim().is_empty()
+    {
+        return recorded.trim().to_owned();
+    }
+    config.public_url(config.http.bind)
 }
 
 /// The organisation's root unit.
@@ -400,15 +475,62 @@ fn say(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|_| out.flush());
 }
 
-fn print_links(url: &str, invites: &[Invite]) {
-    for i in invites {
-        say(&format!(
-            "  {}  {}  {}",
-            i.record.role.as_str(),
-            i.record.name,
-            i.link(url)
-        ));
+/// The demo's sign-in lines: invite links, then the members' activation links.
+fn demo_lines(
+    url: &str,
+    invites: &[Invite],
+    sign_ins: &[plenum_signalling::demo::DemoSignIn],
+) -> Vec<String> {
+    let mut lines: Vec<String> = invites
+        .iter()
+        .map(|i| {
+            format!(
+                "  {}  {}  {}",
+                i.record.role.as_str(),
+                i.record.name,
+                i.link(url)
+            )
+        })
+        .collect();
+    lines.push(format!(
+        "plenum: demo organisation: {} members in 16 Landesverbände; members sign in at {url}/ after activating:",
+        plenum_signalling::demo::MEMBERS
+    ));
+    lines.extend(sign_ins.iter().map(|s| {
+        format!(
+            "  {}  {} ({})  {}",
+            s.role,
+            s.name,
+            s.number,
+            plenum_signalling::account::activation_link(url, &s.secret)
+        )
+    }));
+    lines
+}
+
+/// The file that holds the demo's links when stdout is no terminal.
+const DEMO_LINKS_FILE: &str = "demo-links.txt";
+
+/// Links sign people in: on a terminal they are printed; otherwise (a service whose output
+/// goes to the journal) they go to an owner-only file in the data directory, and only its
+/// path is printed.
+fn show_secret_lines(data_dir: &Path, lines: &[String]) -> Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        for l in lines {
+            say(l);
+        }
+        return Ok(());
     }
+    let path = data_dir.join(DEMO_LINKS_FILE);
+    let mut text = lines.join("\n");
+    text.push('\n');
+    plenum_signalling::tls::write_private(&path, text.as_bytes())?;
+    say(&format!(
+        "plenum: demo links (they sign people in: keep them private) are in {}",
+        path.display()
+    ));
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<()> {
@@ -447,6 +569,7 @@ async fn serve(config: Config) -> Result<()> {
         plugins,
     ));
     tokio::spawn(rooms.clone().dispatch_sfu_events(sfu_events));
+    tokio::spawn(rooms.clone().watch_revocations(Duration::from_secs(2)));
 
     let tls = if config.http.tls {
         let (cert, key) = config.tls_paths();
@@ -477,6 +600,10 @@ async fn serve(config: Config) -> Result<()> {
         .with_context(|| format!("cannot bind {}", config.http.bind))?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url(bound);
+    plenum_signalling::tls::write_private(
+        &config.data_dir.join(PUBLIC_URL_FILE),
+        public_url.as_bytes(),
+    )?;
     let state = Arc::new(AppState {
         keys: keys.clone(),
         store: store_dyn.clone(),
@@ -488,6 +615,8 @@ async fn serve(config: Config) -> Result<()> {
         turn: config.turn.clone(),
         org_plugins: plenum_signalling::org_plugin::OrgRegistry::new()
             .with(plenum_directory::Directory::new(config.directory)),
+        metrics_token: metrics_token(&config)?,
+        hsts: config.http.tls && !plenum_signalling::is_local_url(&public_url),
         limits: plenum_signalling::limits::Limits::new(
             Duration::from_secs(config.http.join_timeout_secs),
             config.http.max_pending_connections,
@@ -507,7 +636,7 @@ async fn serve(config: Config) -> Result<()> {
         None => None,
     };
     say(&format!(
-        "plenum: listening on {public_url} (media udp {}{})",
+        "plenum: listening on {public_url} (https {bound}, media udp {}{})",
         sfu.local_addr(),
         match sfu.tcp_addr() {
             Some(_) => " and tcp",
@@ -520,20 +649,10 @@ async fn serve(config: Config) -> Result<()> {
                 "plenum: demo congress created: {} (room {})",
                 room.name, room.id
             ));
-            print_links(&public_url, &invites);
-            say(&format!(
-                "plenum: demo organisation created: {} members in 16 Landesverbände; members sign in at {public_url}/ after activating:",
-                plenum_signalling::demo::MEMBERS
-            ));
-            for s in &sign_ins {
-                say(&format!(
-                    "  {}  {} ({})  {}",
-                    s.role,
-                    s.name,
-                    s.number,
-                    plenum_signalling::account::activation_link(&public_url, &s.secret)
-                ));
-            }
+            show_secret_lines(
+                &config.data_dir,
+                &demo_lines(&public_url, &invites, &sign_ins),
+            )?;
         }
         None => say(&format!(
             "plenum: new invite links: plenum invite --room {} --name NAME --role delegate",

@@ -48,9 +48,10 @@ async fn a_tcp_only_participant_gets_media_over_ice_tcp() {
         .map(|s| s.packets)
         .sum();
     assert!(audio > 100, "audio over TCP: {audio} packets");
-    let counters = plenum_loadtest::server::scrape(&server.url, &server.ca_pem())
-        .await
-        .unwrap();
+    let counters =
+        plenum_loadtest::server::scrape(&server.url, &server.ca_pem(), &server.metrics_token())
+            .await
+            .unwrap();
     assert!(
         counters.tcp_sent >= (stage.packets + audio) as f64,
         "the server sent the viewer's media over TCP: {counters:?}"

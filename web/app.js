@@ -23,7 +23,7 @@ const ROLE_ORDER = { admin: 0, moderator: 1, guest_speaker: 2, delegate: 3, obse
 /** Join errors after which trying again with the same link cannot help. */
 const FINAL_JOIN_ERRORS = new Set(['invalid_token', 'token_expired', 'unsupported_version', 'banned']);
 /** Closing reasons after which the client does not reconnect by itself. */
-const FINAL_CLOSE_REASONS = new Set(['left', 'replaced', 'denied', 'removed']);
+const FINAL_CLOSE_REASONS = new Set(['left', 'replaced', 'denied', 'removed', 'revoked', 'join_timeout']);
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
 const RECONNECT_GIVE_UP_MS = 120_000;
 
@@ -927,7 +927,8 @@ function endedFor({ reason = null, code = null }) {
   if (reason === 'left') return { titleKey: 'ended.leftTitle', text: null, buttonKey: 'ended.rejoin' };
   if (code === 'banned') return { titleKey: 'ended.bannedTitle', text: { code }, buttonKey: null };
   if (code) return { titleKey: 'ended.closedTitle', text: { code }, buttonKey: FINAL_JOIN_ERRORS.has(code) ? null : 'ended.rejoin' };
-  const titleKey = { denied: 'ended.deniedTitle', removed: 'ended.removedTitle' }[reason] ?? 'ended.closedTitle';
+  const titleKey = { denied: 'ended.deniedTitle', removed: 'ended.removedTitle', revoked: 'ended.removedTitle' }[reason] ?? 'ended.closedTitle';
+  if (reason === 'revoked') return { titleKey, text: { closing: reason }, buttonKey: null };
   return { titleKey, text: { closing: reason }, buttonKey: reason === 'replaced' ? 'ended.continueHere' : 'ended.rejoin' };
 }
 

@@ -163,6 +163,7 @@ const de = {
   'moderation.unmute': 'Mikrofon freigeben',
   'moderation.role': 'Rolle',
   'moderation.remove': 'Entfernen',
+  'moderation.revoke': 'Einladung zurückziehen',
   'moderation.ban': 'Entfernen und sperren',
 
   'lobby.title': 'Lobby ({n})',
@@ -575,6 +576,7 @@ const en = {
   'moderation.unmute': 'Allow microphone',
   'moderation.role': 'Role',
   'moderation.remove': 'Remove',
+  'moderation.revoke': 'Revoke the invitation',
   'moderation.ban': 'Remove and ban',
 
   'lobby.title': 'Lobby ({n})',

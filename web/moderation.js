@@ -41,6 +41,8 @@ function removeButtons(p, send) {
   return [
     smallButton(t('moderation.remove'), 'remove-participant', remove(false), { iconName: 'leave', className: 'danger-text' }),
     smallButton(t('moderation.ban'), 'ban-participant', remove(true), { iconName: 'ban', className: 'danger-text' }),
+    // Revoking ends the session and the invite link itself (a leaked link is dead).
+    smallButton(t('moderation.revoke'), 'revoke-invite', () => send('invite_revoke', { participant_id: p.id }), { iconName: 'ban', className: 'danger-text' }),
   ];
 }
 

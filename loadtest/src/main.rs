@@ -38,6 +38,10 @@ struct Cli {
     /// (`plenum invite --count N`).
     #[arg(long)]
     tokens: Option<PathBuf>,
+    /// The running server's `/metrics` token file (its `data/metrics.token`), for the
+    /// forwarded-packet counters.
+    #[arg(long)]
+    metrics_token: Option<PathBuf>,
     /// The running server's pid (for CPU and memory).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -109,7 +113,7 @@ fn real_main() -> Result<bool> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
     let mut _spawned = None;
-    let (url, ca_pem, tokens, pid) = match (&cli.server, &cli.url) {
+    let (url, ca_pem, tokens, pid, metrics_token) = match (&cli.server, &cli.url) {
         (Some(bin), _) => {
             let server =
                 SpawnedServer::start(bin, &cli.bind_ip.to_string()).map_err(anyhow::Error::msg)?;
@@ -126,6 +130,7 @@ fn real_main() -> Result<bool> {
                 server.ca_pem().map_err(anyhow::Error::msg)?,
                 tokens,
                 Some(server.pid()),
+                server.metrics_token().map_err(anyhow::Error::msg)?,
             );
             _spawned = Some(server);
             out
@@ -146,7 +151,11 @@ fn real_main() -> Result<bool> {
                 .iter()
                 .map(|g| all.by_ref().take(g.count).collect())
                 .collect();
-            (url.clone(), ca, tokens, cli.server_pid)
+            let metrics_token = match &cli.metrics_token {
+                Some(p) => std::fs::read_to_string(p)?.trim().to_owned(),
+                None => String::new(),
+            };
+            (url.clone(), ca, tokens, cli.server_pid, metrics_token)
         }
         (None, None) => bail!("give --server BIN or --url URL"),
     };
@@ -168,6 +177,7 @@ fn real_main() -> Result<bool> {
         scenario,
         base_url: url,
         ca_pem,
+        metrics_token,
         tokens,
         server_pid: pid,
         bind_ip: cli.bind_ip,

@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub base_url: String,
     /// The certificate to trust.
     pub ca_pem: Vec<u8>,
+    /// The server's `/metrics` bearer token (its `data/metrics.token`).
+    pub metrics_token: String,
     /// Invite tokens, one list per scenario group.
     pub tokens: Vec<Vec<String>>,
     /// The server's pid, for CPU and memory.
@@ -184,7 +186,7 @@ struct Snapshot {
 }
 
 async fn sample(opts: &RunOptions, self_pid: u32) -> Snapshot {
-    let counters = scrape(&opts.base_url, &opts.ca_pem)
+    let counters = scrape(&opts.base_url, &opts.ca_pem, &opts.metrics_token)
         .await
         .unwrap_or_default();
     Snapshot {

@@ -72,6 +72,13 @@ impl SpawnedServer {
         std::fs::read(self.data_dir.join("tls/cert.pem")).map_err(|e| e.to_string())
     }
 
+    /// The server's `/metrics` bearer token.
+    pub fn metrics_token(&self) -> Result<String, String> {
+        std::fs::read_to_string(self.data_dir.join("metrics.token"))
+            .map(|t| t.trim().to_owned())
+            .map_err(|e| e.to_string())
+    }
+
     /// `count` invite tokens for the demo room.
     pub fn tokens(&self, name: &str, role: &str, count: usize) -> Result<Vec<String>, String> {
         let out = Command::new(&self.bin)
@@ -283,9 +290,22 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Fetch `/metrics` over HTTPS (trusting `ca_pem`) and read the media counters.
-pub async fn scrape(base_url: &str, ca_pem: &[u8]) -> Result<Counters, String> {
-    let resp = https_request(base_url, ca_pem, "GET", "/metrics", &[], &[]).await?;
+/// Fetch `/metrics` over HTTPS (trusting `ca_pem`, with the server's metrics `token`) and
+/// read the media counters.
+pub async fn scrape(base_url: &str, ca_pem: &[u8], token: &str) -> Result<Counters, String> {
+    let auth = format!("Bearer {token}");
+    let resp = https_request(
+        base_url,
+        ca_pem,
+        "GET",
+        "/metrics",
+        &[("Authorization", &auth)],
+        &[],
+    )
+    .await?;
+    if resp.status != 200 {
+        return Err(format!("/metrics answered {}", resp.status));
+    }
     let body = String::from_utf8_lossy(&resp.body);
     let value = |name: &str| {
         body.lines()

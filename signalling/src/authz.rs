@@ -165,6 +165,8 @@ pub fn need(command: &Command) -> Need {
         | C::UnmuteParticipant { .. }
         | C::RemoveParticipant { .. }
         | C::SetGrants { .. }
+        | C::InviteList
+        | C::InviteRevoke { .. }
         | C::PollCreate { .. }
         | C::PollOpen { .. }
         | C::PollClose { .. }
@@ -297,6 +299,11 @@ mod tests {
             Command::SetGrants {
                 participant_id: p(),
                 overrides: GrantOverrides::default(),
+            },
+            Command::InviteList,
+            Command::InviteRevoke {
+                invite_id: None,
+                participant_id: Some(p()),
             },
             Command::PollCreate {
                 poll: serde_json::from_str(r#"{"title":"A1","kind":"motion"}"#).unwrap(),

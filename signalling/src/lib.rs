@@ -105,6 +105,10 @@ pub struct AppState {
     pub org_plugins: org_plugin::OrgRegistry,
     /// What one client may cost.
     pub limits: limits::Limits,
+    /// `/metrics` answers only with `Authorization: Bearer` of this token.
+    pub metrics_token: String,
+    /// Send `Strict-Transport-Security` (served over TLS at a public name).
+    pub hsts: bool,
 }
 
 /// The HTTP routes.
@@ -121,12 +125,41 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(whip::routes())
         .merge(account::routes())
         .merge(org_plugin::routes())
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
-async fn security_headers(mut resp: Response) -> Response {
+/// Whether `public_url` names this machine only (then HSTS would pin a name nobody else uses).
+pub fn is_local_url(public_url: &str) -> bool {
+    let host = public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(public_url)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn security_headers(State(state): State<Arc<AppState>>, mut resp: Response) -> Response {
     let h = resp.headers_mut();
+    if state.hsts {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -146,7 +179,24 @@ async fn security_headers(mut resp: Response) -> Response {
     resp
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// Prometheus text, for whoever has the metrics token (`Authorization: Bearer …`; the token
+/// is `[metrics] token` or `<data_dir>/metrics.token`).
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    use sha2::{Digest, Sha256};
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Compared as digests: equal length, no early exit on the secret's bytes.
+    if state.metrics_token.is_empty()
+        || Sha256::digest(given.as_bytes()) != Sha256::digest(state.metrics_token.as_bytes())
+    {
+        let mut resp = (StatusCode::UNAUTHORIZED, "a metrics token is required").into_response();
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return resp;
+    }
     match &state.metrics {
         Some(h) => h.render().into_response(),
         None => (StatusCode::NOT_FOUND, "metrics are disabled").into_response(),
@@ -266,5 +316,25 @@ impl Running {
     pub async fn shutdown(self, grace: Duration) {
         self.handle.graceful_shutdown(Some(grace));
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_url;
+
+    #[test]
+    fn local_urls_are_recognised() {
+        for url in [
+            "https://localhost:8443",
+            "https://127.0.0.1:8443",
+            "https://[::1]:8443",
+            "https://app.localhost",
+        ] {
+            assert!(is_local_url(url), "{url}");
+        }
+        for url in ["https://parteitag.example.org", "https://203.0.113.7:443"] {
+            assert!(!is_local_url(url), "{url}");
+        }
     }
 }

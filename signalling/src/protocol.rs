@@ -152,6 +152,18 @@ pub enum Command {
         #[serde(default)]
         ban: bool,
     },
+    /// Moderators: the room's invites (no tokens).
+    InviteList,
+    /// Moderators: revoke an invite, by its id or by the participant it admits; their live
+    /// session ends (`closing`: `revoked`). Invites of moderators and admins need *admin*.
+    InviteRevoke {
+        /// The invite.
+        #[serde(default)]
+        invite_id: Option<String>,
+        /// Or: the participant it admits.
+        #[serde(default)]
+        participant_id: Option<String>,
+    },
     /// Moderators: change someone's role or grants.
     SetGrants {
         /// Who.
@@ -255,6 +267,8 @@ impl Command {
             Command::MuteParticipant { .. } => "mute_participant",
             Command::UnmuteParticipant { .. } => "unmute_participant",
             Command::RemoveParticipant { .. } => "remove_participant",
+            Command::InviteList => "invite_list",
+            Command::InviteRevoke { .. } => "invite_revoke",
             Command::SetGrants { .. } => "set_grants",
             Command::PollCreate { .. } => "poll_create",
             Command::PollOpen { .. } => "poll_open",
@@ -494,6 +508,12 @@ pub enum Event {
     /// Someone left.
     ParticipantLeft {
         /// Who.
+        participant_id: String,
+    },
+    /// To moderators: a participant's session was taken over by a new connection with the
+    /// same invite (a second device — or a leaked link: revoke it if nobody expected this).
+    SessionReplaced {
+        /// Whose.
         participant_id: String,
     },
     /// Publish/mute state changed.

@@ -9,6 +9,7 @@
 
 mod ballots;
 mod congress;
+mod invites;
 mod plugins;
 
 use std::collections::HashMap;
@@ -91,6 +92,11 @@ pub enum RoomMsg {
     },
     /// An event of the media plane.
     Sfu(SfuEvent),
+    /// A participant's invite was revoked (elsewhere, e.g. by the CLI): end their session.
+    Revoked {
+        /// Whose.
+        participant: String,
+    },
 }
 
 /// A handle to a room actor.
@@ -204,6 +210,42 @@ impl Rooms {
             .unwrap_or_else(|e| e.into_inner())
             .insert(sfu_room, handle.clone());
         Ok(Some(handle))
+    }
+
+    /// Every `every`, look for invites revoked outside the room actors (the CLI) and end
+    /// their live sessions. Runs until the process ends.
+    pub async fn watch_revocations(self: Arc<Self>, every: Duration) {
+        let mut seen: std::collections::HashSet<String> = match self.store.revoked_invites() {
+            Ok(r) => r.into_iter().map(|(id, _, _)| id).collect(),
+            Err(e) => {
+                warn!("reading revoked invites failed: {e}");
+                Default::default()
+            }
+        };
+        loop {
+            tokio::time::sleep(every).await;
+            let revoked = match self.store.revoked_invites() {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!("reading revoked invites failed: {e}");
+                    continue;
+                }
+            };
+            for (id, room, participant) in revoked {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let handle = self
+                    .active
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&room)
+                    .cloned();
+                if let Some(h) = handle {
+                    let _ = h.send(RoomMsg::Revoked { participant });
+                }
+            }
+        }
     }
 
     /// Route media-plane events to room actors until the media plane stops.
@@ -344,6 +386,7 @@ impl RoomActor {
                 }
             }
             RoomMsg::Sfu(event) => self.sfu_event(event),
+            RoomMsg::Revoked { participant } => self.end_revoked(&participant),
         }
     }
 
@@ -393,9 +436,13 @@ impl RoomActor {
             ));
         }
         if let Some(old) = self.members.get(&claims.sub) {
-            // Same participant on a new connection (second tab, device, reconnect).
+            // Same participant on a new connection (second tab, device, reconnect). The
+            // moderators hear of it: a takeover nobody expected is a leaked link to revoke.
             let _ = old.out.send(Outbound::Close(CloseReason::Replaced));
             self.remove(&claims.sub.clone());
+            self.send_moderators(Event::SessionReplaced {
+                participant_id: claims.sub.clone(),
+            });
         }
         let id = claims.sub.clone();
         let mut member = Member {
@@ -639,6 +686,9 @@ impl RoomActor {
             | Command::SetProxy { .. }
             | Command::AuditExport) => return self.ballot_command(participant, poll),
             Command::Plugin { ns, body } => return self.plugin_command(participant, &ns, body),
+            invite @ (Command::InviteList | Command::InviteRevoke { .. }) => {
+                return self.invite_command(participant, invite);
+            }
             congress => return self.congress(participant, congress),
         }
         Ok(json!({}))
@@ -750,6 +800,12 @@ impl RoomActor {
 
     fn broadcast(&self, event: Event) {
         for m in self.present() {
+            let _ = m.out.send(Outbound::Event(event.clone()));
+        }
+    }
+
+    fn send_moderators(&self, event: Event) {
+        for m in self.present().filter(|m| m.info.grants.moderate) {
             let _ = m.out.send(Outbound::Event(event.clone()));
         }
     }

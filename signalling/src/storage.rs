@@ -108,6 +108,12 @@ pub trait Store:
     fn insert_invite(&self, invite: &InviteRecord) -> Result<(), StorageError>;
     /// Look an invite up by token id.
     fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StorageError>;
+    /// A room's invites, oldest first.
+    fn invites(&self, room_id: &str) -> Result<Vec<InviteRecord>, StorageError>;
+    /// Revoke an invite; `false` if there is none or it was revoked already.
+    fn revoke_invite(&self, id: &str) -> Result<bool, StorageError>;
+    /// Every revoked invite: (invite id, room id, participant id).
+    fn revoked_invites(&self) -> Result<Vec<(String, String, String)>, StorageError>;
     /// A room's control state (mode, lobby, grants, queue …) as the room stored it, a JSON
     /// document the room module owns.
     fn room_state(&self, room_id: &str) -> Result<Option<String>, StorageError>;
@@ -436,6 +442,47 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+impl SqliteStore {
+    /// Invites whose `column` (`id` or `room_id`) is `value`, oldest first.
+    fn invite_query(&self, column: &str, value: &str) -> Result<Vec<InviteRecord>, StorageError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT id, room_id, participant_id, name, role, created_at, expires_at, revoked
+                 FROM invites WHERE {column} = ?1 ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map(params![value], |r| {
+                Ok((
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ),
+                    r.get::<_, String>(4)?,
+                    from_sql_time(r.get(5)?),
+                    from_sql_time(r.get(6)?),
+                    r.get::<_, bool>(7)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let ((id, room_id, participant_id, name), role, created_at, expires_at, revoked) =
+                    row?;
+                Ok(InviteRecord {
+                    role: role.parse().map_err(StorageError::Corrupt)?,
+                    id,
+                    room_id,
+                    participant_id,
+                    name,
+                    created_at,
+                    expires_at,
+                    revoked,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
 /// Store an invite (also inside a caller's transaction).
 fn insert_invite_in(c: &Connection, invite: &InviteRecord) -> Result<(), StorageError> {
     c.execute(
@@ -516,41 +563,28 @@ impl Store for SqliteStore {
     }
 
     fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StorageError> {
+        Ok(self.invite_query("id", id)?.pop())
+    }
+
+    fn invites(&self, room_id: &str) -> Result<Vec<InviteRecord>, StorageError> {
+        self.invite_query("room_id", room_id)
+    }
+
+    fn revoke_invite(&self, id: &str) -> Result<bool, StorageError> {
         self.with(|c| {
-            let row = c
-                .query_row(
-                    "SELECT id, room_id, participant_id, name, role, created_at, expires_at, revoked
-                     FROM invites WHERE id = ?1",
-                    params![id],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            from_sql_time(r.get(5)?),
-                            from_sql_time(r.get(6)?),
-                            r.get::<_, bool>(7)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            row.map(
-                |(id, room_id, participant_id, name, role, created_at, expires_at, revoked)| {
-                    Ok(InviteRecord {
-                        role: role.parse().map_err(StorageError::Corrupt)?,
-                        id,
-                        room_id,
-                        participant_id,
-                        name,
-                        created_at,
-                        expires_at,
-                        revoked,
-                    })
-                },
-            )
-            .transpose()
+            Ok(c.execute(
+                "UPDATE invites SET revoked = 1 WHERE id = ?1 AND revoked = 0",
+                params![id],
+            )? == 1)
+        })
+    }
+
+    fn revoked_invites(&self) -> Result<Vec<(String, String, String)>, StorageError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT id, room_id, participant_id FROM invites WHERE revoked = 1")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
@@ -646,6 +680,16 @@ mod tests {
         };
         store.insert_invite(&invite).unwrap();
         assert_eq!(store.invite("i-1").unwrap(), Some(invite.clone()));
+        assert_eq!(store.invites("demo").unwrap(), vec![invite.clone()]);
+        assert!(store.revoked_invites().unwrap().is_empty());
+        assert!(store.revoke_invite("i-1").unwrap());
+        assert!(!store.revoke_invite("i-1").unwrap(), "only once");
+        assert!(!store.revoke_invite("i-9").unwrap(), "no such invite");
+        assert!(store.invite("i-1").unwrap().unwrap().revoked);
+        assert_eq!(
+            store.revoked_invites().unwrap(),
+            vec![("i-1".into(), "demo".into(), "p-1".into())]
+        );
         let orphan = InviteRecord {
             id: "i-2".into(),
             room_id: "missing".into(),

@@ -124,6 +124,14 @@ impl TestServer {
         self.participant_with(&self.token(i), i as u64 + 1)
     }
 
+    /// The server's `/metrics` bearer token.
+    pub fn metrics_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("metrics.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
     pub fn ca_pem(&self) -> Vec<u8> {
         std::fs::read(self.data_dir.join("tls/cert.pem")).unwrap()
     }
@@ -197,14 +205,32 @@ fn spawn(
             .recv_timeout(left)
             .expect("plenum printed its URL and links in time");
         if let Some(rest) = line.strip_prefix("plenum: listening on ") {
-            url = Some(rest.split_whitespace().next().unwrap().to_owned());
-        } else if line.starts_with("  ") && line.contains("/join#token=") {
-            let parts: Vec<&str> = line.trim().split("  ").collect();
-            links.push((
-                parts[0].to_owned(),
-                parts[1].to_owned(),
-                parts[parts.len() - 1].to_owned(),
-            ));
+            // "URL (https ADDR, media …)": the public URL; behind a configured public name
+            // the bound address is the one to connect to.
+            let public = rest.split_whitespace().next().unwrap();
+            let bound = rest
+                .split("(https ")
+                .nth(1)
+                .and_then(|r| r.split(',').next());
+            url = Some(match bound {
+                Some(addr) if !public.contains("127.0.0.1") => format!("https://{addr}"),
+                _ => public.to_owned(),
+            });
+        } else if let Some((_, path)) = line
+            .strip_prefix("plenum: demo links")
+            .and_then(|rest| rest.split_once(" are in "))
+        {
+            // Not a terminal: the server wrote the links to an owner-only file.
+            for l in std::fs::read_to_string(path.trim()).unwrap().lines() {
+                if l.starts_with("  ") && l.contains("/join#token=") {
+                    let parts: Vec<&str> = l.trim().split("  ").collect();
+                    links.push((
+                        parts[0].to_owned(),
+                        parts[1].to_owned(),
+                        parts[parts.len() - 1].to_owned(),
+                    ));
+                }
+            }
         }
     }
     (child, url.expect("listening line"), links)

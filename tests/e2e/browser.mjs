@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { access, constants, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
@@ -128,12 +129,16 @@ export function startServer(bin, dataDir, log, { cwd, env = {}, httpBind = '127.
       const lines = buffered.split('\n');
       buffered = lines.pop();
       for (const line of lines) {
-        const m = INVITE_LINE.exec(line);
-        if (m) invites.push({ role: m[1], name: m[2], url: m[3] });
-        if (invites.length === 3) {
-          clearTimeout(timer);
-          resolve(invites);
+        // Not a terminal: the server writes the links to an owner-only file and names it.
+        const file = /^plenum: demo links .* are in (.+)$/.exec(line)?.[1];
+        if (!file) continue;
+        for (const l of readFileSync(file.trim(), 'utf8').split('\n')) {
+          const m = INVITE_LINE.exec(l);
+          if (m) invites.push({ role: m[1], name: m[2], url: m[3] });
         }
+        clearTimeout(timer);
+        if (invites.length >= 3) resolve(invites.slice(0, 3));
+        else reject(new Error(`${file} holds ${invites.length} of 3 invite links`));
       }
     });
     child.stderr.on('data', (chunk) => log.push(chunk.toString()));

@@ -12,6 +12,7 @@ import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
@@ -72,7 +73,7 @@ const selectedPair = (page) =>
 async function counter(origin, name) {
   const text = await nodeIn(
     SERVER_NS,
-    `require('https').get(${JSON.stringify(`${origin}/metrics`)}, { rejectUnauthorized: false }, (res) => {
+    `require('https').get(${JSON.stringify(`${origin}/metrics`)}, { rejectUnauthorized: false, headers: { Authorization: ${JSON.stringify(`Bearer ${readFileSync(path.join(run.dataDir, 'metrics.token'), 'utf8').trim()}`)} } }, (res) => {
        let body = '';
        res.on('data', (c) => (body += c)).on('end', () => process.stdout.write(body));
      }).on('error', (e) => { console.error(e.message); process.exit(1); });`,
@@ -117,7 +118,7 @@ describe('ICE-TCP: a browser whose network blocks UDP gets the stage over TCP', 
     // the announced media candidates (UDP and passive TCP, same port) are all 10.231.0.1.
     const printed = await run.start({ netns: SERVER_NS, httpBind: `${SERVER_IP}:0`, mediaBind: `${SERVER_IP}:0` });
     origin = new URL(printed[0].url).origin;
-    const listening = /plenum: listening on \S+ \(media udp ([\d.]+):(\d+)( and tcp)?\)/.exec(run.serverLog.join(''));
+    const listening = /plenum: listening on \S+ \(https \S+, media udp ([\d.]+):(\d+)( and tcp)?\)/.exec(run.serverLog.join(''));
     assert.ok(listening, 'the server prints its media address');
     assert.equal(listening[1], SERVER_IP);
     assert.ok(listening[3], 'ICE-TCP is on (the server listens for media over TCP too)');

@@ -1,7 +1,8 @@
 // End-to-end: a member of the organisation gets an activation link, sets a password in the
 // browser, signs in, finds the demo congress on the start page and enters it without any
 // token in the URL; the moderator (an invite link) sees them present. Wrong passwords get the
-// translated refusal; signing out ends the session.
+// translated refusal; signing out ends the session. The moderator revokes the member's
+// invitation: the member's page says so and the start page no longer offers the congress.
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,9 +34,9 @@ describe('Members: activation, sign-in, start page, entering the congress', { ti
     await plenum('unit', 'put', '--id', 'bv', '--name', 'Bundesverband');
     await plenum('unit', 'put', '--id', 'lv-by', '--name', 'Landesverband Bayern', '--parent', 'bv');
     const csv = path.join(run.dataDir, 'mitglieder.csv');
-    await writeFile(csv, 'Mitgliedsnummer;Vorname;Nachname;Gliederung;E-Mail\n10001;Jürgen;Weiß;lv-by;juergen@example.org\n');
+    await writeFile(csv, 'Mitgliedsnummer;Vorname;Nachname;Gliederung;E-Mail\n20001;Jürgen;Weiß;lv-by;juergen@example.org\n');
     await plenum('member', 'import', csv);
-    await plenum('room', 'assign', '--room', 'demo', '--number', '10001', '--role', 'delegate');
+    await plenum('room', 'assign', '--room', 'demo', '--number', '20001', '--role', 'delegate');
     browser = await launchChromium({ fakeMedia: false });
     moderator = await (await newContext(browser, { locale: 'de-DE' })).newPage();
     member = await (await newContext(browser, { locale: 'de-DE' })).newPage();
@@ -51,7 +52,7 @@ describe('Members: activation, sign-in, start page, entering the congress', { ti
   });
 
   step('the member sets a password with the activation link', async () => {
-    const link = (await plenum('member', 'activation', '--number', '10001', '--public-url', origin)).trim();
+    const link = (await plenum('member', 'activation', '--number', '20001', '--public-url', origin)).trim();
     assert.match(link, /\/activate#token=[0-9a-f]{64}$/);
     await member.goto(link);
     await member.fill('[data-testid=activate-password]', 'Sonnenblume-2027');
@@ -73,7 +74,7 @@ describe('Members: activation, sign-in, start page, entering the congress', { ti
     await member.fill('[data-testid=signin-password]', 'falsch-falsch');
     await member.click('[data-testid=signin-submit]');
     await poll('the refusal', async () => (await member.textContent('[data-testid=signin-error]')).includes('stimmen nicht'));
-    await member.fill('[data-testid=signin-login]', '10001');
+    await member.fill('[data-testid=signin-login]', '20001');
     await member.fill('[data-testid=signin-password]', 'Sonnenblume-2027');
     await member.click('[data-testid=signin-submit]');
     await member.waitForSelector('[data-testid=screen-start]:not([hidden])', { timeout: 10_000 });
@@ -104,4 +105,16 @@ describe('Members: activation, sign-in, start page, entering the congress', { ti
     }, { timeout: 20_000 });
     await member.screenshot({ path: path.join(ARTIFACTS, 'member-in-room.png') });
   }, 45_000);
+
+  step('the moderator revokes the invitation: the member is out and cannot come back', async () => {
+    const id = (await state(member)).self.id;
+    const row = moderator.locator(`[data-testid=participant][data-participant-id="${id}"]`);
+    await row.locator('[data-testid=participant-actions]').click();
+    await row.locator('[data-testid=revoke-invite]').click();
+    await member.waitForSelector('[data-testid=screen-ended]:not([hidden])', { timeout: 10_000 });
+    assert.match(await member.textContent('#ended-text'), /zurückgezogen/);
+    await member.goto(`${origin}/`);
+    await member.waitForSelector('[data-testid=screen-start]:not([hidden])', { timeout: 10_000 });
+    assert.equal(await member.locator('[data-testid=start-room]').count(), 0, 'no congress on the start page');
+  }, 30_000);
 });
