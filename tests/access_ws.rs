@@ -36,22 +36,6 @@ async fn join_error(server: &TestServer, token: &str) -> String {
     answer["error"]["code"].as_str().unwrap_or("ok").to_owned()
 }
 
-fn plenum(server: &TestServer, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .env("PLENUM_LOG__FILTER", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn a_revoked_invite_ends_its_session_and_admits_nobody() {
     let server = TestServer::start();
@@ -127,7 +111,7 @@ async fn a_revoked_invite_ends_its_session_and_admits_nobody() {
     // Revoked with the CLI: the running server ends the session within seconds.
     let c_token = server.invite("Delegierte C", "delegate", &[]);
     let (mut c, _) = join(&server, &c_token).await;
-    let listed = plenum(&server, &["invite", "list", "--room", "demo"]);
+    let listed = server.cli(&["invite", "list", "--room", "demo"]);
     let id = listed
         .lines()
         .find(|l| l.ends_with("Delegierte C"))
@@ -135,7 +119,11 @@ async fn a_revoked_invite_ends_its_session_and_admits_nobody() {
         .unwrap()
         .to_owned();
     assert!(!listed.contains("eyJ"), "no tokens listed");
-    assert!(plenum(&server, &["invite", "revoke", "--id", &id]).contains("revoked"));
+    assert!(
+        server
+            .cli(&["invite", "revoke", "--id", &id])
+            .contains("revoked")
+    );
     assert_eq!(closing_reason(&mut c).await, "revoked");
     assert_eq!(join_error(&server, &c_token).await, "invalid_token");
     drop(a);
@@ -240,15 +228,12 @@ async fn headers_hsts_and_metrics_behind_a_token() {
 #[test]
 fn cli_links_use_the_running_servers_url_and_the_help_names_every_role() {
     let server = TestServer::start();
-    let link = plenum(
-        &server,
-        &["invite", "--name", "Gast", "--role", "guest_speaker"],
-    );
+    let link = server.cli(&["invite", "--name", "Gast", "--role", "guest_speaker"]);
     assert!(
         link.starts_with(&format!("{}/join#token=", server.url)),
         "{link}"
     );
-    let help = plenum(&server, &["invite", "--help"]);
+    let help = server.cli(&["invite", "--help"]);
     for role in [
         "admin",
         "moderator",

@@ -10,43 +10,19 @@ use common::TestServer;
 use plenum_loadtest::server::{HttpResponse, https_request};
 use serde_json::{Value, json};
 
-/// Run the `plenum` CLI on the server's data directory; its stdout.
-fn plenum(server: &TestServer, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plenum"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .env("PLENUM_LOG__FILTER", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "plenum {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Units, two members, and an activation link for each: their secrets.
 fn organisation(server: &TestServer) -> (String, String) {
-    plenum(
-        server,
-        &["unit", "put", "--id", "bv", "--name", "Bundesverband"],
-    );
-    plenum(
-        server,
-        &[
-            "unit",
-            "put",
-            "--id",
-            "lv-be",
-            "--name",
-            "Landesverband Berlin",
-            "--parent",
-            "bv",
-        ],
-    );
+    server.cli(&["unit", "put", "--id", "bv", "--name", "Bundesverband"]);
+    server.cli(&[
+        "unit",
+        "put",
+        "--id",
+        "lv-be",
+        "--name",
+        "Landesverband Berlin",
+        "--parent",
+        "bv",
+    ]);
     let csv = server.data_dir.join("mitglieder.csv");
     std::fs::write(
         &csv,
@@ -55,10 +31,10 @@ fn organisation(server: &TestServer) -> (String, String) {
          1002;Max;Mustermann;Landesverband Berlin;max@example.org\n",
     )
     .unwrap();
-    let out = plenum(server, &["member", "import", csv.to_str().unwrap()]);
+    let out = server.cli(&["member", "import", csv.to_str().unwrap()]);
     assert!(out.contains("2 new"), "{out}");
     let link = |n: &str| {
-        let out = plenum(server, &["member", "activation", "--number", n]);
+        let out = server.cli(&["member", "activation", "--number", n]);
         assert!(out.contains("/activate#token="), "{out}");
         out.trim().split("#token=").nth(1).unwrap().to_owned()
     };
@@ -309,16 +285,10 @@ async fn repeated_failures_slow_sign_in_down_and_refusals_are_typed() {
 async fn a_signed_in_member_enters_the_rooms_on_their_roster_without_a_link() {
     let server = TestServer::start();
     let (erika_link, _) = organisation(&server);
-    plenum(
-        &server,
-        &["room", "create", "--id", "bpt", "--name", "Bundesparteitag"],
-    );
-    plenum(
-        &server,
-        &[
-            "room", "assign", "--room", "demo", "--number", "1001", "--role", "delegate",
-        ],
-    );
+    server.cli(&["room", "create", "--id", "bpt", "--name", "Bundesparteitag"]);
+    server.cli(&[
+        "room", "assign", "--room", "demo", "--number", "1001", "--role", "delegate",
+    ]);
     let ok = call(
         &server,
         "POST",

@@ -10,22 +10,6 @@ use common::TestServer;
 use plenum_loadtest::server::{HttpResponse, https_request};
 use serde_json::{Value, json};
 
-fn plenum(server: &TestServer, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plenum"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(&server.data_dir)
-        .env("PLENUM_LOG__FILTER", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "plenum {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 async fn post(
     server: &TestServer,
     path: &str,
@@ -73,7 +57,7 @@ async fn names(server: &TestServer, cookie: &str) -> Vec<(String, bool)> {
 
 /// A signed-in member's session secret.
 async fn sign_in(server: &TestServer, number: &str) -> String {
-    let link = plenum(server, &["member", "activation", "--number", number]);
+    let link = server.cli(&["member", "activation", "--number", number]);
     let token = link.trim().split("#token=").nth(1).unwrap().to_owned();
     let body = json!({ "token": token, "password": "Passwort-1234" }).to_string();
     let r = post(
@@ -134,7 +118,7 @@ async fn setup(server: &TestServer) -> People {
             "x-by",
         ],
     ] {
-        plenum(server, &args);
+        server.cli(&args);
     }
     let csv = server.data_dir.join("m.csv");
     std::fs::write(
@@ -147,15 +131,9 @@ async fn setup(server: &TestServer) -> People {
          3002;Uwe;Unterholz;x-by;uwe@example.org;\n",
     )
     .unwrap();
-    plenum(server, &["member", "import", csv.to_str().unwrap()]);
-    plenum(
-        server,
-        &["member", "admin", "--number", "1001", "--unit", "bv"],
-    );
-    plenum(
-        server,
-        &["member", "admin", "--number", "3002", "--unit", "x-by"],
-    );
+    server.cli(&["member", "import", csv.to_str().unwrap()]);
+    server.cli(&["member", "admin", "--number", "1001", "--unit", "bv"]);
+    server.cli(&["member", "admin", "--number", "3002", "--unit", "x-by"]);
     People {
         berta: sign_in(server, "2001").await,
         uwe: sign_in(server, "3002").await,

@@ -241,6 +241,15 @@ fn with_cookie(mut resp: Response, cookie: HeaderValue) -> Response {
     resp
 }
 
+/// A request without `Origin`, or from one of ours. (Browsers send `Origin` on every
+/// cross-site POST; with `SameSite=Strict` cookies such a request carries no session anyway.)
+pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    headers.get(header::ORIGIN).is_none_or(|o| {
+        o.to_str()
+            .is_ok_and(|origin| state.allowed_origins.iter().any(|a| a == origin))
+    })
+}
+
 /// POSTs must be JSON from our own origin (with `SameSite=Strict` this keeps other sites
 /// from acting with a member's cookie).
 fn json_body<T: for<'de> Deserialize<'de>>(
@@ -248,9 +257,7 @@ fn json_body<T: for<'de> Deserialize<'de>>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, AccountError> {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && !state.allowed_origins.iter().any(|a| a == origin)
-    {
+    if !origin_allowed(state, headers) {
         return Err(AccountError::new(
             StatusCode::FORBIDDEN,
             AccountErrorCode::ForbiddenOrigin,

@@ -323,9 +323,7 @@ fn storage_failure(e: StorageError) -> Response {
 
 /// The caller of a request: a signed-in member, or the refusal to send.
 fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && !state.allowed_origins.iter().any(|a| a == origin)
-    {
+    if !crate::account::origin_allowed(state, headers) {
         return Err(Box::new(refusal(
             StatusCode::FORBIDDEN,
             "forbidden_origin",
@@ -383,10 +381,24 @@ async fn command(
         Ok(v) => v,
         Err(e) => return failure(OrgFailure::BadRequest(e.to_string())),
     };
-    let state2 = state.clone();
+    run(state, caller, move |ctx, plugins| {
+        plugins.command(ctx, &ns, body)
+    })
+    .await
+}
+
+/// Run a plugin's work for `caller` off the async threads (it reads and writes the store),
+/// and answer.
+async fn run(
+    state: Arc<AppState>,
+    caller: Caller,
+    work: impl FnOnce(&OrgContext<'_>, &OrgRegistry) -> Result<serde_json::Value, OrgFailure>
+    + Send
+    + 'static,
+) -> Response {
     let result = tokio::task::spawn_blocking(move || {
-        let ctx = OrgContext::new(&caller, state2.store.as_ref(), (state2.clock)())?;
-        Ok::<_, StorageError>(state2.org_plugins.command(&ctx, &ns, body))
+        let ctx = OrgContext::new(&caller, state.store.as_ref(), (state.clock)())?;
+        Ok::<_, StorageError>(work(&ctx, &state.org_plugins))
     })
     .await;
     match result {
@@ -407,19 +419,8 @@ async fn upload(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let state2 = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let ctx = OrgContext::new(&caller, state2.store.as_ref(), (state2.clock)())?;
-        Ok::<_, StorageError>(
-            state2
-                .org_plugins
-                .upload(&ctx, &ns, &action, &params, &body),
-        )
+    run(state, caller, move |ctx, plugins| {
+        plugins.upload(ctx, &ns, &action, &params, &body)
     })
-    .await;
-    match result {
-        Ok(Ok(r)) => answer(r),
-        Ok(Err(e)) => storage_failure(e),
-        Err(_) => storage_failure(StorageError::Corrupt("the upload did not finish".into())),
-    }
+    .await
 }

@@ -136,6 +136,24 @@ impl TestServer {
         std::fs::read(self.data_dir.join("tls/cert.pem")).unwrap()
     }
 
+    /// Run the `plenum` CLI on this server's data directory; its stdout (it must succeed).
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("PLENUM_LOG__FILTER", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "plenum {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Run `plenum invite` against this server's data directory; returns the token.
     pub fn invite(&self, name: &str, role: &str, extra: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
