@@ -314,6 +314,26 @@ async fn a_signed_in_member_enters_the_rooms_on_their_roster_without_a_link() {
     .await;
     assert_eq!(token.status, 200);
     let token = json_of(&token)["token"].as_str().unwrap().to_owned();
+    // Everything held on the member, as a download.
+    let export = call(&server, "GET", "/api/account/export", Some(&cookie), None).await;
+    assert_eq!(export.status, 200);
+    assert!(
+        export
+            .header("content-disposition")
+            .unwrap()
+            .contains("attachment")
+    );
+    let data = json_of(&export);
+    assert_eq!(data["member"]["number"], "1001");
+    assert_eq!(data["member"]["email"], "erika@example.org");
+    assert_eq!(data["rosters"][0]["room_id"], "demo");
+    assert_eq!(data["rosters"][0]["role"], "delegate");
+    assert_eq!(
+        (data["sessions"].as_u64(), data["password_set"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let anon = call(&server, "GET", "/api/account/export", None, None).await;
+    assert_eq!(anon.status, 401);
     let (_c, joined) = common::join(&server, &token).await;
     assert_eq!(joined["participant"]["name"], "Erika Mustermann");
     assert_eq!(joined["participant"]["role"], "delegate");

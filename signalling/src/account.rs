@@ -202,6 +202,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/account/logout_all", post(logout_all))
         .route("/api/account/me", get(me))
         .route("/api/account/rooms/{room}/token", post(room_token))
+        .route("/api/account/export", get(export))
 }
 
 /// The value of the session cookie in a request's `Cookie` headers.
@@ -468,6 +469,41 @@ async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answer {
         .into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// Everything the server holds on the signed-in member (GDPR art. 15), as JSON: the member
+/// record with groups, visibility and status, admin scopes, the rosters with each room's
+/// invite (participant id, role, state), and the sessions and activation links that exist
+/// (counts and expiry only: their secrets are not stored).
+async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answer {
+    let member = signed_in(&state, &headers)?.ok_or_else(not_signed_in)?;
+    let store = state.store.as_ref();
+    let mut rosters = Vec::new();
+    for entry in store.rosters_of(&member.number)? {
+        let invite = store.invite(&entry.invite_id)?;
+        rosters.push(json!({
+            "room_id": entry.room_id,
+            "participant_id": invite.as_ref().map(|i| i.participant_id.clone()),
+            "name_in_room": invite.as_ref().map(|i| i.name.clone()),
+            "role": invite.as_ref().map(|i| i.role),
+            "revoked": invite.as_ref().map(|i| i.revoked),
+        }));
+    }
+    let body = json!({
+        "member": member,
+        "admin_of": store.admin_scopes(&member.number)?,
+        "rosters": rosters,
+        "sessions": store.session_count(&member.number, (state.clock)())?,
+        "password_set": store.password_hash(&member.number)?.is_some(),
+    });
+    let mut resp = axum::Json(body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"plenum-meine-daten.json\""),
+    );
     Ok(resp)
 }
 

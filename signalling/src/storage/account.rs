@@ -49,6 +49,8 @@ pub trait AccountStore {
     -> Result<(), StorageError>;
     /// The member of an unexpired session.
     fn session(&self, hash: &str, now: u64) -> Result<Option<String>, StorageError>;
+    /// How many unexpired sessions a member has.
+    fn session_count(&self, number: &str, now: u64) -> Result<u64, StorageError>;
     /// End one session.
     fn delete_session(&self, hash: &str) -> Result<(), StorageError>;
     /// End every session of a member (sign-out everywhere); returns how many.
@@ -185,6 +187,17 @@ impl AccountStore for SqliteStore {
                 |r| r.get(0),
             )
             .optional()?)
+        })
+    }
+
+    fn session_count(&self, number: &str, now: u64) -> Result<u64, StorageError> {
+        self.with(|c| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM member_sessions WHERE number = ?1 AND expires_at > ?2",
+                params![number, super::to_sql_time(now)],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 
