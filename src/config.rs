@@ -179,6 +179,7 @@ const ENV_ROOTS: &[&str] = &[
     "log",
     "chat",
     "directory",
+    "metrics",
     "turn",
 ];
 
