@@ -360,6 +360,8 @@ mod tests {
         ("unmute_participant", [true, true, false, false, false]),
         ("remove_participant", [true, true, false, false, false]),
         ("set_grants", [true, true, false, false, false]),
+        ("invite_list", [true, true, false, false, false]),
+        ("invite_revoke", [true, true, false, false, false]),
         ("poll_create", [true, true, false, false, false]),
         ("poll_open", [true, true, false, false, false]),
         ("poll_close", [true, true, false, false, false]),
