@@ -617,6 +617,7 @@ async fn serve(config: Config) -> Result<()> {
             .with(plenum_directory::Directory::new(config.directory)),
         metrics_token: metrics_token(&config)?,
         hsts: config.http.tls && !plenum_signalling::is_local_url(&public_url),
+        public_url: public_url.clone(),
         limits: plenum_signalling::limits::Limits::new(
             Duration::from_secs(config.http.join_timeout_secs),
             config.http.max_pending_connections,

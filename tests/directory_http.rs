@@ -359,3 +359,93 @@ async fn importing_needs_an_admin_and_stays_within_their_scope() {
     .await;
     assert_eq!(found["member"]["name"], "Xaver Huber");
 }
+
+#[tokio::test]
+async fn admins_get_activation_links_for_their_units_only() {
+    let server = TestServer::start();
+    let p = setup(&server).await;
+    // A member administers nothing.
+    let (status, body) = directory(
+        &server,
+        Some(&p.berta),
+        json!({ "action": "activation_links" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    // The Bavarian admin: not for Berlin.
+    let (status, body) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "activation_links", "scope": "x-be" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("outside_scope"))
+    );
+    // Everyone in Bavaria has a password already; `all` hands out reset links.
+    let (_, none) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "activation_links" }),
+    )
+    .await;
+    assert_eq!(none["links"], json!([]));
+    let (_, reset) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "activation_links", "all": true }),
+    )
+    .await;
+    let numbers: Vec<&str> = reset["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["3001", "3002"]);
+    // The party admin for Berlin: only Bernd has not activated; the CSV is ready to print.
+    let (_, berlin) = directory(
+        &server,
+        Some(&p.petra),
+        json!({ "action": "activation_links", "scope": "x-be" }),
+    )
+    .await;
+    let links = berlin["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0]["name"], "Bernd Berlin");
+    let csv = berlin["csv"].as_str().unwrap();
+    assert!(
+        csv.starts_with("Mitgliedsnummer;Vorname;Nachname;Gliederung;E-Mail;Aktivierungslink\n")
+    );
+    assert!(csv.contains("2002;Bernd;Berlin;Landesverband Spree;bernd@example.org;"));
+    // The link works, once.
+    let link = links[0]["link"].as_str().unwrap();
+    assert!(
+        link.starts_with(&format!("{}/activate#token=", server.url)),
+        "{link}"
+    );
+    let token = link.split("#token=").nth(1).unwrap();
+    let body = json!({ "token": token, "password": "Passwort-5678" }).to_string();
+    let r = post(
+        &server,
+        "/api/account/activate",
+        None,
+        "application/json",
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let again = post(
+        &server,
+        "/api/account/activate",
+        None,
+        "application/json",
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(again.status, 400);
+}

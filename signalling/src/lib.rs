@@ -109,6 +109,8 @@ pub struct AppState {
     pub metrics_token: String,
     /// Send `Strict-Transport-Security` (served over TLS at a public name).
     pub hsts: bool,
+    /// The URL people open (links handed out by plugins).
+    pub public_url: String,
 }
 
 /// The HTTP routes.

@@ -56,6 +56,7 @@ pub struct OrgContext<'a> {
     units: UnitTree,
     store: &'a dyn Store,
     now: u64,
+    public_url: &'a str,
 }
 
 impl std::fmt::Debug for OrgContext<'_> {
@@ -69,7 +70,12 @@ impl std::fmt::Debug for OrgContext<'_> {
 
 impl<'a> OrgContext<'a> {
     /// A context for `caller` (tests and the host).
-    pub fn new(caller: &'a Caller, store: &'a dyn Store, now: u64) -> Result<Self, StorageError> {
+    pub fn new(
+        caller: &'a Caller,
+        store: &'a dyn Store,
+        now: u64,
+        public_url: &'a str,
+    ) -> Result<Self, StorageError> {
         let units = UnitTree::new(&store.units()?)
             .map_err(|e| StorageError::Corrupt(format!("units: {e}")))?;
         Ok(Self {
@@ -77,7 +83,13 @@ impl<'a> OrgContext<'a> {
             units,
             store,
             now,
+            public_url,
         })
+    }
+
+    /// The URL people open (for links the plugin hands out).
+    pub fn public_url(&self) -> &str {
+        self.public_url
     }
 
     /// Who sent the command.
@@ -397,7 +409,12 @@ async fn run(
     + 'static,
 ) -> Response {
     let result = tokio::task::spawn_blocking(move || {
-        let ctx = OrgContext::new(&caller, state.store.as_ref(), (state.clock)())?;
+        let ctx = OrgContext::new(
+            &caller,
+            state.store.as_ref(),
+            (state.clock)(),
+            &state.public_url,
+        )?;
         Ok::<_, StorageError>(work(&ctx, &state.org_plugins))
     })
     .await;

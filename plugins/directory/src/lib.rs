@@ -96,6 +96,18 @@ pub enum DirectoryCommand {
         /// The setting.
         visibility: Option<Visibility>,
     },
+    /// Admins: fresh activation links for the active members of a unit (and below) who
+    /// have no password yet (`all`: every active member, e.g. for a password reset), as a
+    /// list and as CSV for printing or a mail merge when no mail server is configured.
+    /// Each link supersedes the member's earlier ones.
+    ActivationLinks {
+        /// The unit; default: the caller's only admin scope.
+        #[serde(default)]
+        scope: Option<String>,
+        /// Also members who have a password.
+        #[serde(default)]
+        all: bool,
+    },
 }
 
 /// The member directory (organisation-wide half).
@@ -127,8 +139,11 @@ impl OrgPlugin for Directory {
         "directory"
     }
 
-    fn need(&self, _command: &DirectoryCommand) -> OrgNeed {
-        OrgNeed::Member
+    fn need(&self, command: &DirectoryCommand) -> OrgNeed {
+        match command {
+            DirectoryCommand::ActivationLinks { .. } => OrgNeed::Admin,
+            _ => OrgNeed::Member,
+        }
     }
 
     fn command(
@@ -171,6 +186,10 @@ impl OrgPlugin for Directory {
                     .ok_or_else(|| not_found(&number))?;
                 Ok(json!({ "member": entry }))
             }
+            DirectoryCommand::ActivationLinks { scope, all } => {
+                let scope = admin_scope(ctx, scope.as_deref())?;
+                activation_links(ctx, &scope, all)
+            }
             DirectoryCommand::SetVisibility { visibility } => {
                 let mut me = caller.member.clone();
                 me.visibility = visibility;
@@ -192,25 +211,7 @@ impl OrgPlugin for Directory {
         params: &std::collections::HashMap<String, String>,
         body: &[u8],
     ) -> Result<Value, PluginError> {
-        let caller = ctx.caller();
-        let scope = match params.get("scope") {
-            Some(s) => s.clone(),
-            None => match caller.admin_of.as_slice() {
-                [one] => one.clone(),
-                _ => {
-                    return Err(PluginError::new(
-                        "scope_required",
-                        "you administer several units: name one with ?scope=",
-                    ));
-                }
-            },
-        };
-        if !ctx.administers(&scope) {
-            return Err(PluginError::new(
-                "outside_scope",
-                format!("you do not administer {scope}"),
-            ));
-        }
+        let scope = admin_scope(ctx, params.get("scope").map(String::as_str))?;
         let dry_run = params
             .get("dry_run")
             .is_some_and(|v| v == "true" || v == "1");
@@ -228,4 +229,79 @@ impl OrgPlugin for Directory {
             "errors": serde_json::to_value(&plan.errors).unwrap_or_default(),
         }))
     }
+}
+
+/// The unit an admin command acts on: the one named, if the caller administers it, or the
+/// caller's only admin scope.
+fn admin_scope(ctx: &OrgContext<'_>, named: Option<&str>) -> Result<String, PluginError> {
+    let scope = match named {
+        Some(s) => s.to_owned(),
+        None => match ctx.caller().admin_of.as_slice() {
+            [one] => one.clone(),
+            _ => {
+                return Err(PluginError::new(
+                    "scope_required",
+                    "you administer several units: name one as the scope",
+                ));
+            }
+        },
+    };
+    if !ctx.administers(&scope) {
+        return Err(PluginError::new(
+            "outside_scope",
+            format!("you do not administer {scope}"),
+        ));
+    }
+    Ok(scope)
+}
+
+/// Fresh activation links for the members within `scope` (see
+/// [`DirectoryCommand::ActivationLinks`]).
+fn activation_links(ctx: &OrgContext<'_>, scope: &str, all: bool) -> Result<Value, PluginError> {
+    use plenum_signalling::account;
+    use plenum_signalling::org::MemberStatus;
+    let store = ctx.store();
+    let mut links = Vec::new();
+    let mut csv = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_writer(Vec::new());
+    let header = [
+        "Mitgliedsnummer",
+        "Vorname",
+        "Nachname",
+        "Gliederung",
+        "E-Mail",
+        "Aktivierungslink",
+    ];
+    csv.write_record(header)
+        .map_err(|e| PluginError::new("csv", e.to_string()))?;
+    for m in store.members().map_err(storage)? {
+        if m.status != MemberStatus::Active || !ctx.units().covers(scope, &m.unit) {
+            continue;
+        }
+        if !all && store.password_hash(&m.number).map_err(storage)?.is_some() {
+            continue;
+        }
+        let Some(secret) =
+            account::issue_activation(store, &m.number, ctx.now()).map_err(storage)?
+        else {
+            continue;
+        };
+        let link = account::activation_link(ctx.public_url(), &secret);
+        let unit = ctx.units().name(&m.unit).unwrap_or(&m.unit).to_owned();
+        csv.write_record([
+            m.number.as_str(),
+            &m.first_name,
+            &m.last_name,
+            &unit,
+            m.email.as_deref().unwrap_or(""),
+            &link,
+        ])
+        .map_err(|e| PluginError::new("csv", e.to_string()))?;
+        links.push(json!({ "number": m.number, "name": m.display_name(), "unit": unit, "email": m.email, "link": link }));
+    }
+    let csv = csv
+        .into_inner()
+        .map_err(|e| PluginError::new("csv", e.to_string()))?;
+    Ok(json!({ "links": links, "csv": String::from_utf8_lossy(&csv) }))
 }
