@@ -68,21 +68,14 @@ impl TestServer {
 
     /// `count` new invites (one `plenum invite --count` run); returns their tokens.
     pub fn invite_many(&self, name: &str, role: &str, count: usize) -> Vec<String> {
-        let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
-            .args(["invite", "--room", "demo", "--name", name, "--role", role])
-            .args(["--count", &count.to_string()])
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .env("PLENUM_LOG__FILTER", "warn")
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split("#token=").nth(1))
-            .map(|t| t.trim().to_owned())
-            .collect()
+        let count = count.to_string();
+        self.cli(&[
+            "invite", "--room", "demo", "--name", name, "--role", role, "--count", &count,
+        ])
+        .lines()
+        .filter_map(|l| l.split("#token=").nth(1))
+        .map(|t| t.trim().to_owned())
+        .collect()
     }
 
     /// Stop the server (SIGKILL: no chance to flush anything) and start it again on the same
@@ -156,20 +149,9 @@ impl TestServer {
 
     /// Run `plenum invite` against this server's data directory; returns the token.
     pub fn invite(&self, name: &str, role: &str, extra: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
-            .args(["invite", "--room", "demo", "--name", name, "--role", role])
-            .args(extra)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .env("PLENUM_LOG__FILTER", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let link = String::from_utf8(out.stdout).unwrap();
+        let mut args = vec!["invite", "--room", "demo", "--name", name, "--role", role];
+        args.extend_from_slice(extra);
+        let link = self.cli(&args);
         link.trim().split("#token=").nth(1).unwrap().to_owned()
     }
 }
