@@ -568,6 +568,7 @@ async fn serve(config: Config) -> Result<()> {
         plenum_signalling::system_clock_ms,
         plugins,
     ));
+    let presence = rooms.presence();
     tokio::spawn(rooms.clone().dispatch_sfu_events(sfu_events));
     tokio::spawn(rooms.clone().watch_revocations(Duration::from_secs(2)));
 
@@ -614,6 +615,11 @@ async fn serve(config: Config) -> Result<()> {
         whip: Default::default(),
         turn: config.turn.clone(),
         org_plugins: plenum_signalling::org_plugin::OrgRegistry::new()
+            .with(plenum_signalling::events::Events::new(
+                keys.clone(),
+                presence,
+                config.invites.valid_hours * 3600,
+            ))
             .with(plenum_directory::Directory::new(config.directory)),
         metrics_token: metrics_token(&config)?,
         hsts: config.http.tls && !plenum_signalling::is_local_url(&public_url),

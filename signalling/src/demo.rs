@@ -10,7 +10,7 @@ use crate::account;
 use crate::auth::Role;
 use crate::org::{Member, MemberStatus, Unit, Visibility};
 use crate::roster;
-use crate::storage::{StorageError, Store};
+use crate::storage::{EventKind, EventRecord, StorageError, Store};
 
 /// The Landesverbände: id suffix and name.
 const LAENDER: [(&str, &str); 16] = [
@@ -154,6 +154,17 @@ pub fn units() -> Vec<Unit> {
     units
 }
 
+/// The demo congress's agenda.
+pub const AGENDA: [&str; 7] = [
+    "Eröffnung und Begrüßung",
+    "Wahl der Versammlungsleitung",
+    "Beschluss der Tagesordnung",
+    "Bericht des Bundesvorstands",
+    "Anträge",
+    "Wahlen",
+    "Verschiedenes",
+];
+
 /// Create the demo organisation and put it on `room`'s roster: member 10001 (board) as the
 /// party's admin and the room's moderator, the 32 delegates (two per Landesverband) as
 /// delegates, the rest of the board as guest speakers. Returns activation links for the
@@ -165,6 +176,14 @@ pub fn seed(store: &dyn Store, room: &str, now: u64) -> Result<Vec<DemoSignIn>, 
     let members = members();
     store.apply_members(&members, &[])?;
     store.set_admin(&members[0].number, "bv", true)?;
+    store.put_event(&EventRecord {
+        room_id: room.to_owned(),
+        kind: EventKind::Congress,
+        starts_at: Some(now),
+        unit: "bv".to_owned(),
+        agenda: AGENDA.iter().map(|s| (*s).to_owned()).collect(),
+        quotas: Default::default(),
+    })?;
     for (i, m) in members.iter().enumerate() {
         let role = match i {
             0 => Role::Moderator,

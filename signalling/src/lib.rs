@@ -9,6 +9,8 @@
 //! - [`offer`] — the shape of SDP offers, checked before the media plane parses them;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
 //! - [`demo`] — the demo organisation and the demo congress's roster;
+//! - [`events`] — congress administration: events, rosters by quota and group, invitations,
+//!   attendance (`/api/org/events`);
 //! - [`org_plugin`] — organisation-wide plugin commands and uploads (`/api/org/{ns}`);
 //! - [`roster`] — which members may enter which room (invites behind member sign-in);
 //! - [`room`] — one actor task per active room; drives the media plane through
@@ -30,6 +32,7 @@ pub mod auth;
 pub mod authz;
 pub mod ballot;
 pub mod demo;
+pub mod events;
 pub mod invite;
 pub mod limits;
 pub mod offer;

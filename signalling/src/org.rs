@@ -317,6 +317,17 @@ impl UnitTree {
         .take(limit)
     }
 
+    /// The unit just below the root that `unit` lies in (its Landesverband), or the root
+    /// itself; `None` for an unknown unit.
+    pub fn region<'a>(&'a self, unit: &'a str) -> Option<&'a str> {
+        let chain: Vec<&str> = self.ancestors(unit).collect();
+        match chain.len() {
+            0 => None,
+            1 => chain.first().copied(),
+            n => chain.get(n - 2).copied(),
+        }
+    }
+
     /// Does an admin of `scope` administer `unit` (the unit itself or one below it)?
     pub fn covers(&self, scope: &str, unit: &str) -> bool {
         self.ancestors(unit).any(|a| a == scope)

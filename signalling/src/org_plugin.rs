@@ -114,6 +114,31 @@ impl<'a> OrgContext<'a> {
         self.store
     }
 
+    /// The unit an admin command acts on: `named` (by id or exact name), if the caller
+    /// administers it, or else the caller's only admin scope. Refusals: `scope_required` (several scopes, none named),
+    /// `outside_scope`.
+    pub fn admin_scope(&self, named: Option<&str>) -> Result<String, PluginError> {
+        let scope = match named.map(str::trim) {
+            Some(s) => self.units.resolve(s).unwrap_or(s).to_owned(),
+            None => match self.caller.admin_of.as_slice() {
+                [one] => one.clone(),
+                _ => {
+                    return Err(PluginError::new(
+                        "scope_required",
+                        "you administer several units: name one as the scope",
+                    ));
+                }
+            },
+        };
+        if !self.units.contains(&scope) || !self.administers(&scope) {
+            return Err(PluginError::new(
+                "outside_scope",
+                format!("you do not administer {scope}"),
+            ));
+        }
+        Ok(scope)
+    }
+
     /// Does the caller administer `unit` (it, or a unit above it, is one of their scopes)?
     pub fn administers(&self, unit: &str) -> bool {
         self.caller

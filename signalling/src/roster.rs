@@ -10,7 +10,7 @@
 use rand::Rng;
 
 use crate::auth::{Claims, Role, TokenKeys};
-use crate::org::MemberStatus;
+use crate::org::{Member, MemberStatus};
 use crate::storage::{InviteRecord, RosterEntry, StorageError, Store};
 
 /// How long an access token issued to a signed-in member is valid.
@@ -49,6 +49,27 @@ fn random_id(prefix: &str) -> String {
     format!("{prefix}-{}", hex::encode(bytes))
 }
 
+/// A new roster entry for `member` in `room` with `role`, and the invite record behind it
+/// (not stored yet).
+pub fn seat(room: &str, member: &Member, role: Role, now: u64) -> (RosterEntry, InviteRecord) {
+    let invite = InviteRecord {
+        id: random_id("i"),
+        room_id: room.to_owned(),
+        participant_id: random_id("p"),
+        name: member.display_name(),
+        role,
+        created_at: now,
+        expires_at: now + ROSTER_SECS,
+        revoked: false,
+    };
+    let entry = RosterEntry {
+        room_id: room.to_owned(),
+        number: member.number.clone(),
+        invite_id: invite.id.clone(),
+    };
+    (entry, invite)
+}
+
 /// Put member `number` on `room`'s roster with `role`.
 pub fn assign_member(
     store: &dyn Store,
@@ -67,21 +88,7 @@ pub fn assign_member(
     if store.rosters_of(number)?.iter().any(|e| e.room_id == room) {
         return Err(RosterError::AlreadyOnRoster(number.to_owned()));
     }
-    let invite = InviteRecord {
-        id: random_id("i"),
-        room_id: room.to_owned(),
-        participant_id: random_id("p"),
-        name: member.display_name(),
-        role,
-        created_at: now,
-        expires_at: now + ROSTER_SECS,
-        revoked: false,
-    };
-    let entry = RosterEntry {
-        room_id: room.to_owned(),
-        number: number.to_owned(),
-        invite_id: invite.id.clone(),
-    };
+    let (entry, invite) = seat(room, &member, role, now);
     store.add_to_roster(&entry, &invite)?;
     Ok(entry)
 }

@@ -4,6 +4,7 @@
 //! schema version). The same trait will get a PostgreSQL backend and one conformance suite.
 
 mod account;
+mod events;
 mod org;
 mod polls;
 
@@ -16,6 +17,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::auth::Role;
 
 pub use account::{AccountStore, Failures};
+pub use events::{EventKind, EventRecord, EventStore};
 pub use org::{OrgStore, RosterEntry};
 pub use polls::{
     AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, audit_hash,
@@ -94,9 +96,10 @@ pub trait PluginStore {
 }
 
 /// Rooms, invites, room state; polls through [`PollStore`], plugin data through
-/// [`PluginStore`], the organisation through [`OrgStore`], sign-in through [`AccountStore`].
+/// [`PluginStore`], the organisation through [`OrgStore`], sign-in through [`AccountStore`],
+/// events (congress administration) through [`EventStore`].
 pub trait Store:
-    PollStore + PluginStore + OrgStore + AccountStore + Send + Sync + std::fmt::Debug
+    PollStore + PluginStore + OrgStore + AccountStore + EventStore + Send + Sync + std::fmt::Debug
 {
     /// Create a room; `Duplicate` if the id is taken.
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError>;
@@ -289,6 +292,17 @@ fn migration_steps() -> Vec<M<'static>> {
                 PRIMARY KEY (room_id, number)
             ) WITHOUT ROWID;
             CREATE INDEX room_roster_member ON room_roster(number);",
+        ),
+        // Events (events.rs): a room's kind of meeting, date, organising unit, agenda, quotas.
+        M::up(
+            "CREATE TABLE events (
+                room_id TEXT PRIMARY KEY NOT NULL REFERENCES rooms(id),
+                kind TEXT NOT NULL,
+                starts_at INTEGER,
+                unit_id TEXT NOT NULL REFERENCES units(id),
+                agenda TEXT NOT NULL,
+                quotas TEXT NOT NULL
+            ) WITHOUT ROWID;",
         ),
     ]
 }
