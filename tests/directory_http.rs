@@ -7,36 +7,11 @@
 mod common;
 
 use common::TestServer;
-use plenum_loadtest::server::{HttpResponse, https_request};
+use common::org::{self, post, setup};
 use serde_json::{Value, json};
 
-async fn post(
-    server: &TestServer,
-    path: &str,
-    cookie: Option<&str>,
-    content_type: &str,
-    body: &[u8],
-) -> HttpResponse {
-    let cookie = cookie.map(|c| format!("plenum_session={c}"));
-    let mut headers = vec![("Content-Type", content_type)];
-    if let Some(c) = &cookie {
-        headers.push(("Cookie", c.as_str()));
-    }
-    https_request(&server.url, &server.ca_pem(), "POST", path, &headers, body)
-        .await
-        .unwrap()
-}
-
 async fn directory(server: &TestServer, cookie: Option<&str>, command: Value) -> (u16, Value) {
-    let r = post(
-        server,
-        "/api/org/directory",
-        cookie,
-        "application/json",
-        command.to_string().as_bytes(),
-    )
-    .await;
-    (r.status, serde_json::from_slice(&r.body).unwrap())
+    org::command(server, cookie, "directory", command).await
 }
 
 async fn names(server: &TestServer, cookie: &str) -> Vec<(String, bool)> {
@@ -53,93 +28,6 @@ async fn names(server: &TestServer, cookie: &str) -> Vec<(String, bool)> {
             )
         })
         .collect()
-}
-
-/// A signed-in member's session secret.
-async fn sign_in(server: &TestServer, number: &str) -> String {
-    let link = server.cli(&["member", "activation", "--number", number]);
-    let token = link.trim().split("#token=").nth(1).unwrap().to_owned();
-    let body = json!({ "token": token, "password": "Passwort-1234" }).to_string();
-    let r = post(
-        server,
-        "/api/account/activate",
-        None,
-        "application/json",
-        body.as_bytes(),
-    )
-    .await;
-    assert_eq!(r.status, 200);
-    let set = r.header("set-cookie").unwrap();
-    set.split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("plenum_session=")
-        .to_owned()
-}
-
-struct People {
-    berta: String,
-    uwe: String,
-    petra: String,
-    bea: String,
-}
-
-async fn setup(server: &TestServer) -> People {
-    for args in [
-        // Beside the demo organisation's units (the first start created them), under its root.
-        vec![
-            "unit",
-            "put",
-            "--id",
-            "x-be",
-            "--name",
-            "Landesverband Spree",
-            "--parent",
-            "bv",
-        ],
-        vec![
-            "unit",
-            "put",
-            "--id",
-            "x-by",
-            "--name",
-            "Landesverband Isar",
-            "--parent",
-            "bv",
-        ],
-        vec![
-            "unit",
-            "put",
-            "--id",
-            "x-m",
-            "--name",
-            "Kreisverband Giesing",
-            "--parent",
-            "x-by",
-        ],
-    ] {
-        server.cli(&args);
-    }
-    let csv = server.data_dir.join("m.csv");
-    std::fs::write(
-        &csv,
-        "Mitgliedsnummer;Vorname;Nachname;Gliederung;E-Mail;Gruppen\n\
-         1001;Petra;Partei;bv;petra@example.org;Testvorstand\n\
-         2001;Berta;Berlin;x-be;berta@example.org;\n\
-         2002;Bernd;Berlin;x-be;bernd@example.org;\n\
-         3001;Bea;Bayer;x-m;bea@example.org;\n\
-         3002;Uwe;Unterholz;x-by;uwe@example.org;\n",
-    )
-    .unwrap();
-    server.cli(&["member", "import", csv.to_str().unwrap()]);
-    server.cli(&["member", "admin", "--number", "1001", "--unit", "bv"]);
-    server.cli(&["member", "admin", "--number", "3002", "--unit", "x-by"]);
-    People {
-        berta: sign_in(server, "2001").await,
-        uwe: sign_in(server, "3002").await,
-        petra: sign_in(server, "1001").await,
-        bea: sign_in(server, "3001").await,
-    }
 }
 
 fn has(list: &[(String, bool)], name: &str) -> Option<bool> {

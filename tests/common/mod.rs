@@ -2,6 +2,7 @@
 //! by the OS on 127.0.0.1, its printed demo links parsed, killed on drop.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod org;
 pub mod polls;
 
 use std::io::{BufRead, BufReader};

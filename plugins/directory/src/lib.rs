@@ -44,10 +44,17 @@ pub fn import_members(
 
 pub mod search;
 
-use plenum_signalling::org::Visibility;
+use std::collections::BTreeSet;
+
+use plenum_signalling::auth::Role;
+use plenum_signalling::org::{Member, MemberStatus, Visibility};
 use plenum_signalling::org_plugin::{OrgContext, OrgNeed, OrgPlugin, PluginError};
+use plenum_signalling::protocol::RoomMode;
+use plenum_signalling::room::CongressState;
+use plenum_signalling::roster;
 use plenum_signalling::serde::{Deserialize, Serialize};
 use plenum_signalling::serde_json::{self, Value, json};
+use plenum_signalling::storage::{EventKind, EventRecord, RoomRecord};
 
 /// Settings (config section `[directory]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +102,13 @@ pub enum DirectoryCommand {
     SetVisibility {
         /// The setting.
         visibility: Option<Visibility>,
+    },
+    /// "Write" or "call": the caller's conversation room with a member they can see
+    /// (opened on first use, the same room afterwards; both are on its roster). The answer
+    /// names the room; the caller enters it from the start page like any other.
+    Contact {
+        /// Member number.
+        number: String,
     },
     /// Admins: fresh activation links for the active members of a unit (and below) who
     /// have no password yet (`all`: every active member, e.g. for a password reset), as a
@@ -186,8 +200,20 @@ impl OrgPlugin for Directory {
                     .ok_or_else(|| not_found(&number))?;
                 Ok(json!({ "member": entry }))
             }
+            DirectoryCommand::Contact { number } => {
+                let member = ctx
+                    .store()
+                    .member(&number)
+                    .map_err(storage)?
+                    .filter(|m| m.status == MemberStatus::Active)
+                    .ok_or_else(|| not_found(&number))?;
+                if sight(&member) == search::Sight::Hidden {
+                    return Err(not_found(&number));
+                }
+                contact(ctx, &member)
+            }
             DirectoryCommand::ActivationLinks { scope, all } => {
-                let scope = admin_scope(ctx, scope.as_deref())?;
+                let scope = ctx.admin_scope(scope.as_deref())?;
                 activation_links(ctx, &scope, all)
             }
             DirectoryCommand::SetVisibility { visibility } => {
@@ -211,7 +237,7 @@ impl OrgPlugin for Directory {
         params: &std::collections::HashMap<String, String>,
         body: &[u8],
     ) -> Result<Value, PluginError> {
-        let scope = admin_scope(ctx, params.get("scope").map(String::as_str))?;
+        let scope = ctx.admin_scope(params.get("scope").map(String::as_str))?;
         let dry_run = params
             .get("dry_run")
             .is_some_and(|v| v == "true" || v == "1");
@@ -231,35 +257,58 @@ impl OrgPlugin for Directory {
     }
 }
 
-/// The unit an admin command acts on: the one named, if the caller administers it, or the
-/// caller's only admin scope.
-fn admin_scope(ctx: &OrgContext<'_>, named: Option<&str>) -> Result<String, PluginError> {
-    let scope = match named {
-        Some(s) => s.to_owned(),
-        None => match ctx.caller().admin_of.as_slice() {
-            [one] => one.clone(),
-            _ => {
-                return Err(PluginError::new(
-                    "scope_required",
-                    "you administer several units: name one as the scope",
-                ));
-            }
-        },
-    };
-    if !ctx.administers(&scope) {
-        return Err(PluginError::new(
-            "outside_scope",
-            format!("you do not administer {scope}"),
-        ));
+/// The conversation room of the caller and `other`: the direct event whose roster is the
+/// two of them, or a new one.
+fn contact(ctx: &OrgContext<'_>, other: &Member) -> Result<Value, PluginError> {
+    let store = ctx.store();
+    let me = &ctx.caller().member;
+    if me.number == other.number {
+        return Err(PluginError::new("invalid", "that is you"));
     }
-    Ok(scope)
+    let pair: BTreeSet<&str> = [me.number.as_str(), other.number.as_str()].into();
+    for entry in store.rosters_of(&me.number).map_err(storage)? {
+        let Some(event) = store.event(&entry.room_id).map_err(storage)? else {
+            continue;
+        };
+        if event.kind != EventKind::Direct {
+            continue;
+        }
+        let roster = store.roster(&entry.room_id).map_err(storage)?;
+        let numbers: BTreeSet<&str> = roster.iter().map(|e| e.number.as_str()).collect();
+        if numbers == pair {
+            return Ok(json!({ "room": entry.room_id, "created": false }));
+        }
+    }
+    let id = plenum_signalling::events::random_room_id("d");
+    let room = RoomRecord {
+        id: id.clone(),
+        name: format!("{} · {}", me.display_name(), other.display_name()),
+        created_at: ctx.now(),
+    };
+    let state = CongressState {
+        mode: RoomMode::Open,
+        ..CongressState::default()
+    };
+    let event = EventRecord {
+        room_id: id.clone(),
+        kind: EventKind::Direct,
+        starts_at: None,
+        unit: me.unit.clone(),
+        agenda: Vec::new(),
+        quotas: Default::default(),
+    };
+    store
+        .create_event(&room, &state.to_json(), &event)
+        .map_err(storage)?;
+    let seats = [me, other].map(|m| roster::seat(&id, m, Role::Delegate, ctx.now()));
+    store.add_many_to_roster(&seats).map_err(storage)?;
+    Ok(json!({ "room": id, "created": true }))
 }
 
 /// Fresh activation links for the members within `scope` (see
 /// [`DirectoryCommand::ActivationLinks`]).
 fn activation_links(ctx: &OrgContext<'_>, scope: &str, all: bool) -> Result<Value, PluginError> {
     use plenum_signalling::account;
-    use plenum_signalling::org::MemberStatus;
     let store = ctx.store();
     let mut links = Vec::new();
     let mut csv = csv::WriterBuilder::new()

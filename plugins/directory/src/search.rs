@@ -15,16 +15,6 @@
 use plenum_signalling::org::{Member, MemberStatus, UnitTree, Visibility};
 use plenum_signalling::serde::{Deserialize, Serialize};
 
-/// The unit just below the root that `unit` lies in (its Landesverband), or the root.
-pub fn region<'a>(units: &'a UnitTree, unit: &'a str) -> Option<&'a str> {
-    let chain: Vec<&str> = units.ancestors(unit).collect();
-    match chain.len() {
-        0 => None,
-        1 => chain.first().copied(),
-        n => chain.get(n - 2).copied(),
-    }
-}
-
 /// What the viewer is to the member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sight {
@@ -54,8 +44,8 @@ pub fn sight(
     let visible = match member.visibility.unwrap_or(default) {
         Visibility::Members => true,
         Visibility::Unit => {
-            region(units, &member.unit).is_some()
-                && region(units, &member.unit) == region(units, &viewer.unit)
+            units.region(&member.unit).is_some()
+                && units.region(&member.unit) == units.region(&viewer.unit)
         }
         Visibility::Admins => false,
     };
