@@ -6,9 +6,11 @@
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
 import { t, roleText, onLanguageChange } from './i18n.js';
+import { createAdmin } from './admin.js';
+import { createDirectory } from './directory.js';
 
-/** POST JSON to the account API; resolves to { ok, status, body }. */
-async function post(path, body = {}) {
+/** POST JSON to the server's REST API; resolves to { ok, status, body }. */
+export async function postJson(path, body = {}) {
   const resp = await fetch(path, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -18,11 +20,20 @@ async function post(path, body = {}) {
   return { ok: resp.ok, status: resp.status, body: await resp.json().catch(() => ({})) };
 }
 
-/** A sentence for an account API error. */
-function accountError(body) {
+/**
+ * A sentence for a REST API error: `{ error: { code, reason?, message } }`. Account errors
+ * are translated by code, refusals of organisation commands by their reason; a reason
+ * without a translation shows the server's (English) message.
+ */
+export function apiError(body) {
   const error = body?.error ?? {};
   if (error.code === 'rate_limited') {
     return t('account.error.rate_limited', { seconds: Math.ceil((error.retry_after_ms ?? 0) / 1000) });
+  }
+  if (error.code === 'plugin_error') {
+    const key = `org.error.${error.reason}`;
+    const text = t(key);
+    return text === key ? error.message ?? error.reason : text;
   }
   const key = `account.error.${error.code}`;
   const text = t(key);
@@ -45,6 +56,7 @@ export function startAccount({ showScreen, onEnter }) {
   const renderStart = () => {
     if (!member) return;
     $('start-greeting').textContent = t('start.greeting', { name: member.name });
+    $('start-admin').hidden = !(member.admin_of?.length > 0);
     const rooms = member.rooms ?? [];
     $('start-empty').hidden = rooms.length > 0;
     replaceKeepingFocus($('start-rooms'), rooms.map((room) => h('li', { className: 'start-room', key: room.id, testid: 'start-room', dataset: { room: room.id } },
@@ -61,21 +73,30 @@ export function startAccount({ showScreen, onEnter }) {
     renderStart();
   };
 
-  const enter = async (roomId) => {
-    $('start-error').textContent = '';
-    const r = await post(`/api/account/rooms/${encodeURIComponent(roomId)}/token`).catch(() => null);
-    if (!r) return void ($('start-error').textContent = t('error.connection_failed'));
-    if (!r.ok) return void ($('start-error').textContent = accountError(r.body));
-    onEnter(r.body.token);
+  const enter = async (roomId, { media = true, errorEl = $('start-error') } = {}) => {
+    errorEl.textContent = '';
+    const r = await postJson(`/api/account/rooms/${encodeURIComponent(roomId)}/token`).catch(() => null);
+    if (!r) return void (errorEl.textContent = t('error.connection_failed'));
+    if (!r.ok) return void (errorEl.textContent = apiError(r.body));
+    onEnter(r.body.token, { media });
   };
+  // Back to the start page, with the rooms as they are now (an admin may have seated us).
+  const back = async () => {
+    const resp = await fetch('/api/account/me', { credentials: 'same-origin' }).catch(() => null);
+    showStart(resp?.ok ? (await resp.json()).member : member);
+  };
+  const admin = createAdmin({ showScreen, back });
+  const directory = createDirectory({ showScreen, me: () => member, enter: (room, { media }) => enter(room, { media, errorEl: $('directory-error') }), back });
+  $('start-admin').addEventListener('click', () => admin.open());
+  $('start-directory').addEventListener('click', () => directory.open());
 
   $('signin-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     $('signin-error').textContent = '';
-    const r = await post('/api/account/login', { login: $('signin-login').value, password: $('signin-password').value }).catch(() => null);
+    const r = await postJson('/api/account/login', { login: $('signin-login').value, password: $('signin-password').value }).catch(() => null);
     $('signin-password').value = '';
     if (!r) return void ($('signin-error').textContent = t('error.connection_failed'));
-    if (!r.ok) return void ($('signin-error').textContent = accountError(r.body));
+    if (!r.ok) return void ($('signin-error').textContent = apiError(r.body));
     showStart(r.body.member);
   });
 
@@ -85,19 +106,19 @@ export function startAccount({ showScreen, onEnter }) {
     error.textContent = '';
     const password = $('activate-password').value;
     if (password !== $('activate-repeat').value) return void (error.textContent = t('activate.mismatch'));
-    const r = await post('/api/account/activate', { token: activationToken(), password }).catch(() => null);
+    const r = await postJson('/api/account/activate', { token: activationToken(), password }).catch(() => null);
     if (!r) return void (error.textContent = t('error.connection_failed'));
-    if (!r.ok) return void (error.textContent = accountError(r.body));
+    if (!r.ok) return void (error.textContent = apiError(r.body));
     showStart(r.body.member);
   });
 
   $('start-logout').addEventListener('click', async () => {
-    await post('/api/account/logout').catch(() => null);
+    await postJson('/api/account/logout').catch(() => null);
     member = null;
     showScreen('landing');
   });
   $('start-logout-all').addEventListener('click', async () => {
-    const r = await post('/api/account/logout_all').catch(() => null);
+    const r = await postJson('/api/account/logout_all').catch(() => null);
     member = null;
     showScreen('landing');
     if (r?.ok) $('signin-error').textContent = t('start.loggedOutAll', { n: r.body.sessions_ended });

@@ -1341,7 +1341,8 @@ function start() {
 }
 
 /** Greet and preview with an access token (from an invite link or a member's start page). */
-function enterWithToken(token) {
+/** Enter a room with a member's access token; `media: false` ("write") skips the camera. */
+function enterWithToken(token, { media = true } = {}) {
   state.token = token;
   state.claims = decodeClaims(state.token);
   if (!state.claims) {
@@ -1352,7 +1353,7 @@ function enterWithToken(token) {
   }
   showScreen('preview');
   renderPreview();
-  startPreviewMedia();
+  if (media) startPreviewMedia();
 }
 
 start();
