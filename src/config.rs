@@ -27,6 +27,8 @@ pub struct Config {
     pub chat: plenum_chat::ChatConfig,
     /// The member directory.
     pub directory: plenum_directory::DirectoryConfig,
+    /// Retention rules (GDPR).
+    pub retention: plenum_signalling::gdpr::RetentionConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
     /// TURN for clients behind restrictive networks.
@@ -116,6 +118,7 @@ impl Default for Config {
             log: LogConfig::default(),
             chat: plenum_chat::ChatConfig::default(),
             directory: plenum_directory::DirectoryConfig::default(),
+            retention: plenum_signalling::gdpr::RetentionConfig::default(),
             metrics: MetricsConfig::default(),
             turn: plenum_signalling::turn::TurnConfig::default(),
         }
@@ -179,6 +182,7 @@ const ENV_ROOTS: &[&str] = &[
     "log",
     "chat",
     "directory",
+    "retention",
     "metrics",
     "turn",
 ];

@@ -631,6 +631,10 @@ async fn serve(config: Config) -> Result<()> {
             config.http.commands_per_sec,
         ),
     });
+    tokio::spawn(plenum_signalling::gdpr::run_retention(
+        state.clone(),
+        config.retention,
+    ));
     let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
     // The demo is complete before anything is printed: whoever acts on the printed links
     // (a person, a test) finds the whole demo organisation in place.

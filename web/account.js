@@ -30,7 +30,7 @@ export function apiError(body) {
   if (error.code === 'rate_limited') {
     return t('account.error.rate_limited', { seconds: Math.ceil((error.retry_after_ms ?? 0) / 1000) });
   }
-  if (error.code === 'plugin_error') {
+  if (error.reason) {
     const key = `org.error.${error.reason}`;
     const text = t(key);
     return text === key ? error.message ?? error.reason : text;

@@ -1,7 +1,8 @@
 // The member directory (docs/directory.md): search by name, number or group; a profile
 // with what the member's privacy setting lets the viewer see; "write" and "call" open the
 // conversation room of the two members (the same room each time) — "write" enters it with
-// camera and microphone off, "call" with them on. Your own profile sets who finds you.
+// camera and microphone off, "call" with them on. Your own profile sets who finds you. An
+// admin over a member may erase them (GDPR, `POST /api/admin/erase`).
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
 import { t, onLanguageChange } from './i18n.js';
@@ -54,7 +55,24 @@ export function createDirectory({ showScreen, me, enter, back }) {
       visibility,
       self ? null : h('div', { className: 'button-row' },
         smallButton(t('directory.write'), 'directory-write', () => contact(false), { iconName: 'chat' }),
-        smallButton(t('directory.call'), 'directory-call', () => contact(true), { iconName: 'cam', className: 'primary' })));
+        smallButton(t('directory.call'), 'directory-call', () => contact(true), { iconName: 'cam', className: 'primary' })),
+      // Full sight of someone else: an admin over them, who may erase them.
+      !self && profile.status ? h('div', { className: 'button-row' },
+        smallButton(t('directory.erase'), 'directory-erase', eraseMember, { iconName: 'trash', className: 'danger' })) : null);
+  };
+
+  const eraseMember = async () => {
+    if (!window.confirm(t('directory.eraseConfirm', { name: profile.name }))) return;
+    error('');
+    const r = await postJson('/api/admin/erase', { number: profile.number }).catch(() => null);
+    if (!r) return void error(t('error.connection_failed'));
+    if (!r.ok) return void error(apiError(r.body));
+    $('directory-status').textContent = t('directory.erased', { name: profile.name });
+    results = results.filter((m) => m.number !== profile.number);
+    profile = null;
+    renderProfile();
+    replaceKeepingFocus($('directory-results'), []);
+    search();
   };
 
   const search = async () => {

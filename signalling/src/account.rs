@@ -71,6 +71,17 @@ pub fn secret_hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Failed sign-ins are counted under a hash of the member (or of the login typed, when it
+/// names nobody): the table holds no member number and no mistyped e-mail address.
+pub fn member_failure_key(number: &str) -> String {
+    secret_hash(&format!("member:{number}"))
+}
+
+/// See [`member_failure_key`].
+pub fn login_failure_key(login: &str) -> String {
+    secret_hash(&format!("login:{}", login.trim().to_lowercase()))
+}
+
 /// argon2id (the crate's defaults: 19 MiB, 2 passes, 1 lane) with a random 16-byte salt, as a
 /// PHC string.
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
@@ -353,6 +364,7 @@ async fn activate(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
             "this activation link is unknown, used or expired",
         ));
     };
+    state.store.touch_credentials(&number, now)?;
     let member = state.store.member(&number)?;
     let body = match member {
         Some(m) => member_json(state.store.as_ref(), &m)?,
@@ -381,8 +393,8 @@ async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         state.store.member(login)?
     };
     let key = match &member {
-        Some(m) => format!("member:{}", m.number),
-        None => format!("login:{}", login.to_lowercase()),
+        Some(m) => member_failure_key(&m.number),
+        None => login_failure_key(login),
     };
     let now = (state.clock)();
     let failures = state.store.failures(&key)?;
@@ -419,6 +431,7 @@ async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Byt
         ));
     };
     state.store.clear_failures(&key)?;
+    state.store.touch_credentials(&member.number, now)?;
     // Rotation: the session the browser came with (if any) ends; a new one begins.
     if let Some(old) = session_cookie(&headers) {
         state.store.delete_session(&secret_hash(old))?;
@@ -476,18 +489,67 @@ async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answer {
 /// record with groups, visibility and status, admin scopes, the rosters with each room's
 /// invite (participant id, role, state), and the sessions and activation links that exist
 /// (counts and expiry only: their secrets are not stored).
+/// A room's speeches by `participant` and its plugins' data about them.
+fn room_data(
+    state: &AppState,
+    room: &str,
+    participant: &str,
+) -> Result<
+    (
+        Vec<crate::queue::Speech>,
+        serde_json::Map<String, serde_json::Value>,
+    ),
+    StorageError,
+> {
+    let store = state.store.as_ref();
+    let speeches = match store.room_state(room)? {
+        Some(json) => crate::room::CongressState::from_json(&json)
+            .map_err(|e| StorageError::Corrupt(format!("room state of {room}: {e}")))?
+            .queue
+            .history()
+            .iter()
+            .filter(|s| s.participant_id == participant)
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let plugins = state
+        .rooms
+        .plugins()
+        .export(
+            |ns| {
+                store.plugin_data(room, ns).unwrap_or_else(|e| {
+                    warn!("reading plugin data for an export failed: {e}");
+                    Vec::new()
+                })
+            },
+            participant,
+        )
+        .into_iter()
+        .map(|(ns, v)| (ns.to_owned(), v))
+        .collect();
+    Ok((speeches, plugins))
+}
+
 async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answer {
     let member = signed_in(&state, &headers)?.ok_or_else(not_signed_in)?;
     let store = state.store.as_ref();
     let mut rosters = Vec::new();
     for entry in store.rosters_of(&member.number)? {
         let invite = store.invite(&entry.invite_id)?;
+        // What the room holds about them: speeches in its history, the plugins' data.
+        let (speeches, plugins) = match &invite {
+            Some(i) => room_data(&state, &entry.room_id, &i.participant_id)?,
+            None => (Vec::new(), serde_json::Map::new()),
+        };
         rosters.push(json!({
             "room_id": entry.room_id,
             "participant_id": invite.as_ref().map(|i| i.participant_id.clone()),
             "name_in_room": invite.as_ref().map(|i| i.name.clone()),
             "role": invite.as_ref().map(|i| i.role),
             "revoked": invite.as_ref().map(|i| i.revoked),
+            "speeches": speeches,
+            "plugins": plugins,
         }));
     }
     let body = json!({

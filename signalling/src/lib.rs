@@ -9,6 +9,7 @@
 //! - [`offer`] — the shape of SDP offers, checked before the media plane parses them;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
 //! - [`demo`] — the demo organisation and the demo congress's roster;
+//! - [`gdpr`] — erasing a member, retention rules;
 //! - [`events`] — congress administration: events, rosters by quota and group, invitations,
 //!   attendance (`/api/org/events`);
 //! - [`org_plugin`] — organisation-wide plugin commands and uploads (`/api/org/{ns}`);
@@ -33,6 +34,7 @@ pub mod authz;
 pub mod ballot;
 pub mod demo;
 pub mod events;
+pub mod gdpr;
 pub mod invite;
 pub mod limits;
 pub mod offer;
@@ -130,6 +132,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(whip::routes())
         .merge(account::routes())
         .merge(org_plugin::routes())
+        .merge(gdpr::routes())
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
             security_headers,

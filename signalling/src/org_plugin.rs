@@ -319,7 +319,12 @@ pub fn routes() -> Router<Arc<AppState>> {
     )
 }
 
-fn refusal(status: StatusCode, code: &str, message: &str, reason: Option<&str>) -> Response {
+pub(crate) fn refusal(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    reason: Option<&str>,
+) -> Response {
     let mut error = json!({ "code": code, "message": message });
     if let Some(r) = reason {
         error["reason"] = json!(r);
@@ -348,7 +353,7 @@ fn failure(f: OrgFailure) -> Response {
     }
 }
 
-fn storage_failure(e: StorageError) -> Response {
+pub(crate) fn storage_failure(e: StorageError) -> Response {
     warn!("organisation command failed: {e}");
     refusal(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -359,7 +364,7 @@ fn storage_failure(e: StorageError) -> Response {
 }
 
 /// The caller of a request: a signed-in member, or the refusal to send.
-fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     if !crate::account::origin_allowed(state, headers) {
         return Err(Box::new(refusal(
             StatusCode::FORBIDDEN,
@@ -383,7 +388,7 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>
     Ok(Caller { member, admin_of })
 }
 
-fn answer(result: Result<serde_json::Value, OrgFailure>) -> Response {
+pub(crate) fn answer(result: Result<serde_json::Value, OrgFailure>) -> Response {
     match result {
         Ok(v) => {
             let mut resp = axum::Json(v).into_response();

@@ -161,6 +161,22 @@ pub trait Plugin: Send + 'static {
     fn timer(&mut self, _ctx: &mut Context<'_, Self::Event>, _key: &str) {}
     /// The room closes: the last participant left.
     fn closing(&mut self, _ctx: &mut Context<'_, Self::Event>) {}
+    /// A member was erased (GDPR, docs/privacy.md): whatever the plugin keeps about
+    /// `participant` (their id in this room) must from now on name them `pseudonym`, in
+    /// memory and in what it persisted; other personal data of theirs it must delete.
+    fn erased(
+        &mut self,
+        _ctx: &mut Context<'_, Self::Event>,
+        _participant: &str,
+        _pseudonym: &str,
+    ) {
+    }
+    /// What the plugin holds about `participant`, for the member's data export (GDPR
+    /// Art. 15); called on an instance that was `started` with the room's stored data.
+    /// `Null`: nothing.
+    fn export(&self, _participant: &str) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Effects of one hook, events already serialized.
@@ -182,6 +198,7 @@ impl Output {
 /// The object-safe face of a [`Plugin`], for the host.
 trait AnyPlugin: Send {
     fn namespace(&self) -> &'static str;
+    fn export(&self, participant: &str) -> serde_json::Value;
     fn run(
         &mut self,
         now_ms: u64,
@@ -201,11 +218,16 @@ enum Hook<'a> {
     Command(&'a Member, serde_json::Value),
     Timer(&'a str),
     Closing,
+    Erased(&'a str, &'a str),
 }
 
 impl<P: Plugin> AnyPlugin for P {
     fn namespace(&self) -> &'static str {
         Plugin::namespace(self)
+    }
+
+    fn export(&self, participant: &str) -> serde_json::Value {
+        <P as Plugin>::export(self, participant)
     }
 
     fn run(
@@ -227,6 +249,7 @@ impl<P: Plugin> AnyPlugin for P {
             Hook::Left(who) => self.left(&mut ctx, who),
             Hook::Timer(key) => self.timer(&mut ctx, key),
             Hook::Closing => self.closing(&mut ctx),
+            Hook::Erased(participant, pseudonym) => self.erased(&mut ctx, participant, pseudonym),
             Hook::Command(who, body) => {
                 result = match serde_json::from_value::<P::Command>(body) {
                     Err(e) => Err(ErrorBody::new(ErrorCode::BadRequest, format!("{ns}: {e}"))),
@@ -301,6 +324,26 @@ impl Registry {
     pub fn with(mut self, plugin: Registration) -> Self {
         self.plugins.push(plugin);
         self
+    }
+
+    /// What each plugin holds about `participant` in a room whose stored data is
+    /// `stored(namespace)`: (namespace, export) for the plugins that hold anything.
+    pub fn export(
+        &self,
+        stored: impl Fn(&str) -> Vec<(String, String)>,
+        participant: &str,
+    ) -> Vec<(&'static str, serde_json::Value)> {
+        let mut out = Vec::new();
+        for r in &self.plugins {
+            let mut plugin = (r.make)();
+            let data = stored(plugin.namespace());
+            let _ = plugin.run(0, &[], Hook::Started(data));
+            let value = plugin.export(participant);
+            if !value.is_null() {
+                out.push((plugin.namespace(), value));
+            }
+        }
+        out
     }
 
     /// Fresh instances for a room.
@@ -398,6 +441,24 @@ impl PluginHost {
     /// The room closes.
     pub fn closing(&mut self, now_ms: u64, members: &[Member]) -> Output {
         self.run_all(now_ms, members, || Hook::Closing)
+    }
+
+    /// `participant` was erased: every plugin renames them `pseudonym`.
+    pub fn erased(
+        &mut self,
+        now_ms: u64,
+        members: &[Member],
+        participant: &str,
+        pseudonym: &str,
+    ) -> Output {
+        let mut out = Output::default();
+        for i in 0..self.plugins.len() {
+            out.extend(
+                self.run_one(i, now_ms, members, Hook::Erased(participant, pseudonym))
+                    .1,
+            );
+        }
+        out
     }
 
     /// A `plugin` command of `who` for namespace `ns`.

@@ -238,6 +238,31 @@ pub struct FloorView {
 }
 
 impl SpeakerQueue {
+    /// Name `participant` `pseudonym` everywhere: waiting, speaking, in the history (an
+    /// erased member, docs/privacy.md).
+    pub fn rename(&mut self, participant: &str, pseudonym: &str) {
+        let names = self
+            .entries
+            .iter_mut()
+            .filter(|e| e.participant_id == participant)
+            .map(|e| &mut e.name)
+            .chain(
+                self.floor
+                    .iter_mut()
+                    .filter(|f| f.participant_id == participant)
+                    .map(|f| &mut f.name),
+            )
+            .chain(
+                self.history
+                    .iter_mut()
+                    .filter(|s| s.participant_id == participant)
+                    .map(|s| &mut s.name),
+            );
+        for name in names {
+            pseudonym.clone_into(name);
+        }
+    }
+
     /// The view for clients at `now_ms`.
     pub fn view(&self, now_ms: u64) -> QueueView {
         QueueView {

@@ -97,6 +97,16 @@ pub enum RoomMsg {
         /// Whose.
         participant: String,
     },
+    /// A member was erased: end their session and call them `pseudonym` in the room's state
+    /// and its plugins' data (docs/privacy.md, *Erasure*). `done` answers once it is stored.
+    Erase {
+        /// Their participant id in this room.
+        participant: String,
+        /// The name that replaces theirs.
+        pseudonym: String,
+        /// `Err` if storing failed.
+        done: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// A handle to a room actor.
@@ -189,6 +199,11 @@ impl Rooms {
             next_room: AtomicU64::new(1),
             next_peer: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// The plugins every room runs.
+    pub fn plugins(&self) -> &Registry {
+        &self.plugins
     }
 
     /// Who is in which room (kept current by the room actors).
@@ -429,6 +444,13 @@ impl RoomActor {
             }
             RoomMsg::Sfu(event) => self.sfu_event(event),
             RoomMsg::Revoked { participant } => self.end_revoked(&participant),
+            RoomMsg::Erase {
+                participant,
+                pseudonym,
+                done,
+            } => {
+                let _ = done.send(self.erase(&participant, &pseudonym));
+            }
         }
     }
 

@@ -304,6 +304,21 @@ fn migration_steps() -> Vec<M<'static>> {
                 quotas TEXT NOT NULL
             ) WITHOUT ROWID;",
         ),
+        // Retention (gdpr.rs): when a member was first seen as left, when an account was last
+        // used; every invite a member was ever seated with (a new seat replaces the roster
+        // entry, erasure must still find the old invite). Failed sign-ins are now kept under a hash of their key (account.rs); the old
+        // plain keys go.
+        M::up(
+            "ALTER TABLE members ADD COLUMN left_at INTEGER;
+            ALTER TABLE credentials ADD COLUMN last_used_at INTEGER;
+            DELETE FROM login_failures;
+            CREATE TABLE member_invites (
+                number TEXT NOT NULL REFERENCES members(number),
+                invite_id TEXT NOT NULL REFERENCES invites(id),
+                PRIMARY KEY (number, invite_id)
+            ) WITHOUT ROWID;
+            INSERT INTO member_invites (number, invite_id) SELECT number, invite_id FROM room_roster;",
+        ),
     ]
 }
 
@@ -724,6 +739,8 @@ mod tests {
         polls_conformance(store);
         org_conformance(store);
         account_conformance(store);
+        retention_conformance(store);
+        events_conformance(store);
 
         store
             .put_plugin_data("demo", "chat", "m/2", Some("b"))
@@ -1038,6 +1055,107 @@ mod tests {
         store.create_session("s5", "1001", 999).unwrap();
         assert_eq!(store.delete_sessions("1001").unwrap(), 2, "s1 and s5");
         assert_eq!(store.session("s5", 10).unwrap(), None);
+    }
+
+    /// After `account_conformance`: 1001 has a password, 1002 has left.
+    fn retention_conformance(store: &dyn Store) {
+        // Who left is marked once, at the first look; a member back again loses the mark.
+        assert_eq!(
+            store.left_members(50).unwrap(),
+            vec![("1002".to_owned(), 50)]
+        );
+        assert_eq!(
+            store.left_members(60).unwrap(),
+            vec![("1002".to_owned(), 50)]
+        );
+        // An account never seen in use counts from the first look.
+        assert_eq!(store.idle_accounts(40, 40).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            store.idle_accounts(41, 90).unwrap(),
+            vec!["1001".to_owned()]
+        );
+        store.touch_credentials("1001", 100).unwrap();
+        assert_eq!(store.idle_accounts(100, 200).unwrap(), Vec::<String>::new());
+        store.record_failure("old", 10).unwrap();
+        store.record_failure("new", 500).unwrap();
+        assert_eq!(store.forget_failures(100).unwrap(), 1);
+        assert_eq!(store.failures("new").unwrap().count, 1);
+        store.create_session("s6", "1001", 999).unwrap();
+        store.deactivate("1001").unwrap();
+        assert_eq!(store.password_hash("1001").unwrap(), None);
+        assert_eq!(store.session("s6", 10).unwrap(), None);
+        assert!(store.member("1001").unwrap().is_some(), "the member stays");
+    }
+
+    /// Events and rosters; then erasure of a seated member.
+    fn events_conformance(store: &dyn Store) {
+        let room = RoomRecord {
+            id: "e-1".into(),
+            name: "Landesparteitag".into(),
+            created_at: 5,
+        };
+        let mut event = EventRecord {
+            room_id: "e-1".into(),
+            kind: EventKind::Congress,
+            starts_at: Some(1_800_000_000),
+            unit: "lv-by".into(),
+            agenda: vec!["Eröffnung".into(), "Wahlen".into()],
+            quotas: [("lv-by".to_owned(), 3)].into(),
+        };
+        store.create_event(&room, "{}", &event).unwrap();
+        assert!(matches!(
+            store.create_event(&room, "{}", &event),
+            Err(StorageError::Duplicate(_))
+        ));
+        assert_eq!(store.room("e-1").unwrap(), Some(room.clone()));
+        assert_eq!(store.room_state("e-1").unwrap().as_deref(), Some("{}"));
+        assert_eq!(store.event("e-1").unwrap(), Some(event.clone()));
+        event.quotas.clear();
+        event.kind = EventKind::Board;
+        store.put_event(&event).unwrap();
+        assert_eq!(store.events().unwrap(), vec![event]);
+        assert_eq!(store.event("nope").unwrap(), None);
+
+        let member = store.member("1001").unwrap().unwrap();
+        let (entry, invite) = crate::roster::seat("e-1", &member, Role::Delegate, 7);
+        store
+            .add_many_to_roster(&[(entry.clone(), invite.clone())])
+            .unwrap();
+        assert_eq!(store.roster("e-1").unwrap(), vec![entry.clone()]);
+        // A new seat for the same member replaces the entry (the caller revoked the old one).
+        let (again, new_invite) = crate::roster::seat("e-1", &member, Role::Observer, 8);
+        store
+            .add_many_to_roster(&[(again.clone(), new_invite.clone())])
+            .unwrap();
+        assert_eq!(store.roster("e-1").unwrap(), vec![again]);
+
+        // Erasure: the invite is renamed and revoked, the member and their rows are gone.
+        store.record_failure("key-of-1001", 10).unwrap();
+        assert!(
+            store
+                .erase_member(
+                    "1001",
+                    "Gelöschtes Mitglied 0a0b",
+                    &["key-of-1001".to_owned()]
+                )
+                .unwrap()
+        );
+        assert!(!store.erase_member("1001", "x", &[]).unwrap(), "gone");
+        assert_eq!(store.member("1001").unwrap(), None);
+        assert_eq!(store.roster("e-1").unwrap(), vec![]);
+        assert_eq!(store.admin_scopes("1001").unwrap(), Vec::<String>::new());
+        assert_eq!(store.failures("key-of-1001").unwrap().count, 0);
+        let renamed = store.invite(&new_invite.id).unwrap().unwrap();
+        assert_eq!(
+            (renamed.name.as_str(), renamed.revoked),
+            ("Gelöschtes Mitglied 0a0b", true)
+        );
+        assert_eq!(renamed.participant_id, new_invite.participant_id);
+        let earlier = store.invite(&invite.id).unwrap().unwrap();
+        assert_eq!(
+            earlier.name, "Gelöschtes Mitglied 0a0b",
+            "the replaced seat too"
+        );
     }
 
     #[test]

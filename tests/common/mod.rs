@@ -41,22 +41,22 @@ impl TestServer {
     /// Like [`TestServer::start`], with debug logging written to `server.log` (see
     /// [`TestServer::log`]).
     pub fn start_logged() -> Self {
-        let mut server = Self::start();
-        let _ = server.child.kill();
-        let _ = server.child.wait();
-        let log = std::fs::File::create(server.data_dir.join("server.log")).unwrap();
-        let (child, url, _) = spawn(&server.data_dir, 0, Some(log), &[]);
-        server.child = child;
-        server.url = url;
-        server
+        Self::restarted(true, &[])
     }
 
     /// Like [`TestServer::start`], then restarted with extra environment (configuration).
     pub fn start_with_env(env: &[(&str, &str)]) -> Self {
+        Self::restarted(false, env)
+    }
+
+    /// Started once (the demo is seeded), then again with `env` and, if `logged`, a log.
+    pub fn restarted(logged: bool, env: &[(&str, &str)]) -> Self {
         let mut server = Self::start();
         let _ = server.child.kill();
         let _ = server.child.wait();
-        let (child, url, _) = spawn(&server.data_dir, 0, None, env);
+        let log =
+            logged.then(|| std::fs::File::create(server.data_dir.join("server.log")).unwrap());
+        let (child, url, _) = spawn(&server.data_dir, 0, log, env);
         server.child = child;
         server.url = url;
         server

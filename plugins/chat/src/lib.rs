@@ -394,6 +394,32 @@ impl Plugin for Chat {
         }
     }
 
+    /// The messages `participant` wrote, and the private ones they received.
+    fn export(&self, participant: &str) -> Value {
+        let mine: Vec<&Message> = self
+            .messages
+            .values()
+            .filter(|m| m.from == participant || m.to.as_deref() == Some(participant))
+            .collect();
+        if mine.is_empty() {
+            Value::Null
+        } else {
+            json!({ "messages": mine })
+        }
+    }
+
+    /// An erased member's messages keep their text (the conversation of the others would
+    /// not make sense without them; the chat's retention deletes them in time) and carry
+    /// the pseudonym instead of the name (docs/privacy.md, *Erasure*).
+    fn erased(&mut self, ctx: &mut Context<'_, ChatEvent>, participant: &str, pseudonym: &str) {
+        for m in self.messages.values_mut().filter(|m| m.from == participant) {
+            m.from_name = pseudonym.to_owned();
+            if let Ok(json) = serde_json::to_string(m) {
+                ctx.persist(message_key(m.id), json);
+            }
+        }
+    }
+
     fn command(
         &mut self,
         ctx: &mut Context<'_, ChatEvent>,

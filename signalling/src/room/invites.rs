@@ -115,4 +115,15 @@ impl RoomActor {
             self.remove(participant);
         }
     }
+
+    /// An erased member: out of the room, renamed in the speaker list and the plugins' data.
+    pub(super) fn erase(&mut self, participant: &str, pseudonym: &str) -> Result<(), String> {
+        self.end_revoked(participant);
+        self.state.queue.rename(participant, pseudonym);
+        self.store
+            .save_room_state(&self.record.id, &self.state.to_json())
+            .map_err(|e| e.to_string())?;
+        self.plugins_erased(participant, pseudonym)
+            .map_err(|e| e.message)
+    }
 }

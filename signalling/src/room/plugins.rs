@@ -74,6 +74,19 @@ impl RoomActor {
         result
     }
 
+    /// `participant` was erased: the plugins rename them.
+    pub(super) fn plugins_erased(
+        &mut self,
+        participant: &str,
+        pseudonym: &str,
+    ) -> Result<(), ErrorBody> {
+        let members = self.plugin_members();
+        let out = self
+            .plugins
+            .erased((self.now_ms)(), &members, participant, pseudonym);
+        self.apply_plugin_output(out)
+    }
+
     /// Fire due plugin timers.
     pub(super) fn plugins_tick(&mut self) {
         let members = self.plugin_members();

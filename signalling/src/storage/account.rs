@@ -55,6 +55,16 @@ pub trait AccountStore {
     fn delete_session(&self, hash: &str) -> Result<(), StorageError>;
     /// End every session of a member (sign-out everywhere); returns how many.
     fn delete_sessions(&self, number: &str) -> Result<usize, StorageError>;
+    /// Note that a member signed in (or set a password) at `now`.
+    fn touch_credentials(&self, number: &str, now: u64) -> Result<(), StorageError>;
+    /// Members with a password who have not signed in since `before` (accounts never seen
+    /// in use count from `now`).
+    fn idle_accounts(&self, before: u64, now: u64) -> Result<Vec<String>, StorageError>;
+    /// End a member's account: password, sessions and activation links go (the member
+    /// record stays; a new activation link opens the account again).
+    fn deactivate(&self, number: &str) -> Result<(), StorageError>;
+    /// Forget failed sign-ins whose last attempt was before `before`.
+    fn forget_failures(&self, before: u64) -> Result<usize, StorageError>;
 }
 
 impl AccountStore for SqliteStore {
@@ -213,6 +223,51 @@ impl AccountStore for SqliteStore {
             Ok(c.execute(
                 "DELETE FROM member_sessions WHERE number = ?1",
                 params![number],
+            )?)
+        })
+    }
+
+    fn touch_credentials(&self, number: &str, now: u64) -> Result<(), StorageError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE credentials SET last_used_at = ?2 WHERE number = ?1",
+                params![number, super::to_sql_time(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn idle_accounts(&self, before: u64, now: u64) -> Result<Vec<String>, StorageError> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "UPDATE credentials SET last_used_at = ?1 WHERE last_used_at IS NULL",
+                params![super::to_sql_time(now)],
+            )?;
+            let mut stmt = tx.prepare(
+                "SELECT number FROM credentials WHERE last_used_at < ?1 ORDER BY number",
+            )?;
+            let rows = stmt.query_map(params![super::to_sql_time(before)], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn deactivate(&self, number: &str) -> Result<(), StorageError> {
+        self.with_tx(|tx| {
+            for table in ["credentials", "member_sessions", "activations"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE number = ?1"),
+                    params![number],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn forget_failures(&self, before: u64) -> Result<usize, StorageError> {
+        self.with(|c| {
+            Ok(c.execute(
+                "DELETE FROM login_failures WHERE last_at < ?1",
+                params![super::to_sql_time(before)],
             )?)
         })
     }

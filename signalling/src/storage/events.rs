@@ -209,6 +209,10 @@ impl EventStore for SqliteStore {
             for (entry, invite) in entries {
                 super::insert_invite_in(tx, invite)?;
                 tx.execute(
+                    "INSERT INTO member_invites (number, invite_id) VALUES (?1, ?2)",
+                    params![entry.number, entry.invite_id],
+                )?;
+                tx.execute(
                     "INSERT INTO room_roster (room_id, number, invite_id) VALUES (?1, ?2, ?3)
                      ON CONFLICT (room_id, number) DO UPDATE SET invite_id = excluded.invite_id",
                     params![entry.room_id, entry.number, entry.invite_id],

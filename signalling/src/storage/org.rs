@@ -48,6 +48,19 @@ pub trait OrgStore {
     fn rosters_of(&self, number: &str) -> Result<Vec<RosterEntry>, StorageError>;
     /// A room's roster.
     fn roster(&self, room_id: &str) -> Result<Vec<RosterEntry>, StorageError>;
+    /// Erase a member, in one transaction (docs/privacy.md, *Erasure*): their invites are
+    /// revoked and renamed `pseudonym`; their roster entries, groups, admin scopes,
+    /// activation links, password, sessions, the failed sign-ins under `failure_keys`, and
+    /// their record go. `false` if there is no such member.
+    fn erase_member(
+        &self,
+        number: &str,
+        pseudonym: &str,
+        failure_keys: &[String],
+    ) -> Result<bool, StorageError>;
+    /// The members who left, each with when they were first seen as left (members seen as
+    /// left for the first time get `now`; members active again lose their mark).
+    fn left_members(&self, now: u64) -> Result<Vec<(String, u64)>, StorageError>;
 }
 
 fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Member, String, Option<String>)> {
@@ -243,6 +256,10 @@ impl OrgStore for SqliteStore {
         self.with_tx(|tx| {
             super::insert_invite_in(tx, invite)?;
             tx.execute(
+                "INSERT INTO member_invites (number, invite_id) VALUES (?1, ?2)",
+                params![entry.number, entry.invite_id],
+            )?;
+            tx.execute(
                 "INSERT INTO room_roster (room_id, number, invite_id) VALUES (?1, ?2, ?3)",
                 params![entry.room_id, entry.number, entry.invite_id],
             )
@@ -266,6 +283,71 @@ impl OrgStore for SqliteStore {
 
     fn roster(&self, room_id: &str) -> Result<Vec<RosterEntry>, StorageError> {
         self.roster_query("room_id", room_id)
+    }
+
+    fn erase_member(
+        &self,
+        number: &str,
+        pseudonym: &str,
+        failure_keys: &[String],
+    ) -> Result<bool, StorageError> {
+        self.with_tx(|tx| {
+            let exists: Option<String> = tx
+                .query_row(
+                    "SELECT number FROM members WHERE number = ?1",
+                    params![number],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if exists.is_none() {
+                return Ok(false);
+            }
+            tx.execute(
+                "UPDATE invites SET name = ?2, revoked = 1
+                 WHERE id IN (SELECT invite_id FROM member_invites WHERE number = ?1)
+                    OR id IN (SELECT invite_id FROM room_roster WHERE number = ?1)",
+                params![number, pseudonym],
+            )?;
+            for table in [
+                "member_invites",
+                "room_roster",
+                "member_groups",
+                "org_admins",
+                "activations",
+                "credentials",
+                "member_sessions",
+                "members",
+            ] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE number = ?1"),
+                    params![number],
+                )?;
+            }
+            for key in failure_keys {
+                tx.execute("DELETE FROM login_failures WHERE key = ?1", params![key])?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn left_members(&self, now: u64) -> Result<Vec<(String, u64)>, StorageError> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "UPDATE members SET left_at = NULL WHERE status <> 'left' AND left_at IS NOT NULL",
+                [],
+            )?;
+            tx.execute(
+                "UPDATE members SET left_at = ?1 WHERE status = 'left' AND left_at IS NULL",
+                params![super::to_sql_time(now)],
+            )?;
+            let mut stmt = tx.prepare(
+                "SELECT number, left_at FROM members WHERE status = 'left' ORDER BY number",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, super::from_sql_time(r.get(1)?)))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
     }
 }
 
