@@ -29,6 +29,8 @@ pub struct Config {
     pub directory: plenum_directory::DirectoryConfig,
     /// Retention rules (GDPR).
     pub retention: plenum_signalling::gdpr::RetentionConfig,
+    /// Mail to members (SMTP).
+    pub mail: plenum_signalling::mail::MailConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
     /// TURN for clients behind restrictive networks.
@@ -119,6 +121,7 @@ impl Default for Config {
             chat: plenum_chat::ChatConfig::default(),
             directory: plenum_directory::DirectoryConfig::default(),
             retention: plenum_signalling::gdpr::RetentionConfig::default(),
+            mail: plenum_signalling::mail::MailConfig::default(),
             metrics: MetricsConfig::default(),
             turn: plenum_signalling::turn::TurnConfig::default(),
         }
@@ -183,6 +186,7 @@ const ENV_ROOTS: &[&str] = &[
     "chat",
     "directory",
     "retention",
+    "mail",
     "metrics",
     "turn",
 ];

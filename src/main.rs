@@ -624,6 +624,9 @@ async fn serve(config: Config) -> Result<()> {
         metrics_token: metrics_token(&config)?,
         hsts: config.http.tls && !plenum_signalling::is_local_url(&public_url),
         public_url: public_url.clone(),
+        mailer: plenum_signalling::mail::Mailer::new(&config.mail)
+            .context("cannot set up mail")?
+            .map(Arc::new),
         limits: plenum_signalling::limits::Limits::new(
             Duration::from_secs(config.http.join_timeout_secs),
             config.http.max_pending_connections,

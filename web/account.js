@@ -112,6 +112,15 @@ export function startAccount({ showScreen, onEnter }) {
     showStart(r.body.member);
   });
 
+  $('reset-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const status = $('reset-status');
+    status.textContent = '';
+    const r = await postJson('/api/account/reset', { login: $('reset-login').value.trim() }).catch(() => null);
+    if (!r) return void (status.textContent = t('error.connection_failed'));
+    status.textContent = r.ok ? t('reset.sent') : apiError(r.body);
+  });
+
   $('start-logout').addEventListener('click', async () => {
     await postJson('/api/account/logout').catch(() => null);
     member = null;

@@ -1,6 +1,7 @@
 // Congress administration for admins (docs/events.md): import the member list of a unit
 // (a dry run first, then the import; members of the unit missing from the file are "left"), create events, seat members by one-by-one numbers, group or unit
-// with a role, set delegate seats per unit, download the invitations as CSV, create guest
+// with a role, set delegate seats per unit, download the invitations as CSV or have them
+// mailed (when the server has `[mail]`), create guest
 // links, revoke a seat, and watch activation and attendance by unit (refreshed every 5 s
 // while an event is open). Every button here is one documented REST command:
 // `/api/org/events` and `/api/org/directory/upload/import`.
@@ -225,6 +226,14 @@ export function createAdmin({ showScreen, back }) {
       const answer = await events({ action: 'invitations', room: detail.room });
       download(`einladungen-${detail.room}.csv`, answer.csv);
       message(t('events.downloaded', { n: answer.invitations.length }));
+    } catch (e) { message(e.message); }
+  });
+
+  $('invitations-send').addEventListener('click', async () => {
+    message('');
+    try {
+      const answer = await events({ action: 'invitations', room: detail.room, send: true });
+      message(t('events.sent', { sent: answer.sent, failed: answer.failed, none: answer.without_email }));
     } catch (e) { message(e.message); }
   });
 

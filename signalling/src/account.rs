@@ -153,6 +153,8 @@ pub enum AccountErrorCode {
     NotSignedIn,
     /// The member is not on the room's roster (or their place was revoked).
     NotOnRoster,
+    /// No mail server is configured (a reset link comes from an admin then).
+    NoMail,
     /// Anything else; details only in the server log.
     Internal,
 }
@@ -209,6 +211,7 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/account/activate", post(activate))
         .route("/api/account/login", post(login))
+        .route("/api/account/reset", post(reset))
         .route("/api/account/logout", post(logout))
         .route("/api/account/logout_all", post(logout_all))
         .route("/api/account/me", get(me))
@@ -382,6 +385,55 @@ struct LoginBody {
     /// Member number or e-mail address.
     login: String,
     password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    /// Member number or e-mail address.
+    login: String,
+}
+
+/// Resets asked for under one login before further ones are ignored while they keep coming
+/// less than [`RESET_PAUSE_SECS`] apart (so a stranger cannot flood a member's mailbox).
+const FREE_RESETS: u32 = 3;
+/// See [`FREE_RESETS`].
+const RESET_PAUSE_SECS: u64 = 3600;
+
+/// "Forgot the password": mail a new activation link to the member's address. The answer is
+/// the same whether the login names anyone, has an address, or is being slowed down; the mail
+/// goes out in the background, so its time tells nothing either.
+async fn reset(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Answer {
+    let req: ResetBody = json_body(&state, &headers, &body)?;
+    let Some(mailer) = state.mailer.clone() else {
+        return Err(AccountError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            AccountErrorCode::NoMail,
+            "no mail server is configured: ask an admin for a new activation link",
+        ));
+    };
+    let login = req.login.trim().to_lowercase();
+    let now = (state.clock)();
+    let key = secret_hash(&format!("reset:{login}"));
+    let asked = state.store.failures(&key)?;
+    state.store.record_failure(&key, now)?;
+    let slowed = asked.count >= FREE_RESETS && now < asked.last_at + RESET_PAUSE_SECS;
+    let member = if login.contains('@') {
+        state.store.member_by_email(&login)?
+    } else {
+        state.store.member(&login)?
+    };
+    if let Some(m) = member.filter(|m| m.status == crate::org::MemberStatus::Active && !slowed)
+        && let Some(address) = m.email.clone()
+        && let Some(secret) = issue_activation(state.store.as_ref(), &m.number, now)?
+    {
+        let link = activation_link(&state.public_url, &secret);
+        let (subject, text) = crate::mail::activation(&m.display_name(), &link);
+        tokio::task::spawn_blocking(move || {
+            let _ = mailer.send(&address, &subject, &text);
+        });
+    }
+    Ok(axum::Json(json!({ "requested": true })).into_response())
 }
 
 async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Answer {

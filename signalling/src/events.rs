@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use crate::account;
 use crate::auth::{Role, TokenKeys};
 use crate::invite;
+use crate::mail;
 use crate::org::{Member, MemberStatus, validate_group, validate_id, validate_text};
 use crate::org_plugin::{OrgContext, OrgNeed, OrgPlugin, PluginError};
 use crate::protocol::RoomMode;
@@ -96,10 +97,13 @@ pub enum EventCommand {
     },
     /// Invitations for everyone on the roster: a fresh activation link for members without
     /// a password (it supersedes earlier ones), the sign-in page for the others; as a list
-    /// and as CSV (mail merge, printing).
+    /// and as CSV (mail merge, printing); with `send`, also mailed.
     Invitations {
         /// The room.
         room: String,
+        /// Also mail each invitation to the member's address (needs `[mail]`).
+        #[serde(default)]
+        send: bool,
     },
     /// An invite link for a non-member (guest speaker, press as observer).
     Guest {
@@ -576,8 +580,24 @@ impl Events {
         Ok(json!({ "revoked": number }))
     }
 
-    fn invitations(&self, ctx: &OrgContext<'_>, room: &str) -> Result<Value, PluginError> {
+    fn invitations(
+        &self,
+        ctx: &OrgContext<'_>,
+        room: &str,
+        send: bool,
+    ) -> Result<Value, PluginError> {
         let (record, _) = administered(ctx, room)?;
+        let mailer = match (send, ctx.mailer()) {
+            (false, _) => None,
+            (true, Some(m)) => Some(m),
+            (true, None) => {
+                return Err(refuse(
+                    "no_mail",
+                    "no mail server is configured: download the invitations instead",
+                ));
+            }
+        };
+        let (mut sent, mut failed, mut without_email) = (0u32, 0u32, 0u32);
         let store = ctx.store();
         let base = ctx.public_url().trim_end_matches('/');
         let mut list = Vec::new();
@@ -617,6 +637,24 @@ impl Events {
             ];
             csv.write_record(fields.map(|f| defused(f).into_owned()))
                 .map_err(csv_error)?;
+            let mailed = match (mailer, seat.member.email.as_deref()) {
+                (Some(m), Some(address)) => {
+                    let (subject, text) =
+                        mail::invitation(&record.name, &name, &link, kind == "activation");
+                    let ok = m.send(address, &subject, &text).is_ok();
+                    if ok {
+                        sent += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    ok
+                }
+                (Some(_), None) => {
+                    without_email += 1;
+                    false
+                }
+                (None, _) => false,
+            };
             list.push(json!({
                 "number": seat.member.number,
                 "name": name,
@@ -625,6 +663,7 @@ impl Events {
                 "email": seat.member.email,
                 "kind": kind,
                 "link": link,
+                "mailed": mailed,
             }));
         }
         let csv = csv.into_inner().map_err(|e| refuse("csv", e.to_string()))?;
@@ -633,6 +672,9 @@ impl Events {
             "title": record.name,
             "invitations": list,
             "csv": String::from_utf8_lossy(&csv),
+            "sent": sent,
+            "failed": failed,
+            "without_email": without_email,
         }))
     }
 
@@ -715,7 +757,7 @@ impl OrgPlugin for Events {
                 unit,
             } => self.assign(ctx, &room, role, numbers, group, unit),
             EventCommand::Revoke { room, number } => self.revoke(ctx, &room, &number),
-            EventCommand::Invitations { room } => self.invitations(ctx, &room),
+            EventCommand::Invitations { room, send } => self.invitations(ctx, &room, send),
             EventCommand::Guest { room, name, role } => self.guest(ctx, &room, &name, role),
         }
     }

@@ -5,6 +5,7 @@
 //! - [`account`] — member sign-in: activation links, argon2id passwords, session cookies;
 //! - [`auth`] — signed access tokens and roles;
 //! - [`invite`] — invites (stored record + token + link) and the demo congress;
+//! - [`mail`] — invitations and activation links by SMTP (`[mail]`);
 //! - [`limits`] — join timeout, pending-connection cap, command budget per connection;
 //! - [`offer`] — the shape of SDP offers, checked before the media plane parses them;
 //! - [`org`] — the organisation: units, members, groups, admin scopes;
@@ -37,6 +38,7 @@ pub mod events;
 pub mod gdpr;
 pub mod invite;
 pub mod limits;
+pub mod mail;
 pub mod offer;
 pub mod org;
 pub mod org_plugin;
@@ -116,6 +118,8 @@ pub struct AppState {
     pub hsts: bool,
     /// The URL people open (links handed out by plugins).
     pub public_url: String,
+    /// The mail server, if configured (`[mail]`).
+    pub mailer: Option<Arc<mail::Mailer>>,
 }
 
 /// The HTTP routes.

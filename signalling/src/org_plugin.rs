@@ -57,6 +57,7 @@ pub struct OrgContext<'a> {
     store: &'a dyn Store,
     now: u64,
     public_url: &'a str,
+    mailer: Option<&'a crate::mail::Mailer>,
 }
 
 impl std::fmt::Debug for OrgContext<'_> {
@@ -84,7 +85,19 @@ impl<'a> OrgContext<'a> {
             store,
             now,
             public_url,
+            mailer: None,
         })
+    }
+
+    /// The same context, able to send mail through `mailer` (the host's, if configured).
+    pub fn with_mailer(mut self, mailer: Option<&'a crate::mail::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// The mail server, if one is configured (`[mail]`): plugins mail members through it.
+    pub fn mailer(&self) -> Option<&crate::mail::Mailer> {
+        self.mailer
     }
 
     /// The URL people open (for links the plugin hands out).
@@ -444,7 +457,8 @@ async fn run(
             state.store.as_ref(),
             (state.clock)(),
             &state.public_url,
-        )?;
+        )?
+        .with_mailer(state.mailer.as_deref());
         Ok::<_, StorageError>(work(&ctx, &state.org_plugins))
     })
     .await;

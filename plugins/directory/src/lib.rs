@@ -121,6 +121,9 @@ pub enum DirectoryCommand {
         /// Also members who have a password.
         #[serde(default)]
         all: bool,
+        /// Also mail each link to the member's address (needs `[mail]`).
+        #[serde(default)]
+        send: bool,
     },
 }
 
@@ -212,9 +215,15 @@ impl OrgPlugin for Directory {
                 }
                 contact(ctx, &member)
             }
-            DirectoryCommand::ActivationLinks { scope, all } => {
+            DirectoryCommand::ActivationLinks { scope, all, send } => {
                 let scope = ctx.admin_scope(scope.as_deref())?;
-                activation_links(ctx, &scope, all)
+                if send && ctx.mailer().is_none() {
+                    return Err(PluginError::new(
+                        "no_mail",
+                        "no mail server is configured: download the links instead",
+                    ));
+                }
+                activation_links(ctx, &scope, all, send)
             }
             DirectoryCommand::SetVisibility { visibility } => {
                 let mut me = caller.member.clone();
@@ -307,10 +316,17 @@ fn contact(ctx: &OrgContext<'_>, other: &Member) -> Result<Value, PluginError> {
 
 /// Fresh activation links for the members within `scope` (see
 /// [`DirectoryCommand::ActivationLinks`]).
-fn activation_links(ctx: &OrgContext<'_>, scope: &str, all: bool) -> Result<Value, PluginError> {
-    use plenum_signalling::account;
+fn activation_links(
+    ctx: &OrgContext<'_>,
+    scope: &str,
+    all: bool,
+    send: bool,
+) -> Result<Value, PluginError> {
+    use plenum_signalling::{account, mail};
     let store = ctx.store();
     let mut links = Vec::new();
+    let mut sent = 0u32;
+    let mut failed = 0u32;
     let mut csv = csv::WriterBuilder::new()
         .delimiter(b';')
         .from_writer(Vec::new());
@@ -347,10 +363,25 @@ fn activation_links(ctx: &OrgContext<'_>, scope: &str, all: bool) -> Result<Valu
             &link,
         ])
         .map_err(|e| PluginError::new("csv", e.to_string()))?;
-        links.push(json!({ "number": m.number, "name": m.display_name(), "unit": unit, "email": m.email, "link": link }));
+        let mailed = match (send.then(|| ctx.mailer()).flatten(), m.email.as_deref()) {
+            (Some(mailer), Some(address)) => {
+                let (subject, text) = mail::activation(&m.display_name(), &link);
+                let ok = mailer.send(address, &subject, &text).is_ok();
+                if ok {
+                    sent += 1;
+                } else {
+                    failed += 1;
+                }
+                ok
+            }
+            _ => false,
+        };
+        links.push(json!({ "number": m.number, "name": m.display_name(), "unit": unit, "email": m.email, "link": link, "mailed": mailed }));
     }
     let csv = csv
         .into_inner()
         .map_err(|e| PluginError::new("csv", e.to_string()))?;
-    Ok(json!({ "links": links, "csv": String::from_utf8_lossy(&csv) }))
+    Ok(
+        json!({ "links": links, "csv": String::from_utf8_lossy(&csv), "sent": sent, "failed": failed }),
+    )
 }
