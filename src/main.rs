@@ -412,21 +412,11 @@ fn root_unit(store: &dyn Store) -> Result<String> {
 }
 
 fn unit_command(config: &Config, cmd: UnitCmd) -> Result<()> {
-    use plenum_signalling::org::{Unit, UnitTree};
+    use plenum_signalling::org::Unit;
     let (store, _) = open_data(config)?;
     match cmd {
         UnitCmd::Put { id, name, parent } => {
-            plenum_signalling::org::validate_id("unit", &id)?;
-            plenum_signalling::org::validate_text("name", &name)?;
-            let unit = Unit { id, name, parent };
-            let mut units: Vec<Unit> = store
-                .units()?
-                .into_iter()
-                .filter(|u| u.id != unit.id)
-                .collect();
-            units.push(unit.clone());
-            UnitTree::new(&units)?;
-            store.put_unit(&unit)?;
+            plenum_signalling::org::put_unit(store.as_ref(), &Unit { id, name, parent })?;
         }
         UnitCmd::List => {
             for u in store.units()? {

@@ -337,3 +337,141 @@ async fn admins_get_activation_links_for_their_units_only() {
     .await;
     assert_eq!(again.status, 400);
 }
+
+#[tokio::test]
+async fn units_and_admin_scopes_are_managed_within_the_callers_units() {
+    let server = TestServer::start();
+    let p = setup(&server).await;
+    let put = |id: &'static str, parent: &'static str| json!({ "action": "put_unit", "id": id, "name": format!("Kreisverband {id}"), "parent": parent });
+    // Everyone signed in may list the units; only admins change them.
+    let (status, body) = directory(&server, Some(&p.berta), json!({ "action": "units" })).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == "x-m")
+    );
+    for command in [
+        put("x-new", "x-by"),
+        json!({ "action": "admins" }),
+        json!({ "action": "set_admin", "number": "2002", "unit": "x-be", "admin": true }),
+    ] {
+        let (status, body) = directory(&server, Some(&p.berta), command.clone()).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{command}"
+        );
+    }
+    // The Bavarian admin: a Kreisverband below Bavaria, not below Berlin, not Bavaria itself.
+    let (status, body) = directory(&server, Some(&p.uwe), put("x-dachau", "x-by")).await;
+    assert_eq!(
+        (status, body["created"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let (status, body) = directory(&server, Some(&p.uwe), put("x-mitte", "x-be")).await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("outside_scope"))
+    );
+    let (status, body) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "put_unit", "id": "x-by", "name": "Isar", "parent": "bv" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("outside_scope"))
+    );
+    // A cycle is refused (moving Bavaria below its own Kreisverband), and changes nothing.
+    let (status, body) = directory(
+        &server,
+        Some(&p.petra),
+        json!({ "action": "put_unit", "id": "x-by", "name": "LV Isar", "parent": "x-m" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("invalid")),
+        "{body}"
+    );
+    let (_, units) = directory(&server, Some(&p.petra), json!({ "action": "units" })).await;
+    let bavaria = units["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == "x-by")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (bavaria["name"].as_str(), bavaria["parent"].as_str()),
+        (Some("Landesverband Isar"), Some("bv"))
+    );
+
+    // Admin scopes: Uwe makes Bea admin of Giesing (by its name); not Berta (Berlin).
+    let (status, body) = directory(&server, Some(&p.uwe), json!({ "action": "set_admin", "number": "3001", "unit": "Kreisverband Giesing", "admin": true })).await;
+    assert_eq!(
+        (status, body["unit"].as_str()),
+        (200, Some("x-m")),
+        "{body}"
+    );
+    let (status, body) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "set_admin", "number": "2001", "unit": "x-by", "admin": true }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("not_found"))
+    );
+    let (status, body) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "set_admin", "number": "3002", "unit": "x-by", "admin": false }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("self"))
+    );
+    // Uwe sees the admins within Bavaria; Petra sees everyone's.
+    let (_, admins) = directory(&server, Some(&p.uwe), json!({ "action": "admins" })).await;
+    let listed: Vec<(&str, &str)> = admins["admins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["number"].as_str().unwrap(), a["unit"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [("3001", "x-m"), ("3002", "x-by")]);
+    let (_, admins) = directory(&server, Some(&p.petra), json!({ "action": "admins" })).await;
+    assert!(
+        admins["admins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["number"] == "1001" && a["unit"] == "bv")
+    );
+    // Bea now administers Giesing: she sees its members in full.
+    let (_, bea) = directory(
+        &server,
+        Some(&p.bea),
+        json!({ "action": "profile", "number": "3001" }),
+    )
+    .await;
+    assert_eq!(bea["member"]["email"], "bea@example.org");
+    // Withdrawn again by Uwe.
+    let (status, _) = directory(
+        &server,
+        Some(&p.uwe),
+        json!({ "action": "set_admin", "number": "3001", "unit": "x-m", "admin": false }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = directory(&server, Some(&p.bea), json!({ "action": "admins" })).await;
+    assert_eq!(status, 403);
+}

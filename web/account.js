@@ -32,7 +32,7 @@ export function apiError(body) {
   }
   if (error.reason) {
     const key = `org.error.${error.reason}`;
-    const text = t(key);
+    const text = t(key, { message: error.message ?? '' });
     return text === key ? error.message ?? error.reason : text;
   }
   const key = `account.error.${error.code}`;

@@ -1,4 +1,5 @@
-// Congress administration for admins (docs/events.md): import the member list of a unit
+// Congress administration for admins (docs/events.md): units and admin scopes within the
+// admin's own units, import the member list of a unit
 // (a dry run first, then the import; members of the unit missing from the file are "left"), create events, seat members by one-by-one numbers, group or unit
 // with a role, set delegate seats per unit, download the invitations as CSV or have them
 // mailed (when the server has `[mail]`), create guest
@@ -247,6 +248,63 @@ export function createAdmin({ showScreen, back }) {
     } catch (e) { message(e.message); }
   });
 
+  // Units and admin scopes (the directory's commands).
+  const directory = async (body) => {
+    const r = await postJson('/api/org/directory', body).catch(() => null);
+    if (!r) throw new Error(t('error.connection_failed'));
+    if (!r.ok) throw new Error(apiError(r.body));
+    return r.body;
+  };
+  const unitsMessage = (text) => { $('units-message').textContent = text ?? ''; };
+
+  const loadUnits = async () => {
+    try {
+      const [{ units }, { admins }] = await Promise.all([directory({ action: 'units' }), directory({ action: 'admins' })]);
+      const children = new Map();
+      for (const u of units) children.set(u.parent ?? '', [...(children.get(u.parent ?? '') ?? []), u]);
+      const rows = [];
+      const walk = (parent, depth) => {
+        for (const u of (children.get(parent) ?? []).sort((a, b) => a.name.localeCompare(b.name))) {
+          const li = h('li', { key: u.id, testid: 'unit-item', dataset: { unit: u.id } },
+            h('span', { text: u.name }), h('span', { className: 'muted', text: ` (${u.id})` }));
+          li.style.paddingLeft = `${depth * 1.25}rem`; // CSSOM: allowed by the CSP
+          rows.push(li);
+          walk(u.id, depth + 1);
+        }
+      };
+      walk('', 0);
+      replaceKeepingFocus($('units-list'), rows);
+      $('unit-names').replaceChildren(...units.map((u) => h('option', { value: u.name })));
+      replaceKeepingFocus($('admins-list'), admins.map((a) => h('tr', { key: `${a.number}|${a.unit}`, testid: 'admin-row' },
+        h('td', { text: a.number }), h('td', { text: a.name }), h('td', { text: a.unit_name }),
+        h('td', {}, smallButton(t('units.withdraw'), 'admin-withdraw', () => setAdmin(a.number, a.unit, false))))));
+    } catch (e) { unitsMessage(e.message); }
+  };
+
+  const setAdmin = async (number, unit, admin) => {
+    unitsMessage('');
+    try {
+      await directory({ action: 'set_admin', number, unit, admin });
+      unitsMessage(t(admin ? 'units.granted' : 'units.withdrawn', { number }));
+      await loadUnits();
+    } catch (e) { unitsMessage(e.message); }
+  };
+
+  $('unit-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    unitsMessage('');
+    try {
+      const { created } = await directory({ action: 'put_unit', id: $('unit-id').value.trim(), name: $('unit-name').value.trim(), parent: $('unit-parent').value.trim() });
+      unitsMessage(t(created ? 'units.created' : 'units.saved'));
+      $('unit-form').reset();
+      await loadUnits();
+    } catch (e) { unitsMessage(e.message); }
+  });
+  $('admin-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    setAdmin($('admin-number').value.trim(), $('admin-unit').value.trim(), true).then(() => $('admin-form').reset());
+  });
+
   $('admin-back').addEventListener('click', () => { clearInterval(timer); back(); });
   onLanguageChange(() => { renderList(); renderDetail(); });
 
@@ -254,6 +312,7 @@ export function createAdmin({ showScreen, back }) {
     open() {
       error('');
       showScreen('admin');
+      loadUnits();
       loadList();
     },
   };

@@ -237,6 +237,32 @@ impl Member {
     }
 }
 
+/// Why a unit was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PutUnitError {
+    /// The unit is malformed or would break the tree.
+    #[error(transparent)]
+    Invalid(#[from] OrgError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+/// Create or rename/move a unit, after checking its fields and that the units stay one tree.
+pub fn put_unit(store: &dyn crate::storage::Store, unit: &Unit) -> Result<(), PutUnitError> {
+    validate_id("unit", &unit.id)?;
+    validate_text("name", &unit.name)?;
+    let mut units: Vec<Unit> = store
+        .units()?
+        .into_iter()
+        .filter(|u| u.id != unit.id)
+        .collect();
+    units.push(unit.clone());
+    UnitTree::new(&units)?;
+    store.put_unit(unit)?;
+    Ok(())
+}
+
 /// The units as a tree, for scope checks.
 #[derive(Debug, Clone, Default)]
 pub struct UnitTree {

@@ -1,5 +1,5 @@
 // End-to-end: the party's admin sets up a congress in the browser, without a shell. They
-// import a Landesverband's member list (a dry run, then the import), create a congress with
+// create a Landesverband, import its member list (a dry run, then the import), create a congress with
 // an agenda, give two Landesverbände delegate seats, seat delegates one by one and by group
 // and themselves as moderator, and download the invitations. A new delegate opens the
 // activation link from that file, sets a password, finds the congress on the start page,
@@ -43,8 +43,6 @@ describe('Administration: a congress set up from the member list', { timeout: 18
   before(async () => {
     const printed = await run.start();
     origin = new URL(printed[0].url).origin;
-    // A Landesverband beside the demo's sixteen (units are the one thing set up by the CLI).
-    await plenum('unit', 'put', '--id', 'x-nord', '--name', 'Landesverband Nord', '--parent', 'bv');
     browser = await launchChromium({ fakeMedia: true });
     admin = await (await newContext(browser, { locale: 'de-DE' })).newPage();
     delegate = await (await newContext(browser, { locale: 'de-DE' })).newPage();
@@ -59,9 +57,19 @@ describe('Administration: a congress set up from the member list', { timeout: 18
     await run.stop(browser);
   });
 
-  step('the admin checks and imports the member list of Landesverband Nord', async () => {
+  step('the admin creates a Landesverband beside the demo\'s sixteen', async () => {
     await admin.click('[data-testid=start-admin]');
     await admin.waitForSelector('[data-testid=screen-admin]:not([hidden])');
+    await poll('the unit tree', async () => (await admin.locator('[data-testid=unit-item]').count()) === 21);
+    await admin.fill('[data-testid=unit-id]', 'x-nord');
+    await admin.fill('[data-testid=unit-name]', 'Landesverband Nord');
+    await admin.fill('[data-testid=unit-parent]', 'Bundesverband');
+    await admin.click('[data-testid=unit-submit]');
+    await poll('the new unit', async () => (await admin.locator('[data-testid=unit-item][data-unit=x-nord]').count()) === 1);
+    assert.match(await admin.textContent('[data-testid=units-message]'), /angelegt/);
+  }, 20_000);
+
+  step('the admin checks and imports the member list of Landesverband Nord', async () => {
     const csv = path.join(run.dataDir, 'nord.csv');
     // Windows-1252, as party offices export it: "ö" and "ä" are single bytes.
     const rows = 'Mitgliedsnummer;Vorname;Nachname;Gliederung;E-Mail\r\n'

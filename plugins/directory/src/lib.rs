@@ -47,7 +47,7 @@ pub mod search;
 use std::collections::BTreeSet;
 
 use plenum_signalling::auth::Role;
-use plenum_signalling::org::{Member, MemberStatus, Visibility};
+use plenum_signalling::org::{Member, MemberStatus, PutUnitError, Unit, Visibility};
 use plenum_signalling::org_plugin::{OrgContext, OrgNeed, OrgPlugin, PluginError};
 use plenum_signalling::protocol::RoomMode;
 use plenum_signalling::room::CongressState;
@@ -102,6 +102,30 @@ pub enum DirectoryCommand {
     SetVisibility {
         /// The setting.
         visibility: Option<Visibility>,
+    },
+    /// The organisation's units (id, name, parent), for choosing one.
+    Units,
+    /// Admins: create a unit below one they administer, or rename/move one they administer
+    /// (to a place they administer).
+    PutUnit {
+        /// Unit id (`[A-Za-z0-9._-]`).
+        id: String,
+        /// Its name.
+        name: String,
+        /// The unit above it.
+        parent: String,
+    },
+    /// Admins: who administers what within the caller's units.
+    Admins,
+    /// Admins: grant (or with `admin: false` withdraw) a member's admin scope over a unit the
+    /// caller administers. Nobody withdraws their own scope (another admin does).
+    SetAdmin {
+        /// Member number.
+        number: String,
+        /// The unit (id or exact name).
+        unit: String,
+        /// Grant or withdraw.
+        admin: bool,
     },
     /// "Write" or "call": the caller's conversation room with a member they can see
     /// (opened on first use, the same room afterwards; both are on its roster). The answer
@@ -158,8 +182,15 @@ impl OrgPlugin for Directory {
 
     fn need(&self, command: &DirectoryCommand) -> OrgNeed {
         match command {
-            DirectoryCommand::ActivationLinks { .. } => OrgNeed::Admin,
-            _ => OrgNeed::Member,
+            DirectoryCommand::ActivationLinks { .. }
+            | DirectoryCommand::PutUnit { .. }
+            | DirectoryCommand::Admins
+            | DirectoryCommand::SetAdmin { .. } => OrgNeed::Admin,
+            DirectoryCommand::Search { .. }
+            | DirectoryCommand::Profile { .. }
+            | DirectoryCommand::SetVisibility { .. }
+            | DirectoryCommand::Contact { .. }
+            | DirectoryCommand::Units => OrgNeed::Member,
         }
     }
 
@@ -202,6 +233,70 @@ impl OrgPlugin for Directory {
                 let entry = search::entry(units, &member, sight(&member))
                     .ok_or_else(|| not_found(&number))?;
                 Ok(json!({ "member": entry }))
+            }
+            DirectoryCommand::Units => {
+                let units = ctx.store().units().map_err(storage)?;
+                Ok(json!({ "units": units }))
+            }
+            DirectoryCommand::PutUnit { id, name, parent } => {
+                let parent = ctx.admin_scope(Some(&parent))?;
+                let existing = units.contains(&id);
+                if existing && !ctx.administers(&id) {
+                    return Err(PluginError::new(
+                        "outside_scope",
+                        format!("you do not administer {id}"),
+                    ));
+                }
+                let unit = Unit {
+                    id,
+                    name,
+                    parent: Some(parent),
+                };
+                plenum_signalling::org::put_unit(ctx.store(), &unit).map_err(|e| match e {
+                    PutUnitError::Invalid(e) => PluginError::new("invalid", e.to_string()),
+                    PutUnitError::Storage(e) => storage(e),
+                })?;
+                Ok(json!({ "unit": unit, "created": !existing }))
+            }
+            DirectoryCommand::Admins => {
+                let mut admins = Vec::new();
+                for (number, unit) in ctx.store().admins().map_err(storage)? {
+                    if !ctx.administers(&unit) {
+                        continue;
+                    }
+                    let name = ctx
+                        .store()
+                        .member(&number)
+                        .map_err(storage)?
+                        .map(|m| m.display_name())
+                        .unwrap_or_default();
+                    let unit_name = units.name(&unit).unwrap_or(&unit).to_owned();
+                    admins.push(json!({ "number": number, "name": name, "unit": unit, "unit_name": unit_name }));
+                }
+                Ok(json!({ "admins": admins }))
+            }
+            DirectoryCommand::SetAdmin {
+                number,
+                unit,
+                admin,
+            } => {
+                let unit = ctx.admin_scope(Some(&unit))?;
+                if !admin && number == caller.member.number {
+                    return Err(PluginError::new(
+                        "self",
+                        "another admin withdraws your own scope",
+                    ));
+                }
+                let member = ctx
+                    .store()
+                    .member(&number)
+                    .map_err(storage)?
+                    .filter(|m| m.status == MemberStatus::Active && ctx.administers(&m.unit))
+                    .ok_or_else(|| not_found(&number))?;
+                ctx.store()
+                    .set_admin(&member.number, &unit, admin)
+                    .map_err(storage)?;
+                Ok(json!({ "number": member.number, "unit": unit, "admin": admin }))
             }
             DirectoryCommand::Contact { number } => {
                 let member = ctx

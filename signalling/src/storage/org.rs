@@ -35,6 +35,8 @@ pub trait OrgStore {
     fn apply_members(&self, upserts: &[Member], left: &[String]) -> Result<(), StorageError>;
     /// The units a member administers (each with everything below it).
     fn admin_scopes(&self, number: &str) -> Result<Vec<String>, StorageError>;
+    /// Every admin scope: (member number, unit), by number.
+    fn admins(&self) -> Result<Vec<(String, String)>, StorageError>;
     /// Grant or withdraw a member's admin scope over `unit`.
     fn set_admin(&self, number: &str, unit: &str, admin: bool) -> Result<(), StorageError>;
     /// Put a member on a room's roster with its invite (stored with it, one transaction);
@@ -227,6 +229,15 @@ impl OrgStore for SqliteStore {
             let mut stmt =
                 c.prepare("SELECT unit_id FROM org_admins WHERE number = ?1 ORDER BY unit_id")?;
             let rows = stmt.query_map(params![number], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn admins(&self) -> Result<Vec<(String, String)>, StorageError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT number, unit_id FROM org_admins ORDER BY number, unit_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
