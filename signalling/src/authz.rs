@@ -149,6 +149,9 @@ pub fn need(command: &Command) -> Need {
         C::RequestFloor { .. } | C::WithdrawFloorRequest { .. } => Need::Speak,
         C::QueueEndFloor => Need::ModerateOrFloorHolder,
         C::SetStage { .. }
+        | C::SessionOpen
+        | C::SessionClose
+        | C::AgendaCall { .. }
         | C::SetMode { .. }
         | C::SetLobby { .. }
         | C::Admit { .. }
@@ -275,6 +278,9 @@ mod tests {
             Command::QueueSetOpen { open: false },
             Command::QueueSetTimeLimit { seconds: None },
             Command::QueueHistory,
+            Command::SessionOpen,
+            Command::SessionClose,
+            Command::AgendaCall { item: 0 },
             Command::SetMode {
                 mode: RoomMode::Open,
             },
@@ -352,6 +358,9 @@ mod tests {
         ("queue_set_open", [true, true, false, false, false]),
         ("queue_set_time_limit", [true, true, false, false, false]),
         ("queue_history", [true, true, true, true, true]),
+        ("session_open", [true, true, false, false, false]),
+        ("session_close", [true, true, false, false, false]),
+        ("agenda_call", [true, true, false, false, false]),
         ("set_mode", [true, true, false, false, false]),
         ("set_lobby", [true, true, false, false, false]),
         ("admit", [true, true, false, false, false]),

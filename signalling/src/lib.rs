@@ -14,6 +14,7 @@
 //! - [`events`] — congress administration: events, rosters by quota and group, invitations,
 //!   attendance (`/api/org/events`);
 //! - [`org_plugin`] — organisation-wide plugin commands and uploads (`/api/org/{ns}`);
+//! - [`record`] — the session record of a room (the facts of its minutes);
 //! - [`roster`] — which members may enter which room (invites behind member sign-in);
 //! - [`room`] — one actor task per active room; drives the media plane through
 //!   [`plenum_sfu::SfuHandle`] and turns its events into protocol events;
@@ -45,6 +46,7 @@ pub mod org_plugin;
 pub mod plugin;
 pub mod protocol;
 pub mod queue;
+pub mod record;
 pub mod room;
 pub mod roster;
 pub mod storage;

@@ -111,6 +111,15 @@ pub enum Command {
     },
     /// The history of speeches.
     QueueHistory,
+    /// Moderators (the chair): open the session; the minutes start here.
+    SessionOpen,
+    /// Moderators: close the session.
+    SessionClose,
+    /// Moderators: call an agenda item of the room's event (0-based index).
+    AgendaCall {
+        /// The item.
+        item: usize,
+    },
     /// Moderators: congress or open-discussion mode.
     SetMode {
         /// The mode.
@@ -260,6 +269,9 @@ impl Command {
             Command::QueueSetOpen { .. } => "queue_set_open",
             Command::QueueSetTimeLimit { .. } => "queue_set_time_limit",
             Command::QueueHistory => "queue_history",
+            Command::SessionOpen => "session_open",
+            Command::SessionClose => "session_close",
+            Command::AgendaCall { .. } => "agenda_call",
             Command::SetMode { .. } => "set_mode",
             Command::SetLobby { .. } => "set_lobby",
             Command::Admit { .. } => "admit",
@@ -565,6 +577,11 @@ pub enum Event {
     SpeechEnded {
         /// The speech, for the minutes.
         speech: Speech,
+    },
+    /// The session was opened or closed, or an agenda item called.
+    SessionChanged {
+        /// Opening, closing, agenda calls.
+        session: crate::room::SessionLog,
     },
     /// Congress or open mode.
     ModeChanged {

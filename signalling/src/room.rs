@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-pub use congress::CongressState;
+pub use congress::{AgendaCall, CongressState, SessionLog};
 
 use crate::auth::{Claims, Role};
 use crate::authz::{self, GrantOverrides};
@@ -233,6 +233,10 @@ impl Rooms {
             })?,
         };
         let polls = ballots::load(self.store.as_ref(), room_id).map_err(storage_error)?;
+        // Stays still open were cut short by a stop of the server.
+        self.store
+            .close_stays(room_id, (self.now_ms)())
+            .map_err(storage_error)?;
         let sfu_room = RoomId(self.next_room.fetch_add(1, Ordering::Relaxed));
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = RoomHandle {
@@ -556,6 +560,9 @@ impl RoomActor {
             return;
         };
         self.presence.set(&self.record.id, id, true);
+        if let Err(e) = self.store.record_join(&self.record.id, id, (self.now_ms)()) {
+            warn!(room = %self.record.id, "recording attendance failed: {e}");
+        }
         self.broadcast_except(id, Event::ParticipantJoined { participant: info });
         self.plugins_joined(id);
     }
@@ -773,6 +780,12 @@ impl RoomActor {
             self.send_lobby();
         } else {
             self.presence.set(&self.record.id, participant, false);
+            if let Err(e) = self
+                .store
+                .record_leave(&self.record.id, participant, (self.now_ms)())
+            {
+                warn!(room = %self.record.id, "recording attendance failed: {e}");
+            }
             self.broadcast(Event::ParticipantLeft {
                 participant_id: participant.to_owned(),
             });

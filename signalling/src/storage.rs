@@ -7,6 +7,7 @@ mod account;
 mod events;
 mod org;
 mod polls;
+mod record;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -23,6 +24,7 @@ pub use polls::{
     AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, audit_hash,
     result_commitment, verify_audit,
 };
+pub use record::{RecordStore, Stay};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -97,9 +99,18 @@ pub trait PluginStore {
 
 /// Rooms, invites, room state; polls through [`PollStore`], plugin data through
 /// [`PluginStore`], the organisation through [`OrgStore`], sign-in through [`AccountStore`],
-/// events (congress administration) through [`EventStore`].
+/// events (congress administration) through [`EventStore`], attendance through
+/// [`RecordStore`].
 pub trait Store:
-    PollStore + PluginStore + OrgStore + AccountStore + EventStore + Send + Sync + std::fmt::Debug
+    PollStore
+    + PluginStore
+    + OrgStore
+    + AccountStore
+    + EventStore
+    + RecordStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     /// Create a room; `Duplicate` if the id is taken.
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError>;
@@ -318,6 +329,18 @@ fn migration_steps() -> Vec<M<'static>> {
                 PRIMARY KEY (number, invite_id)
             ) WITHOUT ROWID;
             INSERT INTO member_invites (number, invite_id) SELECT number, invite_id FROM room_roster;",
+        ),
+        // The session record (record.rs): who was in a room from when to when.
+        M::up(
+            "CREATE TABLE attendance (
+                room_id TEXT NOT NULL REFERENCES rooms(id),
+                seq INTEGER NOT NULL,
+                participant_id TEXT NOT NULL,
+                joined_at_ms INTEGER NOT NULL,
+                left_at_ms INTEGER,
+                PRIMARY KEY (room_id, seq)
+            ) WITHOUT ROWID;
+            CREATE INDEX attendance_participant ON attendance(room_id, participant_id);",
         ),
     ]
 }
@@ -741,6 +764,7 @@ mod tests {
         account_conformance(store);
         retention_conformance(store);
         events_conformance(store);
+        attendance_conformance(store);
 
         store
             .put_plugin_data("demo", "chat", "m/2", Some("b"))
@@ -1085,6 +1109,34 @@ mod tests {
         assert_eq!(store.password_hash("1001").unwrap(), None);
         assert_eq!(store.session("s6", 10).unwrap(), None);
         assert!(store.member("1001").unwrap().is_some(), "the member stays");
+    }
+
+    /// Stays: join, leave, join again; a join with a stay still open closes it; a room
+    /// starting after a stop closes every open stay.
+    fn attendance_conformance(store: &dyn Store) {
+        store.record_join("demo", "p-a", 10).unwrap();
+        store.record_join("demo", "p-b", 11).unwrap();
+        store.record_leave("demo", "p-a", 20).unwrap();
+        store.record_join("demo", "p-a", 30).unwrap();
+        store.record_join("demo", "p-a", 35).unwrap();
+        store.close_stays("demo", 40).unwrap();
+        let stay = |p: &str, from, to| Stay {
+            participant_id: p.into(),
+            joined_at_ms: from,
+            left_at_ms: to,
+        };
+        assert_eq!(
+            store.stays("demo").unwrap(),
+            vec![
+                stay("p-a", 10, Some(20)),
+                stay("p-b", 11, Some(40)),
+                stay("p-a", 30, Some(35)),
+                stay("p-a", 35, Some(40)),
+            ]
+        );
+        store.record_leave("demo", "p-a", 50).unwrap();
+        assert_eq!(store.stays("demo").unwrap().len(), 4, "nothing open to close");
+        assert_eq!(store.stays("nope").unwrap(), vec![]);
     }
 
     /// Events and rosters; then erasure of a seated member.

@@ -50,6 +50,9 @@ pub struct CongressState {
     /// Delegated voting rights: delegator → proxy.
     #[serde(default)]
     pub proxies: BTreeMap<String, Proxy>,
+    /// Opening, closing and agenda calls (for the minutes).
+    #[serde(default)]
+    pub session: SessionLog,
 }
 
 /// A delegated voting right.
@@ -59,6 +62,37 @@ pub struct Proxy {
     pub proxy_id: String,
     /// The delegator's vote weight when delegating.
     pub weight: u64,
+}
+
+/// When the chair opened and closed the session and called each agenda item.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionLog {
+    /// Opened (unix milliseconds).
+    pub opened_at_ms: Option<u64>,
+    /// Closed.
+    pub closed_at_ms: Option<u64>,
+    /// Agenda items called, in order (an item may be called again).
+    pub agenda_calls: Vec<AgendaCall>,
+}
+
+/// One call of an agenda item.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AgendaCall {
+    /// The item (0-based index into the event's agenda).
+    pub item: usize,
+    /// When.
+    pub at_ms: u64,
+}
+
+impl SessionLog {
+    /// The item under discussion at `at_ms`: the last one called before.
+    pub fn item_at(&self, at_ms: u64) -> Option<usize> {
+        self.agenda_calls
+            .iter()
+            .rev()
+            .find(|c| c.at_ms <= at_ms)
+            .map(|c| c.item)
+    }
 }
 
 impl CongressState {
@@ -255,6 +289,53 @@ impl RoomActor {
             }
             Command::QueueSetTimeLimit { seconds } => {
                 q.set_time_limit(seconds).map_err(queue_error)?;
+                Applied::default()
+            }
+            Command::SessionOpen => {
+                let session = &mut self.state.session;
+                if session.opened_at_ms.is_some() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        "the session is open already (or was closed)",
+                    ));
+                }
+                session.opened_at_ms = Some(now);
+                Applied::default()
+            }
+            Command::SessionClose => {
+                let session = &mut self.state.session;
+                if session.opened_at_ms.is_none() || session.closed_at_ms.is_some() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        "the session is not open",
+                    ));
+                }
+                session.closed_at_ms = Some(now);
+                Applied::default()
+            }
+            Command::AgendaCall { item } => {
+                let items = self
+                    .store
+                    .event(&self.record.id)
+                    .map_err(|e| {
+                        warn!(room = %self.record.id, "reading the agenda failed: {e}");
+                        ErrorBody::new(ErrorCode::Internal, "storage unavailable")
+                    })?
+                    .map_or(0, |e| e.agenda.len());
+                if item >= items {
+                    return Err(ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!("the agenda has {items} items"),
+                    ));
+                }
+                let session = &mut self.state.session;
+                if session.opened_at_ms.is_none() || session.closed_at_ms.is_some() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        "the session is not open",
+                    ));
+                }
+                session.agenda_calls.push(AgendaCall { item, at_ms: now });
                 Applied::default()
             }
             Command::SetMode { mode } => {
@@ -477,6 +558,11 @@ impl RoomActor {
 
     /// Tell clients what changed between `before` and now, and bring the media plane in line.
     fn publish_changes(&mut self, before: &CongressState, now: u64) {
+        if self.state.session != before.session {
+            self.broadcast(Event::SessionChanged {
+                session: self.state.session.clone(),
+            });
+        }
         if self.state.mode != before.mode {
             self.broadcast(Event::ModeChanged {
                 mode: self.state.mode,
