@@ -573,6 +573,8 @@ function applyJoinResult(result, rejoining) {
   state.pinned = Boolean(result.pinned);
   state.slots = [];
   state.mode = result.mode ?? null;
+  state.session = result.session ?? null;
+  state.agenda = result.agenda ?? [];
   state.lobby = result.lobby ?? null;
   setQueue(result.queue ?? null);
   state.polls = result.polls ?? [];
@@ -856,6 +858,16 @@ const ROOM_EVENTS = {
     state.mode = msg.mode;
     congress.render();
   },
+  session_changed(msg) {
+    const before = state.session?.agenda_calls?.length ?? 0;
+    state.session = msg.session;
+    congress.render();
+    const calls = msg.session?.agenda_calls ?? [];
+    if (calls.length > before) {
+      const item = calls[calls.length - 1].item;
+      announce('announce.agendaCalled', { number: item + 1, title: state.agenda[item] ?? '' });
+    }
+  },
   lobby_changed(msg) {
     state.lobby = { enabled: Boolean(msg.enabled), waiting: msg.waiting ?? [] };
     renderLobby(state.lobby, command);
@@ -1029,6 +1041,8 @@ function teardown() {
   state.stage = null;
   state.pinned = false;
   state.mode = null;
+  state.session = null;
+  state.agenda = [];
   state.lobby = null;
   state.history = [];
   state.polls = [];
@@ -1269,6 +1283,8 @@ function congressView() {
     queue: state.queue,
     queueReceivedAt: state.queueReceivedAt,
     mode: state.mode,
+    session: state.session,
+    agenda: state.agenda,
     floorWarned: state.floorWarned,
     muted: state.muted,
     history: state.history,

@@ -166,8 +166,36 @@ export function createCongressPanel({ view, send }) {
     }
   }
 
+  /** The session bar: opened/closed, the agenda item under discussion; the chair's controls. */
+  function renderSession(v) {
+    const agenda = v.agenda ?? [];
+    const session = v.session ?? {};
+    const moderate = v.can('moderate');
+    $('session-bar').hidden = agenda.length === 0 && !session.opened_at_ms && !moderate;
+    const status = session.closed_at_ms
+      ? t('session.closedAt', { time: formatTime(session.closed_at_ms) })
+      : session.opened_at_ms ? t('session.openedAt', { time: formatTime(session.opened_at_ms) }) : t('session.notOpen');
+    $('session-status').textContent = status;
+    const calls = session.agenda_calls ?? [];
+    const current = calls.length ? calls[calls.length - 1].item : null;
+    $('agenda-current').textContent = current === null ? '' : t('session.current', { number: current + 1, title: agenda[current] ?? '' });
+    $('session-moderation').hidden = !moderate;
+    if (!moderate) return;
+    const open = Boolean(session.opened_at_ms) && !session.closed_at_ms;
+    $('session-open').hidden = Boolean(session.opened_at_ms);
+    $('session-close').hidden = !open;
+    $('agenda-form').hidden = !open || agenda.length === 0;
+    const select = $('agenda-select');
+    if (document.activeElement !== select) {
+      const chosen = select.value;
+      select.replaceChildren(...agenda.map((title, i) => h('option', { value: String(i), text: t('session.itemOption', { number: i + 1, title }) })));
+      select.value = chosen || String(current === null ? 0 : Math.min(current + 1, agenda.length - 1));
+    }
+  }
+
   function render() {
     const v = view();
+    renderSession(v);
     renderStatus(v);
     renderFloor(v);
     renderRequest(v);
@@ -217,6 +245,12 @@ export function createCongressPanel({ view, send }) {
     // On failure the next render shows the server's state again.
     $('queue-open').addEventListener('change', (ev) => send('queue_set_open', { open: ev.target.checked }).finally(render));
     $('time-limit-form').addEventListener('submit', setTimeLimit);
+    $('session-open').addEventListener('click', () => send('session_open'));
+    $('session-close').addEventListener('click', () => send('session_close'));
+    $('agenda-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      send('agenda_call', { item: Number($('agenda-select').value) });
+    });
     for (const button of document.querySelectorAll('[data-mode]')) {
       button.addEventListener('click', () => send('set_mode', { mode: button.dataset.mode }));
     }

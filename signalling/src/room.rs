@@ -584,6 +584,8 @@ impl RoomActor {
                 "audio": self.slots.audio,
             },
             "mode": self.state.mode,
+            "session": self.state.session,
+            "agenda": self.store.event(&self.record.id).ok().flatten().map(|e| e.agenda).unwrap_or_default(),
             "queue": self.state.queue.view(now),
             "polls": self.poll_views(id),
             "proxy": self.state.proxies.get(id).map(|p| p.proxy_id.clone()),

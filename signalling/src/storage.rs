@@ -1135,7 +1135,11 @@ mod tests {
             ]
         );
         store.record_leave("demo", "p-a", 50).unwrap();
-        assert_eq!(store.stays("demo").unwrap().len(), 4, "nothing open to close");
+        assert_eq!(
+            store.stays("demo").unwrap().len(),
+            4,
+            "nothing open to close"
+        );
         assert_eq!(store.stays("nope").unwrap(), vec![]);
     }
 

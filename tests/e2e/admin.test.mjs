@@ -4,7 +4,8 @@
 // and themselves as moderator, and download the invitations. A new delegate opens the
 // activation link from that file, sets a password, finds the congress on the start page,
 // looks colleagues up (a member of another Landesverband stays hidden), and joins; the
-// admin's attendance table and the moderator's participant list show them present.
+// admin's attendance table and the moderator's participant list show them present. The chair
+// opens the session and calls the first agenda item, which the delegate sees.
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,6 +39,7 @@ describe('Administration: a congress set up from the member list', { timeout: 18
   let delegate;
   let origin;
   let invitationsCsv;
+  let moderatorPage;
   const step = stepper();
 
   before(async () => {
@@ -184,5 +186,17 @@ describe('Administration: a congress set up from the member list', { timeout: 18
       return s.joined && s.participants.some((p) => p.name === 'Jörg Nordmann' && p.role === 'delegate');
     }, { timeout: 20_000 });
     await moderator.screenshot({ path: path.join(ARTIFACTS, 'moderator.png') });
+    moderatorPage = moderator;
   }, 60_000);
+
+  step('the chair opens the session and calls the first agenda item; the delegate sees it', async () => {
+    const moderator = moderatorPage;
+    assert.equal(await moderator.textContent('[data-testid=session-status]'), 'Die Sitzung ist noch nicht eröffnet.');
+    await moderator.click('[data-testid=session-open]');
+    await poll('the session to be open', async () => (await moderator.textContent('[data-testid=session-status]')).startsWith('Sitzung eröffnet um'));
+    await moderator.selectOption('[data-testid=agenda-select]', '0');
+    await moderator.click('[data-testid=agenda-call]');
+    await poll('the delegate to see the item', async () => (await delegate.textContent('[data-testid=agenda-current]')) === 'TOP 1: Eröffnung');
+    assert.equal(await delegate.isHidden('[data-testid=session-moderation]'), true, 'no chair controls for a delegate');
+  }, 30_000);
 });
