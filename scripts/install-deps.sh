@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Plenum needs on Debian, if missing (needs root):
 # cmake (libopus for the load tester), Chromium (browser tests), unshare and ip (private
-# network namespaces for tests), Node.js and npm (the browser test driver).
+# network namespaces for tests), Node.js and npm (the browser test driver), poppler-utils
+# (pdftotext and pdftoppm read the minutes' PDF back in tests).
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -10,6 +11,7 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: please install as root: apt-get install ${need[*]}" >&2

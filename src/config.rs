@@ -31,6 +31,8 @@ pub struct Config {
     pub retention: plenum_signalling::gdpr::RetentionConfig,
     /// Mail to members (SMTP).
     pub mail: plenum_signalling::mail::MailConfig,
+    /// Reports (minutes).
+    pub reports: plenum_reports::ReportsConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
     /// TURN for clients behind restrictive networks.
@@ -122,6 +124,7 @@ impl Default for Config {
             directory: plenum_directory::DirectoryConfig::default(),
             retention: plenum_signalling::gdpr::RetentionConfig::default(),
             mail: plenum_signalling::mail::MailConfig::default(),
+            reports: plenum_reports::ReportsConfig::default(),
             metrics: MetricsConfig::default(),
             turn: plenum_signalling::turn::TurnConfig::default(),
         }
@@ -187,6 +190,7 @@ const ENV_ROOTS: &[&str] = &[
     "directory",
     "retention",
     "mail",
+    "reports",
     "metrics",
     "turn",
 ];

@@ -610,7 +610,8 @@ async fn serve(config: Config) -> Result<()> {
                 presence,
                 config.invites.valid_hours * 3600,
             ))
-            .with(plenum_directory::Directory::new(config.directory)),
+            .with(plenum_directory::Directory::new(config.directory))
+            .with(plenum_reports::Reports::new(&config.reports)),
         metrics_token: metrics_token(&config)?,
         hsts: config.http.tls && !plenum_signalling::is_local_url(&public_url),
         public_url: public_url.clone(),

@@ -183,6 +183,80 @@ async fn a_whole_session_is_in_the_record() {
         c.request("leave", json!({})).await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The minutes: only for admins over the event's unit.
+    let get = |cookie: String, path: String| {
+        let server = &server;
+        async move {
+            let c = format!("plenum_session={cookie}");
+            plenum_loadtest::server::https_request(
+                &server.url,
+                &server.ca_pem(),
+                "GET",
+                &path,
+                &[("Cookie", c.as_str())],
+                b"",
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let pdf_path = format!("/api/org/reports/download/minutes.pdf?room={room}");
+    assert_eq!(
+        get(p.bea.clone(), pdf_path.clone()).await.status,
+        403,
+        "a member"
+    );
+    let other = get(p.uwe.clone(), pdf_path.clone()).await;
+    assert_eq!(other.status, 422, "an admin of another unit");
+    let pdf = get(p.petra.clone(), pdf_path.clone()).await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    assert!(pdf.body.starts_with(b"%PDF-"));
+    // Kept beside the test run for a look (target/…/minutes-record-ws.pdf).
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("minutes-record-ws.pdf");
+    std::fs::write(&file, &pdf.body).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Protokoll: Parteitag Nord",
+        "Seite 1 von",
+        "Versammlungsleitung",
+        "Petra Partei",
+        "Bernd Berlin",
+        "Landesverband Spree",
+        "Eröffnung",
+        "Wahl der Schatzmeisterin",
+        "Geschäftsordnungsantrag",
+        "Antrag „Antrag A1: Mehr Bänke“",
+        "angenommen",
+        "gewählt: Bea Bayer",
+        "Beschlussfähigkeit nicht erreicht",
+        "Namentliche Stimmabgabe",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle:?} is not in the PDF:\n{text}"
+        );
+    }
+    let html = get(
+        p.petra.clone(),
+        format!("/api/org/reports/download/minutes.html?room={room}&lang=en"),
+    )
+    .await;
+    let html = String::from_utf8(html.body).unwrap();
+    assert!(
+        html.contains("<html lang=\"en\">")
+            && html.contains("Minutes: Parteitag Nord")
+            && html.contains("Point of order"),
+        "{html}"
+    );
     server.terminate();
 
     let store =

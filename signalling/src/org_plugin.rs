@@ -161,6 +161,17 @@ impl<'a> OrgContext<'a> {
     }
 }
 
+/// A file a plugin hands out (`GET /api/org/{ns}/download/{action}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// Its media type, e.g. `application/pdf`.
+    pub content_type: &'static str,
+    /// The name offered for saving it.
+    pub filename: String,
+    /// The content.
+    pub bytes: Vec<u8>,
+}
+
 /// An organisation-wide feature of a plugin crate. One instance per server.
 pub trait OrgPlugin: Send + Sync + 'static {
     /// The commands, as JSON bodies of `POST /api/org/{ns}`.
@@ -193,6 +204,22 @@ pub trait OrgPlugin: Send + Sync + 'static {
             format!("no upload {action:?}"),
         ))
     }
+    /// Which callers a download admits; `None`: no such download.
+    fn download_need(&self, _action: &str) -> Option<OrgNeed> {
+        None
+    }
+    /// Run an authorized download (`params` are the URL's query parameters).
+    fn download(
+        &self,
+        _ctx: &OrgContext<'_>,
+        action: &str,
+        _params: &std::collections::HashMap<String, String>,
+    ) -> Result<Download, PluginError> {
+        Err(PluginError::new(
+            "unknown_action",
+            format!("no download {action:?}"),
+        ))
+    }
 }
 
 /// The object-safe face of an [`OrgPlugin`].
@@ -210,6 +237,12 @@ trait AnyOrgPlugin: Send + Sync {
         params: &std::collections::HashMap<String, String>,
         body: &[u8],
     ) -> Result<serde_json::Value, OrgFailure>;
+    fn download(
+        &self,
+        ctx: &OrgContext<'_>,
+        action: &str,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<Download, OrgFailure>;
 }
 
 /// Why the host or the plugin refused.
@@ -263,6 +296,21 @@ impl<P: OrgPlugin> AnyOrgPlugin for P {
         }
         OrgPlugin::upload(self, ctx, action, params, body).map_err(OrgFailure::Plugin)
     }
+
+    fn download(
+        &self,
+        ctx: &OrgContext<'_>,
+        action: &str,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<Download, OrgFailure> {
+        let need = self
+            .download_need(action)
+            .ok_or_else(|| OrgFailure::BadRequest(format!("no download {action:?}")))?;
+        if !allowed(ctx.caller, need) {
+            return Err(OrgFailure::Forbidden);
+        }
+        OrgPlugin::download(self, ctx, action, params).map_err(OrgFailure::Plugin)
+    }
 }
 
 /// The organisation-wide plugins of this server, registered in one place (`main`).
@@ -308,6 +356,20 @@ impl OrgRegistry {
         plugin.run(ctx, body)
     }
 
+    /// Run a download of `caller` for namespace `ns`.
+    pub fn download(
+        &self,
+        ctx: &OrgContext<'_>,
+        ns: &str,
+        action: &str,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<Download, OrgFailure> {
+        let plugin = self
+            .find(ns)
+            .ok_or_else(|| OrgFailure::BadRequest(format!("no plugin {ns:?} on this server")))?;
+        plugin.download(ctx, action, params)
+    }
+
     /// Run an upload of `caller` for namespace `ns`.
     pub fn upload(
         &self,
@@ -326,10 +388,16 @@ impl OrgRegistry {
 
 /// The host's routes under `/api/org`.
 pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/api/org/{ns}", post(command)).route(
-        "/api/org/{ns}/upload/{action}",
-        post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
-    )
+    Router::new()
+        .route("/api/org/{ns}", post(command))
+        .route(
+            "/api/org/{ns}/upload/{action}",
+            post(upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
+        .route(
+            "/api/org/{ns}/download/{action}",
+            axum::routing::get(download),
+        )
 }
 
 pub(crate) fn refusal(
@@ -452,13 +520,7 @@ async fn run(
     + 'static,
 ) -> Response {
     let result = tokio::task::spawn_blocking(move || {
-        let ctx = OrgContext::new(
-            &caller,
-            state.store.as_ref(),
-            (state.clock)(),
-            &state.public_url,
-        )?
-        .with_mailer(state.mailer.as_deref());
+        let ctx = org_context(&state, &caller)?;
         Ok::<_, StorageError>(work(&ctx, &state.org_plugins))
     })
     .await;
@@ -484,4 +546,65 @@ async fn upload(
         plugins.upload(ctx, &ns, &action, &params, &body)
     })
     .await
+}
+
+/// The context of a request of `caller`.
+fn org_context<'a>(
+    state: &'a AppState,
+    caller: &'a Caller,
+) -> Result<OrgContext<'a>, StorageError> {
+    Ok(OrgContext::new(
+        caller,
+        state.store.as_ref(),
+        (state.clock)(),
+        &state.public_url,
+    )?
+    .with_mailer(state.mailer.as_deref()))
+}
+
+async fn download(
+    State(state): State<Arc<AppState>>,
+    Path((ns, action)): Path<(String, String)>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match caller(&state, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        let ctx = org_context(&state, &caller)?;
+        Ok::<_, StorageError>(state.org_plugins.download(&ctx, &ns, &action, &params))
+    })
+    .await;
+    match result {
+        Ok(Ok(Ok(file))) => {
+            // Only safe characters in the header; the plugin's name is a suggestion.
+            let name: String = file
+                .filename
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let mut resp = file.bytes.into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(file.content_type),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            resp
+        }
+        Ok(Ok(Err(f))) => failure(f),
+        Ok(Err(e)) => storage_failure(e),
+        Err(_) => storage_failure(StorageError::Corrupt("the download did not finish".into())),
+    }
 }
