@@ -8,7 +8,7 @@
 // `/api/org/events` and `/api/org/directory/upload/import`.
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
-import { t, roleText, onLanguageChange } from './i18n.js';
+import { t, roleText, language, onLanguageChange } from './i18n.js';
 import { postJson, apiError } from './account.js';
 
 const REFRESH_MS = 5000;
@@ -84,6 +84,9 @@ export function createAdmin({ showScreen, back }) {
     $('event-detail').hidden = !d;
     if (!d) return;
     $('event-heading').textContent = d.title;
+    const minutes = (file) => `/api/org/reports/download/${file}?room=${encodeURIComponent(d.room)}&lang=${language()}`;
+    $('minutes-pdf').href = minutes('minutes.pdf');
+    $('minutes-html').href = minutes('minutes.html');
     $('event-meta').textContent = [t(`events.kind.${d.kind}`), d.unit_name, dateText(d.starts_at), t('events.presentNow', { n: d.present, guests: d.guests_present })].filter(Boolean).join(' · ');
     replaceKeepingFocus($('event-agenda-list'), d.agenda.map((item, i) => h('li', { key: String(i), text: item })));
     const seats = new Map(d.quotas.map((q) => [q.unit, q.seats]));

@@ -199,4 +199,20 @@ describe('Administration: a congress set up from the member list', { timeout: 18
     await poll('the delegate to see the item', async () => (await delegate.textContent('[data-testid=agenda-current]')) === 'TOP 1: Eröffnung');
     assert.equal(await delegate.isHidden('[data-testid=session-moderation]'), true, 'no chair controls for a delegate');
   }, 30_000);
+
+  step('the admin downloads the minutes as PDF; page 1 is kept as an image', async () => {
+    const [download] = await Promise.all([
+      admin.waitForEvent('download'),
+      admin.click('[data-testid=minutes-pdf]'),
+    ]);
+    assert.match(download.suggestedFilename(), /^protokoll-e-[0-9a-f]+\.pdf$/);
+    const file = path.join(ARTIFACTS, 'protokoll.pdf');
+    await download.saveAs(file);
+    const run = promisify(execFile);
+    const { stdout } = await run('pdftotext', ['-layout', file, '-']);
+    for (const needle of ['Protokoll: Bundesparteitag 2027', 'Jörg Nordmann', 'Landesverband Nord', 'Eröffnung', 'Seite 1 von']) {
+      assert.ok(stdout.includes(needle), `${needle} in the minutes:\n${stdout}`);
+    }
+    await run('pdftoppm', ['-png', '-r', '80', '-f', '1', '-l', '1', file, path.join(ARTIFACTS, 'protokoll-seite')]);
+  }, 30_000);
 });
