@@ -550,7 +550,9 @@ async fn serve(config: Config) -> Result<()> {
     .await?;
     let store_dyn: Arc<dyn Store> = store.clone();
     // Every plugin of this server, in one place.
-    let plugins = Registry::new().with(plenum_chat::registration(config.chat));
+    let plugins = Registry::new()
+        .with(plenum_chat::registration(config.chat))
+        .with(plenum_reports::notes::registration());
     let rooms = Arc::new(Rooms::new(
         store_dyn.clone(),
         sfu.clone(),

@@ -102,6 +102,29 @@ async fn a_whole_session_is_in_the_record() {
         .request("agenda_call", json!({ "item": 1 }))
         .await
         .unwrap();
+    // Bea takes the minutes (the grant from the chair); Berta may not.
+    chair
+        .request(
+            "set_grants",
+            json!({ "participant_id": bea_id, "minutes": true }),
+        )
+        .await
+        .unwrap();
+    let note = |text: &str, item: Option<u64>| json!({ "ns": "reports", "body": { "action": "note", "item": item, "text": text } });
+    bea.request(
+        "plugin",
+        note(
+            "Antrag A1 wird eingebracht; Aussprache mit „Für“ und „Gegen“.",
+            Some(2),
+        ),
+    )
+    .await
+    .unwrap();
+    common::expect_error(&berta, "plugin", note("Ich auch", None), "forbidden").await;
+    chair
+        .request("plugin", note("Die Versammlung ist beschlussfähig.", None))
+        .await
+        .unwrap();
     speak(&chair, &uwe, "point_of_order").await;
     speak(&chair, &bea, "pro").await;
     speak(&chair, &berta, "contra").await;
@@ -204,8 +227,8 @@ async fn a_whole_session_is_in_the_record() {
     let pdf_path = format!("/api/org/reports/download/minutes.pdf?room={room}");
     assert_eq!(
         get(p.bea.clone(), pdf_path.clone()).await.status,
-        403,
-        "a member"
+        422,
+        "a member: no draft"
     );
     let other = get(p.uwe.clone(), pdf_path.clone()).await;
     assert_eq!(other.status, 422, "an admin of another unit");
@@ -245,6 +268,87 @@ async fn a_whole_session_is_in_the_record() {
             "{needle:?} is not in the PDF:\n{text}"
         );
     }
+    assert!(
+        text.contains("Entwurf, nicht genehmigt") && text.contains("Antrag A1 wird eingebracht"),
+        "{text}"
+    );
+
+    // Approval freezes the minutes; members on the roster download that version, not drafts.
+    let (status, v1) = org::command(
+        &server,
+        Some(&p.petra),
+        "reports",
+        json!({ "action": "approve", "room": room }),
+    )
+    .await;
+    assert_eq!(status, 200, "{v1}");
+    assert_eq!(
+        (v1["version"].as_u64(), v1["supersedes"].clone()),
+        (Some(1), Value::Null)
+    );
+    let sha = v1["sha256"].as_str().unwrap().to_owned();
+    let frozen = get(
+        p.berta.clone(),
+        format!("/api/org/reports/download/record.json?room={room}&version=1"),
+    )
+    .await;
+    assert_eq!(frozen.status, 200);
+    assert_eq!(
+        plenum_reports::sha256_hex(std::str::from_utf8(&frozen.body).unwrap()),
+        sha,
+        "the hash covers exactly that JSON"
+    );
+    let approved = get(p.berta.clone(), format!("{pdf_path}&version=1")).await;
+    assert_eq!(approved.status, 200);
+    std::fs::write(&file, &approved.body).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .unwrap();
+    let approved_text = String::from_utf8(out.stdout).unwrap().replace('\n', " ");
+    assert!(
+        approved_text.contains("Fassung 1") && approved_text.contains(&sha),
+        "{approved_text}"
+    );
+    // A correction is a new version naming the one it replaces; version 1 stays as it was.
+    let (_, v2) = org::command(
+        &server,
+        Some(&p.petra),
+        "reports",
+        json!({ "action": "approve", "room": room }),
+    )
+    .await;
+    assert_eq!(
+        (v2["version"].as_u64(), v2["supersedes"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let (_, versions) = org::command(
+        &server,
+        Some(&p.petra),
+        "reports",
+        json!({ "action": "versions", "room": room }),
+    )
+    .await;
+    assert_eq!(versions["versions"][0]["sha256"], sha.as_str());
+    let again = get(
+        p.berta.clone(),
+        format!("/api/org/reports/download/record.json?room={room}&version=1"),
+    )
+    .await;
+    assert_eq!(again.body, frozen.body);
+    let (status, body) = org::command(
+        &server,
+        Some(&p.uwe),
+        "reports",
+        json!({ "action": "approve", "room": room }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("unknown_event"))
+    );
+
     let html = get(
         p.petra.clone(),
         format!("/api/org/reports/download/minutes.html?room={room}&lang=en"),

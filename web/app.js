@@ -29,8 +29,8 @@ const RECONNECT_GIVE_UP_MS = 120_000;
 
 /** The role defaults of docs/protocol.md, for a participant (or token) that carries no grants. */
 const ROLE_GRANTS = {
-  admin: { publish: true, speak: true, moderate: true, admin: true },
-  moderator: { publish: true, speak: true, moderate: true },
+  admin: { publish: true, speak: true, moderate: true, admin: true, minutes: true },
+  moderator: { publish: true, speak: true, moderate: true, minutes: true },
   delegate: { publish: true, speak: true, vote: true },
   guest_speaker: { publish: true, speak: true },
   observer: {},

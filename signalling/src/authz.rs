@@ -26,6 +26,9 @@ pub struct Grants {
     pub moderate: bool,
     /// Appoint moderators; act on moderators.
     pub admin: bool,
+    /// Take the minutes (Protokollführung): notes per agenda item.
+    #[serde(default)]
+    pub minutes: bool,
 }
 
 impl Grants {
@@ -45,6 +48,8 @@ impl Grants {
             vote_weight: 1,
             moderate,
             admin,
+            // The chair may take notes too; anyone else gets it from a moderator.
+            minutes: moderate,
         }
     }
 }
@@ -68,6 +73,9 @@ pub struct GrantOverrides {
     /// Vote weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vote_weight: Option<u32>,
+    /// Take the minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<bool>,
 }
 
 impl GrantOverrides {
@@ -85,6 +93,7 @@ impl GrantOverrides {
             speak: later.speak.or(base.speak),
             vote: later.vote.or(base.vote),
             vote_weight: later.vote_weight.or(base.vote_weight),
+            minutes: later.minutes.or(base.minutes),
         }
     }
 
@@ -96,6 +105,7 @@ impl GrantOverrides {
         g.speak = self.speak.unwrap_or(g.speak);
         g.vote = self.vote.unwrap_or(g.vote);
         g.vote_weight = self.vote_weight.unwrap_or(g.vote_weight);
+        g.minutes = self.minutes.unwrap_or(g.minutes);
         (role, g)
     }
 
@@ -126,6 +136,8 @@ pub enum Need {
     Moderate,
     /// *moderate*, or holding the floor (ending one's own speech).
     ModerateOrFloorHolder,
+    /// The *minutes* grant (Protokollführung).
+    Minutes,
 }
 
 /// The table: which grant each command needs.
@@ -193,6 +205,7 @@ pub fn allows(grants: &Grants, holds_floor: bool, need: Need) -> bool {
         Need::Vote => grants.vote,
         Need::Moderate => grants.moderate,
         Need::ModerateOrFloorHolder => grants.moderate || holds_floor,
+        Need::Minutes => grants.minutes,
     }
 }
 

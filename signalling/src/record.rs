@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
 use crate::ballot::{PollResult, PollSpec, PollState};
@@ -21,7 +21,7 @@ use crate::room::CongressState;
 use crate::storage::{EventKind, StorageError, Store};
 
 /// The record of one room.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionRecord {
     /// Room id.
     pub room: String,
@@ -50,7 +50,7 @@ pub struct SessionRecord {
 }
 
 /// A participant's presence.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Attendee {
     /// Participant id.
     pub participant_id: String,
@@ -67,7 +67,7 @@ pub struct Attendee {
 }
 
 /// An agenda item.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AgendaItem {
     /// 1-based number (TOP 1 …).
     pub number: usize,
@@ -78,7 +78,7 @@ pub struct AgendaItem {
 }
 
 /// A finished speech.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SpeechEntry {
     /// Who.
     pub name: String,
@@ -93,7 +93,7 @@ pub struct SpeechEntry {
 }
 
 /// A poll.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PollEntry {
     /// Poll id.
     pub id: String,
@@ -124,7 +124,7 @@ pub struct PollEntry {
 }
 
 /// One line of a roll call.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RollCall {
     /// Who.
     pub name: String,

@@ -5,7 +5,21 @@
 use plenum_signalling::ballot::{PollKind, PollState};
 use plenum_signalling::record::{PollEntry, SessionRecord};
 
+use crate::notes::Note;
 use crate::text::{Clock, Lang, duration};
+
+/// An approved version of the minutes, as its PDF and HTML state it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// 1, 2, … (a correction is a new version).
+    pub version: u32,
+    /// When (unix milliseconds).
+    pub approved_at_ms: u64,
+    /// By whom.
+    pub approved_by: String,
+    /// SHA-256 (hex) over the version's JSON.
+    pub sha256: String,
+}
 
 /// One block of the document.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,11 +56,34 @@ fn item(n: Option<usize>) -> String {
     n.map_or_else(|| "–".to_owned(), |n| n.to_string())
 }
 
-/// The minutes of `record`.
-pub fn minutes(record: &SessionRecord, lang: Lang, clock: &Clock) -> Doc {
+/// The minutes of `record` with the minute-taker's `notes`; `approval` for an approved
+/// version (a draft otherwise).
+pub fn minutes(
+    record: &SessionRecord,
+    notes: &[Note],
+    approval: Option<&Approval>,
+    lang: Lang,
+    clock: &Clock,
+) -> Doc {
     let t = |k: &str| lang.t(k).to_owned();
     let mut blocks = Vec::new();
     let mut facts = Vec::new();
+    match approval {
+        Some(a) => {
+            facts.push((
+                t("approved"),
+                format!(
+                    "{} {}, {} ({} {})",
+                    t("version"),
+                    a.version,
+                    clock.date_time(a.approved_at_ms),
+                    t("by"),
+                    a.approved_by
+                ),
+            ));
+        }
+        None => facts.push((t("status"), t("draft"))),
+    }
     if let Some(kind) = record.kind {
         facts.push((t("col.kind"), t(&format!("kind.{}", kind.as_str()))));
     }
@@ -74,6 +111,10 @@ pub fn minutes(record: &SessionRecord, lang: Lang, clock: &Clock) -> Doc {
         },
     ));
     blocks.push(Block::Facts(facts));
+    if let Some(a) = approval {
+        // On a line of its own, so the 64 digits are never broken.
+        blocks.push(Block::Paragraph(format!("SHA-256: {}", a.sha256)));
+    }
 
     blocks.push(Block::Heading(t("attendance")));
     blocks.push(Block::Paragraph(format!(
@@ -137,6 +178,29 @@ pub fn minutes(record: &SessionRecord, lang: Lang, clock: &Clock) -> Doc {
                         } else {
                             called.join(", ")
                         },
+                    ]
+                })
+                .collect(),
+        });
+    }
+
+    if !notes.is_empty() {
+        blocks.push(Block::Heading(t("notes")));
+        blocks.push(Block::Table {
+            columns: vec![
+                (t("col.item"), 0.08),
+                (t("col.time"), 0.14),
+                (t("notes.text"), 0.58),
+                (t("notes.by"), 0.2),
+            ],
+            rows: notes
+                .iter()
+                .map(|n| {
+                    vec![
+                        item(n.item),
+                        clock.time(n.at_ms),
+                        n.text.clone(),
+                        n.by.clone(),
                     ]
                 })
                 .collect(),

@@ -3,12 +3,17 @@
 //! organisation-wide plugin (namespace `reports`): admins over the event's organising unit
 //! read a room's record and download its minutes.
 //!
-//! Not yet here (issue 14 continues): the minute-taker's notes and the chair's approval with
-//! the SHA-256 printed in the PDF, published minutes for members, board resolutions by
-//! circulation, the resolutions register and attachments.
+//! The room half ([`notes`]) takes the minute-taker's notes during the session. An admin
+//! approves the minutes: the record and the notes are frozen as one JSON document, its
+//! SHA-256 printed in the PDF; a correction is a new version that names the one it replaces;
+//! members on the room's roster download approved versions.
+//!
+//! Not yet here (issue 14 continues): approval by the room's chair (today: an admin over the
+//! event's unit), board resolutions by circulation, the resolutions register, attachments.
 
 pub mod doc;
 pub mod html;
+pub mod notes;
 pub mod pdf;
 pub mod text;
 
@@ -48,6 +53,17 @@ impl Default for ReportsConfig {
 pub enum ReportsCommand {
     /// The session record of a room (JSON).
     Record {
+        /// The room.
+        room: String,
+    },
+    /// Approve the minutes as they are now: a new version (the first, or a correction that
+    /// replaces the latest). Approved versions never change.
+    Approve {
+        /// The room.
+        room: String,
+    },
+    /// The approved versions of a room's minutes.
+    Versions {
         /// The room.
         room: String,
     },
@@ -106,6 +122,83 @@ fn root(ctx: &OrgContext<'_>) -> Option<String> {
         .map(|u| u.id)
 }
 
+/// An approved version as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "plenum_signalling::serde")]
+pub struct Frozen {
+    /// 1, 2, …
+    pub version: u32,
+    /// The version this one corrects.
+    pub supersedes: Option<u32>,
+    /// When (unix milliseconds).
+    pub approved_at_ms: u64,
+    /// By whom.
+    pub approved_by: String,
+    /// The session record then.
+    pub record: SessionRecord,
+    /// The notes then.
+    pub notes: Vec<notes::Note>,
+}
+
+/// A stored version: the JSON exactly as hashed, its hash, and what it says.
+struct StoredVersion {
+    json: String,
+    sha256: String,
+    minutes: Frozen,
+}
+
+fn version_key(version: u32) -> String {
+    format!("minutes/v{version:04}")
+}
+
+/// SHA-256 of `text` as lower-case hex.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The notes of `room`, oldest first.
+fn room_notes(ctx: &OrgContext<'_>, room: &str) -> Result<Vec<notes::Note>, PluginError> {
+    let data = ctx
+        .store()
+        .plugin_data(room, notes::NAMESPACE)
+        .map_err(storage)?;
+    Ok(notes::stored_notes(&data))
+}
+
+/// The approved versions of `room`, oldest first (each checked against its hash).
+fn versions(ctx: &OrgContext<'_>, room: &str) -> Result<Vec<StoredVersion>, PluginError> {
+    let data = ctx
+        .store()
+        .plugin_data(room, notes::NAMESPACE)
+        .map_err(storage)?;
+    let mut out = Vec::new();
+    for (key, value) in data {
+        if !key.starts_with("minutes/v") {
+            continue;
+        }
+        let corrupt =
+            || PluginError::new("corrupt", format!("stored minutes {key} are unreadable"));
+        let stored: Value = serde_json::from_str(&value).map_err(|_| corrupt())?;
+        let (Some(json), Some(sha256)) = (stored["json"].as_str(), stored["sha256"].as_str())
+        else {
+            return Err(corrupt());
+        };
+        if sha256_hex(json) != sha256 {
+            return Err(PluginError::new(
+                "corrupt",
+                format!("stored minutes {key} do not match their hash"),
+            ));
+        }
+        out.push(StoredVersion {
+            minutes: serde_json::from_str(json).map_err(|_| corrupt())?,
+            json: json.to_owned(),
+            sha256: sha256.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
 fn lang_of(params: &HashMap<String, String>) -> Lang {
     match params.get("lang").map(String::as_str) {
         Some("en") => Lang::En,
@@ -123,7 +216,10 @@ impl OrgPlugin for Reports {
     /// The authorization table: admins, narrowed to the event's unit.
     fn need(&self, command: &ReportsCommand) -> OrgNeed {
         match command {
-            ReportsCommand::Record { .. } | ReportsCommand::Minutes { .. } => OrgNeed::Admin,
+            ReportsCommand::Record { .. }
+            | ReportsCommand::Approve { .. }
+            | ReportsCommand::Versions { .. }
+            | ReportsCommand::Minutes { .. } => OrgNeed::Admin,
         }
     }
 
@@ -135,14 +231,60 @@ impl OrgPlugin for Reports {
             }
             ReportsCommand::Minutes { room, lang } => {
                 let record = readable(ctx, &room)?;
-                let doc = doc::minutes(&record, lang, &self.clock);
+                let notes = room_notes(ctx, &room)?;
+                let doc = doc::minutes(&record, &notes, None, lang, &self.clock);
                 Ok(json!({ "html": html::render(&doc) }))
+            }
+            ReportsCommand::Approve { room } => {
+                let record = readable(ctx, &room)?;
+                let notes = room_notes(ctx, &room)?;
+                let versions = versions(ctx, &room)?;
+                let version = versions.last().map_or(1, |v| v.minutes.version + 1);
+                let frozen = Frozen {
+                    version,
+                    supersedes: versions.last().map(|v| v.minutes.version),
+                    approved_at_ms: ctx.now().saturating_mul(1000),
+                    approved_by: ctx.caller().member.display_name(),
+                    record,
+                    notes,
+                };
+                let json = serde_json::to_string(&frozen)
+                    .map_err(|e| PluginError::new("invalid", e.to_string()))?;
+                let sha256 = sha256_hex(&json);
+                let stored = json!({ "sha256": sha256, "json": json }).to_string();
+                ctx.store()
+                    .put_plugin_data(
+                        &room,
+                        notes::NAMESPACE,
+                        &version_key(version),
+                        Some(&stored),
+                    )
+                    .map_err(storage)?;
+                Ok(json!({ "version": version, "sha256": sha256, "supersedes": frozen.supersedes }))
+            }
+            ReportsCommand::Versions { room } => {
+                readable(ctx, &room)?;
+                let list: Vec<Value> = versions(ctx, &room)?
+                    .iter()
+                    .map(|v| {
+                        json!({
+                            "version": v.minutes.version,
+                            "supersedes": v.minutes.supersedes,
+                            "approved_at_ms": v.minutes.approved_at_ms,
+                            "approved_by": v.minutes.approved_by,
+                            "sha256": v.sha256,
+                        })
+                    })
+                    .collect();
+                Ok(json!({ "versions": list }))
             }
         }
     }
 
+    /// Members too: approved versions of the rooms they are on the roster of (checked in
+    /// `download`); drafts and records need an admin over the event's unit.
     fn download_need(&self, action: &str) -> Option<OrgNeed> {
-        matches!(action, "minutes.pdf" | "minutes.html" | "record.json").then_some(OrgNeed::Admin)
+        matches!(action, "minutes.pdf" | "minutes.html" | "record.json").then_some(OrgNeed::Member)
     }
 
     /// `GET /api/org/reports/download/minutes.pdf?room=…&lang=de` (also `minutes.html`,
@@ -156,10 +298,60 @@ impl OrgPlugin for Reports {
         let room = params
             .get("room")
             .ok_or_else(|| PluginError::new("invalid", "which room? (?room=…)"))?;
-        let record = readable(ctx, room)?;
         let lang = lang_of(params);
-        let doc = doc::minutes(&record, lang, &self.clock);
-        let stem = format!("{}-{}", lang.t("minutes").to_lowercase(), record.room);
+        let (record, notes, approval, json) = match params.get("version") {
+            None => {
+                let record = readable(ctx, room)?;
+                let notes = room_notes(ctx, room)?;
+                let json = serde_json::to_string_pretty(&record).unwrap_or_default();
+                (record, notes, None, json)
+            }
+            Some(v) => {
+                let wanted: u32 = v
+                    .parse()
+                    .map_err(|_| PluginError::new("invalid", "version is a number"))?;
+                let admin = readable(ctx, room).is_ok();
+                let seated = ctx
+                    .store()
+                    .rosters_of(&ctx.caller().member.number)
+                    .map_err(storage)?
+                    .iter()
+                    .any(|e| e.room_id == *room);
+                if !admin && !seated {
+                    return Err(PluginError::new(
+                        "unknown_event",
+                        format!("no event {room:?}"),
+                    ));
+                }
+                let found = versions(ctx, room)?
+                    .into_iter()
+                    .find(|s| s.minutes.version == wanted)
+                    .ok_or_else(|| {
+                        PluginError::new("not_found", format!("no approved version {wanted}"))
+                    })?;
+                let approval = doc::Approval {
+                    version: found.minutes.version,
+                    approved_at_ms: found.minutes.approved_at_ms,
+                    approved_by: found.minutes.approved_by.clone(),
+                    sha256: found.sha256.clone(),
+                };
+                (
+                    found.minutes.record,
+                    found.minutes.notes,
+                    Some(approval),
+                    found.json,
+                )
+            }
+        };
+        let doc = doc::minutes(&record, &notes, approval.as_ref(), lang, &self.clock);
+        let version = approval
+            .as_ref()
+            .map_or_else(String::new, |a| format!("-v{}", a.version));
+        let stem = format!(
+            "{}-{}{version}",
+            lang.t("minutes").to_lowercase(),
+            record.room
+        );
         Ok(match action {
             "minutes.pdf" => Download {
                 content_type: "application/pdf",
@@ -171,10 +363,11 @@ impl OrgPlugin for Reports {
                 filename: format!("{stem}.html"),
                 bytes: html::render(&doc).into_bytes(),
             },
+            // A draft: the record; an approved version: exactly the JSON its hash covers.
             _ => Download {
                 content_type: "application/json",
-                filename: format!("record-{}.json", record.room),
-                bytes: serde_json::to_vec_pretty(&record).unwrap_or_default(),
+                filename: format!("record-{}{version}.json", record.room),
+                bytes: json.into_bytes(),
             },
         })
     }

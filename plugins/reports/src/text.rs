@@ -93,6 +93,14 @@ impl Lang {
             "page" => ("Seite", "Page"),
             "of" => ("von", "of"),
             "motion" => ("Antrag", "Motion"),
+            "approved" => ("Genehmigt", "Approved"),
+            "version" => ("Fassung", "Version"),
+            "by" => ("von", "by"),
+            "status" => ("Stand", "Status"),
+            "draft" => ("Entwurf, nicht genehmigt", "Draft, not approved"),
+            "notes" => ("Notizen der Protokollführung", "Minute-taker's notes"),
+            "notes.text" => ("Notiz", "Note"),
+            "notes.by" => ("Protokollführung", "Minute-taker"),
             _ => ("?", "?"),
         };
         match self {
