@@ -5,7 +5,7 @@
 // HttpOnly: this module never sees it, only the server's answers.
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
-import { t, roleText, onLanguageChange } from './i18n.js';
+import { t, roleText, language, onLanguageChange } from './i18n.js';
 import { createAdmin } from './admin.js';
 import { createDirectory } from './directory.js';
 
@@ -66,11 +66,27 @@ export function startAccount({ showScreen, onEnter }) {
       smallButton(t('start.enter'), 'start-enter', () => enter(room.id), { className: 'primary' }))));
   };
 
+  // Approved minutes of the member's rooms (the reports plugin).
+  let published = [];
+  const renderMinutes = () => {
+    const names = new Map((member?.rooms ?? []).map((r) => [r.id, r.name]));
+    $('start-minutes-title').hidden = published.length === 0;
+    replaceKeepingFocus($('start-minutes'), published.flatMap((p) => p.versions.map((v) => h('li', { className: 'start-room', key: `${p.room}|${v.version}`, testid: 'start-minutes-item' },
+      h('div', {}, h('strong', { text: names.get(p.room) ?? p.room }), h('span', { className: 'muted', text: ` · ${t('events.version', { version: v.version })}` })),
+      h('a', { className: 'button small', testid: 'start-minutes-pdf', download: '', href: `/api/org/reports/download/minutes.pdf?room=${encodeURIComponent(p.room)}&version=${v.version}&lang=${language()}`, text: 'PDF' })))));
+  };
+  const loadMinutes = async () => {
+    const r = await postJson('/api/org/reports', { action: 'published' }).catch(() => null);
+    published = r?.ok ? r.body.rooms : [];
+    renderMinutes();
+  };
+
   const showStart = (m) => {
     member = m;
     history.replaceState(null, '', '/');
     showScreen('start');
     renderStart();
+    loadMinutes();
   };
 
   const enter = async (roomId, { media = true, errorEl = $('start-error') } = {}) => {
@@ -132,7 +148,7 @@ export function startAccount({ showScreen, onEnter }) {
     showScreen('landing');
     if (r?.ok) $('signin-error').textContent = t('start.loggedOutAll', { n: r.body.sessions_ended });
   });
-  onLanguageChange(renderStart);
+  onLanguageChange(() => { renderStart(); renderMinutes(); });
 
   if (location.pathname.replace(/\/+$/, '') === '/activate') {
     if (!activationToken()) {

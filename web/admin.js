@@ -87,6 +87,10 @@ export function createAdmin({ showScreen, back }) {
     const minutes = (file) => `/api/org/reports/download/${file}?room=${encodeURIComponent(d.room)}&lang=${language()}`;
     $('minutes-pdf').href = minutes('minutes.pdf');
     $('minutes-html').href = minutes('minutes.html');
+    replaceKeepingFocus($('minutes-versions'), (d.versions ?? []).map((v) => h('li', { className: 'result', key: String(v.version), testid: 'minutes-version' },
+      h('div', {}, h('strong', { text: t('events.version', { version: v.version }) }),
+        h('div', { className: 'muted guest-link', text: `SHA-256 ${v.sha256}` })),
+      h('a', { className: 'button small', href: `${minutes('minutes.pdf')}&version=${v.version}`, download: '', text: 'PDF' }))));
     $('event-meta').textContent = [t(`events.kind.${d.kind}`), d.unit_name, dateText(d.starts_at), t('events.presentNow', { n: d.present, guests: d.guests_present })].filter(Boolean).join(' · ');
     replaceKeepingFocus($('event-agenda-list'), d.agenda.map((item, i) => h('li', { key: String(i), text: item })));
     const seats = new Map(d.quotas.map((q) => [q.unit, q.seats]));
@@ -116,10 +120,17 @@ export function createAdmin({ showScreen, back }) {
     } catch (e) { error(e.message); }
   };
 
+  /** The event with its approved minutes. */
+  const fetchDetail = async (room) => {
+    const d = await events({ action: 'get', room });
+    const r = await postJson('/api/org/reports', { action: 'versions', room }).catch(() => null);
+    return { ...d, versions: r?.ok ? r.body.versions : [] };
+  };
+
   const refresh = async () => {
     if (!detail) return;
     try {
-      detail = await events({ action: 'get', room: detail.room });
+      detail = await fetchDetail(detail.room);
       renderDetail();
     } catch (e) { error(e.message); }
   };
@@ -129,7 +140,7 @@ export function createAdmin({ showScreen, back }) {
     message('');
     $('guest-link').textContent = '';
     try {
-      detail = await events({ action: 'get', room });
+      detail = await fetchDetail(room);
     } catch (e) { return void error(e.message); }
     renderDetail();
     clearInterval(timer);
@@ -231,6 +242,15 @@ export function createAdmin({ showScreen, back }) {
       download(`einladungen-${detail.room}.csv`, answer.csv);
       message(t('events.downloaded', { n: answer.invitations.length }));
     } catch (e) { message(e.message); }
+  });
+
+  $('minutes-approve').addEventListener('click', async () => {
+    message('');
+    const r = await postJson('/api/org/reports', { action: 'approve', room: detail.room }).catch(() => null);
+    if (!r) return void message(t('error.connection_failed'));
+    if (!r.ok) return void message(apiError(r.body));
+    message(t('events.approved', { version: r.body.version }));
+    await refresh();
   });
 
   $('invitations-send').addEventListener('click', async () => {

@@ -18,6 +18,7 @@ import { createCongressPanel, formatClock } from './congress.js';
 import { participantActions, renderLobby, wireLobby, wireActionMenus } from './moderation.js';
 import { createBallotPanel } from './ballots.js';
 import { createChatPanel } from './chat.js';
+import { createNotesPanel } from './notes.js';
 
 const ROLE_ORDER = { admin: 0, moderator: 1, guest_speaker: 2, delegate: 3, observer: 4 };
 /** Join errors after which trying again with the same link cannot help. */
@@ -96,6 +97,7 @@ const state = {
 let congress = null; // the speaker-list panel, created in wireControls()
 let ballots = null; // the poll panel, created in wireControls()
 let chat = null; // the chat panel (keeps its own state, see chat.js), created in wireControls()
+let notes = null; // the minute-taker's panel (notes.js), created in wireControls()
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
@@ -382,6 +384,7 @@ function renderRoom() {
   renderControls();
   congress.render();
   ballots.render();
+  notes.render();
   renderLobby(state.lobby, command);
   renderReconnecting();
   chat.render();
@@ -911,6 +914,10 @@ function handleEvent(signal, msg) {
     chat.handleEvent(msg.body);
     return;
   }
+  if (msg.event === 'plugin' && msg.ns === 'reports') {
+    notes.handleEvent(msg.body);
+    return;
+  }
   if (signal.early) {
     signal.early.push(msg);
     return;
@@ -1050,6 +1057,7 @@ function teardown() {
   setQueue(null);
   congress.render(); // stops the countdown
   chat.reset();
+  notes.reset();
 }
 
 function endWith(ended) {
@@ -1315,6 +1323,12 @@ function wireControls() {
   $('rejoin').addEventListener('click', rejoin);
   congress = createCongressPanel({ view: congressView, send: command });
   chat = createChatPanel({ view: chatView, request: chatRequest });
+  notes = createNotesPanel({
+    view: () => ({ can: (grant) => can(state.self, grant), agenda: state.agenda, session: state.session }),
+    request: (body) => (state.signal && state.joined
+      ? state.signal.request('plugin', { ns: 'reports', body })
+      : Promise.reject(new ProtocolError('connection_lost'))),
+  });
   ballots = createBallotPanel({
     view: ballotView,
     send: command,

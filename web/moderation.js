@@ -1,5 +1,5 @@
 // Moderator tools (docs/protocol.md, "Congress control"): the actions menu of a participant
-// (floor, server-side mute, role, removal) and the lobby panel.
+// (floor, server-side mute, minute-taking, role, removal) and the lobby panel.
 //
 // `send(cmd, args)` sends a command and reports failures itself; `can(participant, grant)`
 // reads a participant's grants.
@@ -59,6 +59,11 @@ export function participantActions(p, { self, can, send }) {
       ? smallButton(t('moderation.giveFloor'), 'give-floor-direct', () => send('queue_give_floor', { participant_id: p.id }), { iconName: 'play' })
       : null,
     muteButtons(p, send),
+    // Protokollführung: the minutes grant.
+    manageable
+      ? smallButton(t(can(p, 'minutes') ? 'moderation.minutesOff' : 'moderation.minutesOn'), 'toggle-minutes',
+        () => send('set_grants', { participant_id: p.id, minutes: !can(p, 'minutes') }))
+      : null,
     manageable ? roleSelect(p, isAdmin, send) : null,
     manageable ? removeButtons(p, send) : null,
   ];

@@ -5,7 +5,9 @@
 // activation link from that file, sets a password, finds the congress on the start page,
 // looks colleagues up (a member of another Landesverband stays hidden), and joins; the
 // admin's attendance table and the moderator's participant list show them present. The chair
-// opens the session and calls the first agenda item, which the delegate sees.
+// opens the session and calls the first agenda item, which the delegate sees; the chair makes
+// the delegate minute-taker, who writes a note; the admin approves the minutes, and the
+// delegate downloads the approved PDF (with its SHA-256 and the note) from the start page.
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -214,5 +216,44 @@ describe('Administration: a congress set up from the member list', { timeout: 18
       assert.ok(stdout.includes(needle), `${needle} in the minutes:\n${stdout}`);
     }
     await run('pdftoppm', ['-png', '-r', '80', '-f', '1', '-l', '1', file, path.join(ARTIFACTS, 'protokoll-seite')]);
+  }, 30_000);
+
+  step('the chair makes the delegate minute-taker; the delegate writes a note', async () => {
+    const moderator = moderatorPage;
+    const id = (await state(delegate)).self.id;
+    const row = moderator.locator(`[data-testid=participant][data-participant-id="${id}"]`);
+    await row.locator('[data-testid=participant-actions]').click();
+    await row.locator('[data-testid=toggle-minutes]').click();
+    await delegate.waitForSelector('[data-testid=notes-panel]:not([hidden])', { timeout: 10_000 });
+    await delegate.selectOption('[data-testid=note-item]', '1');
+    await delegate.fill('[data-testid=note-text]', 'Die Versammlung wurde um 10 Uhr eröffnet; „Anträge“ folgen.');
+    await delegate.click('[data-testid=note-submit]');
+    await poll('the note in the list', async () => (await delegate.locator('[data-testid=note]').count()) === 1);
+    await poll('the chair sees it too', async () => (await moderator.locator('[data-testid=note]').count()) === 1);
+  }, 30_000);
+
+  step('the admin approves the minutes; the delegate downloads the approved PDF from the start page', async () => {
+    await admin.click('[data-testid=minutes-approve]');
+    await poll('the approval', async () => (await admin.textContent('[data-testid=event-message]')).includes('Fassung 1'));
+    await poll('the version listed', async () => (await admin.locator('[data-testid=minutes-version]').count()) === 1);
+    const sha = /SHA-256 ([0-9a-f]{64})/.exec(await admin.textContent('[data-testid=minutes-versions]'))[1];
+    const start = await delegate.context().newPage();
+    run.watch(start, 'delegate-start');
+    await start.goto(`${origin}/`);
+    await start.waitForSelector('[data-testid=start-minutes-item]', { timeout: 10_000 });
+    const [download] = await Promise.all([
+      start.waitForEvent('download'),
+      start.click('[data-testid=start-minutes-pdf]'),
+    ]);
+    const file = path.join(ARTIFACTS, 'protokoll-genehmigt.pdf');
+    await download.saveAs(file);
+    const exec = promisify(execFile);
+    const { stdout } = await exec('pdftotext', [file, '-']);
+    const text = stdout.replace(/\s+/g, ' ');
+    for (const needle of ['Genehmigt', 'Fassung 1', sha, 'Notizen der Protokollführung', 'Die Versammlung wurde um 10 Uhr eröffnet; „Anträge“ folgen.']) {
+      assert.ok(text.includes(needle), `${needle} in the approved minutes:\n${text}`);
+    }
+    await exec('pdftoppm', ['-png', '-r', '80', '-f', '1', '-l', '1', file, path.join(ARTIFACTS, 'protokoll-genehmigt-seite')]);
+    await start.screenshot({ path: path.join(ARTIFACTS, 'start-minutes.png') });
   }, 30_000);
 });

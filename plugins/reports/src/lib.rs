@@ -67,6 +67,8 @@ pub enum ReportsCommand {
         /// The room.
         room: String,
     },
+    /// Members: the approved minutes of the rooms they are on the roster of.
+    Published,
     /// The minutes as HTML.
     Minutes {
         /// The room.
@@ -220,6 +222,7 @@ impl OrgPlugin for Reports {
             | ReportsCommand::Approve { .. }
             | ReportsCommand::Versions { .. }
             | ReportsCommand::Minutes { .. } => OrgNeed::Admin,
+            ReportsCommand::Published => OrgNeed::Member,
         }
     }
 
@@ -261,6 +264,23 @@ impl OrgPlugin for Reports {
                     )
                     .map_err(storage)?;
                 Ok(json!({ "version": version, "sha256": sha256, "supersedes": frozen.supersedes }))
+            }
+            ReportsCommand::Published => {
+                let mut rooms = Vec::new();
+                for entry in ctx
+                    .store()
+                    .rosters_of(&ctx.caller().member.number)
+                    .map_err(storage)?
+                {
+                    let list: Vec<Value> = versions(ctx, &entry.room_id)?
+                        .iter()
+                        .map(|v| json!({ "version": v.minutes.version, "approved_at_ms": v.minutes.approved_at_ms, "sha256": v.sha256 }))
+                        .collect();
+                    if !list.is_empty() {
+                        rooms.push(json!({ "room": entry.room_id, "versions": list }));
+                    }
+                }
+                Ok(json!({ "rooms": rooms }))
             }
             ReportsCommand::Versions { room } => {
                 readable(ctx, &room)?;

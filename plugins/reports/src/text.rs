@@ -100,7 +100,7 @@ impl Lang {
             "draft" => ("Entwurf, nicht genehmigt", "Draft, not approved"),
             "notes" => ("Notizen der Protokollführung", "Minute-taker's notes"),
             "notes.text" => ("Notiz", "Note"),
-            "notes.by" => ("Protokollführung", "Minute-taker"),
+            "notes.by" => ("Von", "By"),
             _ => ("?", "?"),
         };
         match self {
