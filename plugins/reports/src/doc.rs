@@ -366,7 +366,10 @@ fn poll_blocks(poll: &PollEntry, lang: Lang, clock: &Clock, blocks: &mut Vec<Blo
             }
         }
     };
-    blocks.push(Block::Paragraph(format!("{verdict} ({})", result.rule)));
+    blocks.push(Block::Paragraph(format!(
+        "{verdict} ({})",
+        rule_text(&poll.spec, lang)
+    )));
     if let Some(roll) = &poll.roll_call {
         blocks.push(Block::Paragraph(t("roll_call")));
         blocks.push(Block::Table {
@@ -387,6 +390,48 @@ fn poll_blocks(poll: &PollEntry, lang: Lang, clock: &Clock, blocks: &mut Vec<Blo
                 .collect(),
         });
     }
+}
+
+/// The poll's rule in the document's language: majority, abstentions, quorum.
+pub fn rule_text(spec: &plenum_signalling::ballot::PollSpec, lang: Lang) -> String {
+    use plenum_signalling::ballot::{Abstentions, QuorumBase, Rule};
+    let de = lang == Lang::De;
+    let rule = match (spec.majority.rule, de) {
+        (Rule::Simple, true) => "einfache Mehrheit (mehr Ja als Nein)",
+        (Rule::Simple, false) => "simple majority (more yes than no)",
+        (Rule::Absolute, true) => {
+            "absolute Mehrheit (Ja von mehr als der Hälfte des Stimmgewichts)"
+        }
+        (Rule::Absolute, false) => {
+            "absolute majority (yes from more than half of the eligible weight)"
+        }
+        (Rule::TwoThirds, true) => "Zweidrittelmehrheit der gültigen Stimmen",
+        (Rule::TwoThirds, false) => "two-thirds majority of the valid votes",
+    };
+    let abstentions = match (spec.majority.abstentions, de) {
+        (Abstentions::Ignored, true) => "Enthaltungen zählen nicht",
+        (Abstentions::Ignored, false) => "abstentions are not counted",
+        (Abstentions::Counted, true) => "Enthaltungen zählen als gültige Stimmen",
+        (Abstentions::Counted, false) => "abstentions count as valid votes",
+    };
+    let quorum = match spec.quorum {
+        None if de => "kein Quorum".to_owned(),
+        None => "no quorum".to_owned(),
+        Some(q) => {
+            let base = match (q.of, de) {
+                (QuorumBase::Voters, true) => "der Stimmberechtigten",
+                (QuorumBase::Voters, false) => "of the eligible voters",
+                (QuorumBase::Weight, true) => "des Stimmgewichts",
+                (QuorumBase::Weight, false) => "of the eligible vote weight",
+            };
+            if de {
+                format!("Quorum {} % {base}", q.percent)
+            } else {
+                format!("quorum {}% {base}", q.percent)
+            }
+        }
+    };
+    format!("{rule}; {abstentions}; {quorum}")
 }
 
 /// A stored choice in words: yes/no/abstain, the candidates picked, or a global answer.
@@ -418,4 +463,35 @@ fn choice_text(
         return parts.join("; ");
     }
     choice.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plenum_signalling::ballot::{Abstentions, Majority, PollSpec, Quorum, QuorumBase, Rule};
+
+    #[test]
+    fn the_rule_reads_in_the_documents_language() {
+        let spec = PollSpec {
+            title: "A1".into(),
+            kind: PollKind::Motion,
+            secret: true,
+            quorum: Some(Quorum {
+                of: QuorumBase::Voters,
+                percent: 50,
+            }),
+            majority: Majority {
+                rule: Rule::TwoThirds,
+                abstentions: Abstentions::Counted,
+            },
+        };
+        assert_eq!(
+            rule_text(&spec, Lang::De),
+            "Zweidrittelmehrheit der gültigen Stimmen; Enthaltungen zählen als gültige Stimmen; Quorum 50 % der Stimmberechtigten"
+        );
+        assert_eq!(
+            rule_text(&spec, Lang::En),
+            "two-thirds majority of the valid votes; abstentions count as valid votes; quorum 50% of the eligible voters"
+        );
+    }
 }
