@@ -69,6 +69,7 @@ const state = {
   stage: null,
   pinned: false,
   activeSpeaker: null, // the dominant speaker's id (active_speaker events)
+  wantedLayers: null, // the camera's simulcast layers the server last asked for (publish_layers)
   iceServers: [], // TURN servers with short-lived credentials, from the join result
   slots: [], // slot assignments as the server sent them
   pc: null,
@@ -648,6 +649,8 @@ async function connectMedia(signal, slotCounts) {
   if (videoTrack) {
     videoTrack.enabled = state.cameraOn;
     if (state.cameraOn) await signal.request('publish', { kind: 'video' });
+    // The server's dynacast wish may have come before the sender existed.
+    if (state.wantedLayers) setPublishedLayers(state.wantedLayers);
   }
   state.mediaReady = true;
   renderControls();
@@ -703,9 +706,22 @@ const slotSizes = {
  * Dynacast: pause the camera's simulcast layers nobody watches (the server says which are
  * needed, by rid), resume them when someone does.
  */
-async function setPublishedLayers(needed) {
+function setPublishedLayers(needed) {
+  // The newest wish wins, and changes are applied one after the other: a pause quickly
+  // followed by a resume must not be undone by the pause's setParameters finishing last (a
+  // resume read before it would see "active" and change nothing). A wish that arrives before
+  // the camera's sender exists is applied once it does (`connectMedia`).
+  state.wantedLayers = needed;
+  layersApplied = layersApplied.then(applyPublishedLayers, applyPublishedLayers);
+  return layersApplied;
+}
+
+let layersApplied = Promise.resolve();
+
+async function applyPublishedLayers() {
+  const needed = state.wantedLayers;
   const sender = state.pc?.getTransceivers().find((t) => t.direction === 'sendonly' && t.sender.track?.kind === 'video')?.sender;
-  if (!sender) return;
+  if (!needed || !sender) return;
   const params = sender.getParameters();
   let changed = false;
   for (const encoding of params.encodings ?? []) {
@@ -1033,6 +1049,7 @@ function dropConnection() {
   $('audio-sink').replaceChildren();
   state.slots = [];
   state.mediaReady = false;
+  state.wantedLayers = null;
 }
 
 /** Ends the session locally: closes media and socket, forgets the room. Idempotent. */
