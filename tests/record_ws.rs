@@ -344,9 +344,10 @@ async fn a_whole_session_is_in_the_record() {
         json!({ "action": "approve", "room": room }),
     )
     .await;
+    // Uwe administers another unit and is a delegate here: not the chair.
     assert_eq!(
         (status, body["error"]["reason"].as_str()),
-        (422, Some("unknown_event"))
+        (422, Some("not_chair"))
     );
 
     let html = get(
@@ -548,4 +549,70 @@ async fn a_whole_session_is_in_the_record() {
         (Some(2), Some(4))
     );
     assert!(closed >= missed["published_at_ms"].as_u64().unwrap());
+}
+
+#[tokio::test]
+async fn the_chair_approves_a_delegate_does_not() {
+    let server = TestServer::start();
+    let p = setup(&server).await;
+    let (_, created) = org::command(
+        &server,
+        Some(&p.petra),
+        "events",
+        json!({ "action": "create", "title": "Vorstandssitzung Spree", "kind": "board", "unit": "x-be" }),
+    )
+    .await;
+    let room = created["room"].as_str().unwrap().to_owned();
+    for (number, role) in [("2001", "moderator"), ("2002", "delegate")] {
+        org::command(
+            &server,
+            Some(&p.petra),
+            "events",
+            json!({ "action": "assign", "room": room, "role": role, "numbers": [number] }),
+        )
+        .await;
+    }
+    let bernd = common::org::sign_in(&server, "2002").await;
+    // Berta chairs the room (no admin scope): she approves.
+    let (status, body) = org::command(
+        &server,
+        Some(&p.berta),
+        "reports",
+        json!({ "action": "approve", "room": room }),
+    )
+    .await;
+    assert_eq!((status, body["version"].as_u64()), (200, Some(1)), "{body}");
+    // Bernd is a delegate there: refused; Bea is not seated at all: no such event for her.
+    let (status, body) = org::command(
+        &server,
+        Some(&bernd),
+        "reports",
+        json!({ "action": "approve", "room": room }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("not_chair"))
+    );
+    let (status, body) = org::command(
+        &server,
+        Some(&p.bea),
+        "reports",
+        json!({ "action": "approve", "room": room }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("unknown_event"))
+    );
+    // Both find the approved version among the published minutes of their rooms.
+    let (_, published) = org::command(
+        &server,
+        Some(&bernd),
+        "reports",
+        json!({ "action": "published" }),
+    )
+    .await;
+    assert_eq!(published["rooms"][0]["room"], room.as_str());
+    assert_eq!(published["rooms"][0]["versions"][0]["version"], 1);
 }

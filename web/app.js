@@ -1341,7 +1341,7 @@ function wireControls() {
   congress = createCongressPanel({ view: congressView, send: command });
   chat = createChatPanel({ view: chatView, request: chatRequest });
   notes = createNotesPanel({
-    view: () => ({ can: (grant) => can(state.self, grant), agenda: state.agenda, session: state.session }),
+    view: () => ({ can: (grant) => can(state.self, grant), agenda: state.agenda, session: state.session, room: state.room }),
     request: (body) => (state.signal && state.joined
       ? state.signal.request('plugin', { ns: 'reports', body })
       : Promise.reject(new ProtocolError('connection_lost'))),

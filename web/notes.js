@@ -5,9 +5,11 @@
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
 import { t, errorText, onLanguageChange } from './i18n.js';
+import { postJson, apiError } from './account.js';
 
 /**
- * `view()` gives { can(grant), agenda, session }; `request(body)` sends a reports command.
+ * `view()` gives { can(grant), agenda, session, room }; `request(body)` sends a reports
+ * command. The chair approves the minutes over REST (a signed-in member's session).
  * Returns { render, handleEvent, reset }.
  */
 export function createNotesPanel({ view, request }) {
@@ -41,6 +43,7 @@ export function createNotesPanel({ view, request }) {
       );
       select.value = chosen;
     }
+    $('notes-approve').hidden = !v.can('moderate');
     const list = [...notes.values()].sort((a, b) => a.id - b.id);
     $('notes-empty').hidden = list.length > 0;
     replaceKeepingFocus($('notes-list'), list.map((n) => h('li', { className: 'note', key: String(n.id), testid: 'note', dataset: { id: String(n.id) } },
@@ -58,6 +61,13 @@ export function createNotesPanel({ view, request }) {
     request({ action: 'note', item, text })
       .then(() => { $('note-text').value = ''; })
       .catch(fail);
+  });
+  $('notes-approve').addEventListener('click', async () => {
+    $('notes-error').textContent = '';
+    const room = view().room?.id;
+    const r = await postJson('/api/org/reports', { action: 'approve', room }).catch(() => null);
+    if (!r) return void ($('notes-error').textContent = t('error.connection_failed'));
+    $('notes-error').textContent = r.ok ? t('events.approved', { version: r.body.version }) : apiError(r.body);
   });
   $('note-item').addEventListener('change', (ev) => { ev.target.dataset.chosen = ev.target.value; });
   onLanguageChange(render);

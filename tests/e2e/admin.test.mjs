@@ -6,8 +6,9 @@
 // looks colleagues up (a member of another Landesverband stays hidden), and joins; the
 // admin's attendance table and the moderator's participant list show them present. The chair
 // opens the session and calls the first agenda item, which the delegate sees; the chair makes
-// the delegate minute-taker, who writes a note; the admin approves the minutes, and the
-// delegate downloads the approved PDF (with its SHA-256 and the note) from the start page.
+// the delegate minute-taker, who writes a note; the chair approves the minutes in the room,
+// and the delegate downloads the approved PDF (with its SHA-256 and the note) from the start
+// page.
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -232,10 +233,11 @@ describe('Administration: a congress set up from the member list', { timeout: 18
     await poll('the chair sees it too', async () => (await moderator.locator('[data-testid=note]').count()) === 1);
   }, 30_000);
 
-  step('the admin approves the minutes; the delegate downloads the approved PDF from the start page', async () => {
-    await admin.click('[data-testid=minutes-approve]');
-    await poll('the approval', async () => (await admin.textContent('[data-testid=event-message]')).includes('Fassung 1'));
-    await poll('the version listed', async () => (await admin.locator('[data-testid=minutes-version]').count()) === 1);
+  step('the chair approves the minutes in the room; the delegate downloads the approved PDF from the start page', async () => {
+    await moderatorPage.click('[data-testid=notes-approve]');
+    await poll('the approval', async () => (await moderatorPage.textContent('[data-testid=notes-error]')).includes('Fassung 1'));
+    // The event page shows the version on its next refresh (every 5 s).
+    await poll('the version listed', async () => (await admin.locator('[data-testid=minutes-version]').count()) === 1, { timeout: 15_000 });
     const sha = /SHA-256 ([0-9a-f]{64})/.exec(await admin.textContent('[data-testid=minutes-versions]'))[1];
     const start = await delegate.context().newPage();
     run.watch(start, 'delegate-start');

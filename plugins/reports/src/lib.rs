@@ -8,8 +8,10 @@
 //! SHA-256 printed in the PDF; a correction is a new version that names the one it replaces;
 //! members on the room's roster download approved versions.
 //!
-//! Not yet here (issue 14 continues): approval by the room's chair (today: an admin over the
-//! event's unit), board resolutions by circulation, the resolutions register, attachments.
+//! The chair (a member seated as moderator) or an admin over the event's unit approves.
+//!
+//! Not yet here (issue 14 continues): board resolutions by circulation, the resolutions
+//! register, attachments.
 
 pub mod doc;
 pub mod html;
@@ -19,6 +21,7 @@ pub mod text;
 
 use std::collections::HashMap;
 
+use plenum_signalling::auth::Role;
 use plenum_signalling::org_plugin::{Download, OrgContext, OrgNeed, OrgPlugin, PluginError};
 use plenum_signalling::record::{SessionRecord, session_record};
 use plenum_signalling::serde::{Deserialize, Serialize};
@@ -112,6 +115,38 @@ fn readable(ctx: &OrgContext<'_>, room: &str) -> Result<SessionRecord, PluginErr
     session_record(ctx.store(), room)
         .map_err(storage)?
         .ok_or_else(unknown)
+}
+
+/// The caller may approve the minutes of `room`: an admin over the event's unit, or a member
+/// seated in the room as moderator or admin (the chair).
+fn chair_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<(), PluginError> {
+    if readable(ctx, room).is_ok() {
+        return Ok(());
+    }
+    let store = ctx.store();
+    for entry in store
+        .rosters_of(&ctx.caller().member.number)
+        .map_err(storage)?
+    {
+        if entry.room_id != room {
+            continue;
+        }
+        let chair = store
+            .invite(&entry.invite_id)
+            .map_err(storage)?
+            .is_some_and(|i| !i.revoked && matches!(i.role, Role::Moderator | Role::Admin));
+        if chair {
+            return Ok(());
+        }
+        return Err(PluginError::new(
+            "not_chair",
+            "only the chair (a moderator of the room) or an admin approves the minutes",
+        ));
+    }
+    Err(PluginError::new(
+        "unknown_event",
+        format!("no event {room:?}"),
+    ))
 }
 
 /// The root unit.
@@ -219,10 +254,10 @@ impl OrgPlugin for Reports {
     fn need(&self, command: &ReportsCommand) -> OrgNeed {
         match command {
             ReportsCommand::Record { .. }
-            | ReportsCommand::Approve { .. }
             | ReportsCommand::Versions { .. }
             | ReportsCommand::Minutes { .. } => OrgNeed::Admin,
-            ReportsCommand::Published => OrgNeed::Member,
+            // The room's chair too (checked in `chair_or_admin`).
+            ReportsCommand::Approve { .. } | ReportsCommand::Published => OrgNeed::Member,
         }
     }
 
@@ -239,7 +274,12 @@ impl OrgPlugin for Reports {
                 Ok(json!({ "html": html::render(&doc) }))
             }
             ReportsCommand::Approve { room } => {
-                let record = readable(ctx, &room)?;
+                chair_or_admin(ctx, &room)?;
+                let record = session_record(ctx.store(), &room)
+                    .map_err(storage)?
+                    .ok_or_else(|| {
+                        PluginError::new("unknown_event", format!("no event {room:?}"))
+                    })?;
                 let notes = room_notes(ctx, &room)?;
                 let versions = versions(ctx, &room)?;
                 let version = versions.last().map_or(1, |v| v.minutes.version + 1);
