@@ -9,7 +9,7 @@
 mod common;
 
 use common::TestServer;
-use common::org::{self, People, post, setup};
+use common::org::{self, People, member_token, setup};
 use serde_json::{Value, json};
 
 async fn events(server: &TestServer, cookie: Option<&str>, command: Value) -> (u16, Value) {
@@ -33,21 +33,6 @@ async fn refused(server: &TestServer, cookie: &str, command: Value) -> String {
             .is_some_and(|m| !m.is_empty())
     );
     body["error"]["reason"].as_str().unwrap().to_owned()
-}
-
-async fn member_token(server: &TestServer, cookie: &str, room: &str) -> (u16, Value) {
-    let r = post(
-        server,
-        &format!("/api/account/rooms/{room}/token"),
-        Some(cookie),
-        "application/json",
-        b"{}",
-    )
-    .await;
-    (
-        r.status,
-        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-    )
 }
 
 /// A Bundesparteitag by the party admin, with an agenda.
@@ -312,16 +297,7 @@ async fn a_congress_is_set_up_by_quota_and_group_and_its_delegates_attend() {
     // Bernd activates with his link and finds the congress on his start page.
     let link = inv["invitations"][2]["link"].as_str().unwrap();
     let secret = link.split("#token=").nth(1).unwrap();
-    let r = post(
-        &server,
-        "/api/account/activate",
-        None,
-        "application/json",
-        json!({ "token": secret, "password": "Passwort-5678" })
-            .to_string()
-            .as_bytes(),
-    )
-    .await;
+    let r = org::activate(&server, secret, "Passwort-5678").await;
     assert_eq!(r.status, 200);
     let me: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(me["member"]["rooms"][0]["id"], room);

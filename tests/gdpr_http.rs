@@ -107,24 +107,8 @@ async fn after_erasure_the_database_and_the_log_hold_no_trace_of_the_member() {
         .await;
         assert_eq!(status, 200, "{body}");
     }
-    let token = |cookie: String| {
-        let server = &server;
-        let room = room.clone();
-        async move {
-            let r = post(
-                server,
-                &format!("/api/account/rooms/{room}/token"),
-                Some(&cookie),
-                "application/json",
-                b"{}",
-            )
-            .await;
-            let body: Value = serde_json::from_slice(&r.body).unwrap();
-            body["token"].as_str().unwrap().to_owned()
-        }
-    };
-    let (moderator, _) = common::join(&server, &token(p.petra.clone()).await).await;
-    let (mut member, joined) = common::join(&server, &token(gundula.clone()).await).await;
+    let (moderator, _) = org::enter(&server, &p.petra, &room).await;
+    let (mut member, joined) = org::enter(&server, &gundula, &room).await;
     let me = joined["participant"]["id"].as_str().unwrap().to_owned();
 
     // She chats, speaks (the speech goes into the minutes' history) and votes by name.

@@ -173,16 +173,7 @@ async fn invitations_and_password_resets_are_mailed_and_their_links_work() {
     assert!(!link_in(&got[0].message).contains("/activate"));
     let link = link_in(&got[1].message);
     let secret = link.split("#token=").nth(1).unwrap();
-    let r = post(
-        &server,
-        "/api/account/activate",
-        None,
-        "application/json",
-        json!({ "token": secret, "password": "Bernds-Passwort-1" })
-            .to_string()
-            .as_bytes(),
-    )
-    .await;
+    let r = org::activate(&server, secret, "Bernds-Passwort-1").await;
     assert_eq!(r.status, 200);
     let me: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(me["member"]["rooms"][0]["id"], room.as_str());
@@ -202,16 +193,7 @@ async fn invitations_and_password_resets_are_mailed_and_their_links_work() {
         .nth(1)
         .unwrap()
         .to_owned();
-    let r = post(
-        &server,
-        "/api/account/activate",
-        None,
-        "application/json",
-        json!({ "token": secret, "password": "Neues-Passwort-2" })
-            .to_string()
-            .as_bytes(),
-    )
-    .await;
+    let r = org::activate(&server, &secret, "Neues-Passwort-2").await;
     assert_eq!(r.status, 200);
     let (status, _) = org::command(
         &server,

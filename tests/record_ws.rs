@@ -11,22 +11,13 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
-use common::org::{self, post, setup};
+use common::org::{self, setup};
 use common::polls::{create, vote};
 use plenum_loadtest::SignalClient;
 use serde_json::{Value, json};
 
 async fn enter(server: &TestServer, cookie: &str, room: &str) -> (SignalClient, String) {
-    let r = post(
-        server,
-        &format!("/api/account/rooms/{room}/token"),
-        Some(cookie),
-        "application/json",
-        b"{}",
-    )
-    .await;
-    let token: Value = serde_json::from_slice(&r.body).unwrap();
-    let (client, joined) = common::join(server, token["token"].as_str().unwrap()).await;
+    let (client, joined) = org::enter(server, cookie, room).await;
     let id = joined["participant"]["id"].as_str().unwrap().to_owned();
     (client, id)
 }

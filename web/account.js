@@ -40,6 +40,17 @@ export function apiError(body) {
   return text === key ? t('error.unknown', { code: error.code ?? '?' }) : text;
 }
 
+/**
+ * An organisation-wide command (`POST /api/org/{ns}`): resolves to the answer, or throws an
+ * Error whose message is the translated refusal.
+ */
+export async function orgCommand(ns, body) {
+  const r = await postJson(`/api/org/${ns}`, body).catch(() => null);
+  if (!r) throw new Error(t('error.connection_failed'));
+  if (!r.ok) throw new Error(apiError(r.body));
+  return r.body;
+}
+
 /** The activation secret from `/activate#token=…`, or null. */
 function activationToken(loc = location) {
   const token = new URLSearchParams(loc.hash.replace(/^#/, '')).get('token');

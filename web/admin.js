@@ -9,17 +9,12 @@
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
 import { t, roleText, language, onLanguageChange } from './i18n.js';
-import { postJson, apiError } from './account.js';
+import { postJson, apiError, orgCommand } from './account.js';
 
 const REFRESH_MS = 5000;
 
 /** An events command; resolves to the answer or throws an Error with a translated text. */
-async function events(body) {
-  const r = await postJson('/api/org/events', body).catch(() => null);
-  if (!r) throw new Error(t('error.connection_failed'));
-  if (!r.ok) throw new Error(apiError(r.body));
-  return r.body;
-}
+const events = (body) => orgCommand('events', body);
 
 /** `2027-05-01T10:00` (local) → unix seconds, or null. */
 function unixFromLocal(value) {
@@ -123,8 +118,8 @@ export function createAdmin({ showScreen, back }) {
   /** The event with its approved minutes. */
   const fetchDetail = async (room) => {
     const d = await events({ action: 'get', room });
-    const r = await postJson('/api/org/reports', { action: 'versions', room }).catch(() => null);
-    return { ...d, versions: r?.ok ? r.body.versions : [] };
+    const versions = await orgCommand('reports', { action: 'versions', room }).then((b) => b.versions, () => []);
+    return { ...d, versions };
   };
 
   const refresh = async () => {
@@ -246,11 +241,11 @@ export function createAdmin({ showScreen, back }) {
 
   $('minutes-approve').addEventListener('click', async () => {
     message('');
-    const r = await postJson('/api/org/reports', { action: 'approve', room: detail.room }).catch(() => null);
-    if (!r) return void message(t('error.connection_failed'));
-    if (!r.ok) return void message(apiError(r.body));
-    message(t('events.approved', { version: r.body.version }));
-    await refresh();
+    try {
+      const { version } = await orgCommand('reports', { action: 'approve', room: detail.room });
+      message(t('events.approved', { version }));
+      await refresh();
+    } catch (e) { message(e.message); }
   });
 
   $('invitations-send').addEventListener('click', async () => {
@@ -272,12 +267,7 @@ export function createAdmin({ showScreen, back }) {
   });
 
   // Units and admin scopes (the directory's commands).
-  const directory = async (body) => {
-    const r = await postJson('/api/org/directory', body).catch(() => null);
-    if (!r) throw new Error(t('error.connection_failed'));
-    if (!r.ok) throw new Error(apiError(r.body));
-    return r.body;
-  };
+  const directory = (body) => orgCommand('directory', body);
   const unitsMessage = (text) => { $('units-message').textContent = text ?? ''; };
 
   const loadUnits = async () => {

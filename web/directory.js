@@ -6,14 +6,9 @@
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
 import { t, onLanguageChange } from './i18n.js';
-import { postJson, apiError } from './account.js';
+import { postJson, apiError, orgCommand } from './account.js';
 
-async function directory(body) {
-  const r = await postJson('/api/org/directory', body).catch(() => null);
-  if (!r) throw new Error(t('error.connection_failed'));
-  if (!r.ok) throw new Error(apiError(r.body));
-  return r.body;
-}
+const directory = (body) => orgCommand('directory', body);
 
 /**
  * Wires the directory screen. `me()` is the signed-in member; `enter(roomId, { media })`

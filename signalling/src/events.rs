@@ -207,6 +207,24 @@ fn unit_id(ctx: &OrgContext<'_>, id_or_name: &str) -> Result<String, PluginError
         .ok_or_else(|| refuse("invalid", format!("no unit {id_or_name:?}")))
 }
 
+/// Unrevoked delegate seats taken, by the quota unit whose seats they take.
+fn delegates_by_quota<'a>(
+    ctx: &OrgContext<'_>,
+    quotas: &'a BTreeMap<String, u32>,
+    seats: impl IntoIterator<Item = &'a Seat>,
+) -> BTreeMap<&'a str, u32> {
+    let mut taken = BTreeMap::new();
+    for seat in seats
+        .into_iter()
+        .filter(|s| !s.invite.revoked && s.invite.role == Role::Delegate)
+    {
+        if let Some(q) = quota_unit(ctx, quotas, &seat.member.unit) {
+            *taken.entry(q).or_default() += 1;
+        }
+    }
+    taken
+}
+
 fn unit_name(ctx: &OrgContext<'_>, unit: &str) -> String {
     ctx.units().name(unit).unwrap_or(unit).to_owned()
 }
@@ -316,7 +334,9 @@ impl Events {
         // Attendance by Landesverband: assigned, activated, present (revoked seats excluded).
         let mut by_region: BTreeMap<String, [u32; 3]> = BTreeMap::new();
         let mut roster_participants = BTreeSet::new();
-        for seat in seats(store, room)? {
+        let all_seats = seats(store, room)?;
+        let taken = delegates_by_quota(ctx, &event.quotas, &all_seats);
+        for seat in &all_seats {
             let activated = store
                 .password_hash(&seat.member.number)
                 .map_err(storage)?
@@ -364,7 +384,7 @@ impl Events {
             .quotas
             .iter()
             .map(|(unit, seats)| {
-                let taken = self.delegates_in(ctx, &event, room, unit);
+                let taken = taken.get(unit.as_str()).copied().unwrap_or(0);
                 json!({ "unit": unit, "unit_name": unit_name(ctx, unit), "seats": seats, "taken": taken })
             })
             .collect();
@@ -382,25 +402,6 @@ impl Events {
             "present": present.len(),
             "guests_present": present.difference(&roster_participants).count(),
         }))
-    }
-
-    /// Unrevoked delegate seats of `room` taken by members under quota unit `unit`.
-    fn delegates_in(
-        &self,
-        ctx: &OrgContext<'_>,
-        event: &EventRecord,
-        room: &str,
-        unit: &str,
-    ) -> u32 {
-        let Ok(seats) = seats(ctx.store(), room) else {
-            return 0;
-        };
-        let count = seats
-            .iter()
-            .filter(|s| !s.invite.revoked && s.invite.role == Role::Delegate)
-            .filter(|s| quota_unit(ctx, &event.quotas, &s.member.unit) == Some(unit))
-            .count();
-        u32::try_from(count).unwrap_or(u32::MAX)
     }
 
     fn set_quotas(
@@ -423,8 +424,10 @@ impl Events {
             }
         }
         event.quotas = quotas;
+        let all_seats = seats(ctx.store(), room)?;
+        let taken_by = delegates_by_quota(ctx, &event.quotas, &all_seats);
         for (unit, seats) in &event.quotas {
-            let taken = self.delegates_in(ctx, &event, room, unit);
+            let taken = taken_by.get(unit.as_str()).copied().unwrap_or(0);
             if taken > *seats {
                 return Err(refuse(
                     "quota_full",
@@ -519,15 +522,7 @@ impl Events {
             !on
         });
         if role == Role::Delegate && !event.quotas.is_empty() {
-            let mut taken: BTreeMap<&str, u32> = BTreeMap::new();
-            for seat in seated
-                .values()
-                .filter(|s| !s.invite.revoked && s.invite.role == Role::Delegate)
-            {
-                if let Some(q) = quota_unit(ctx, &event.quotas, &seat.member.unit) {
-                    *taken.entry(q).or_default() += 1;
-                }
-            }
+            let mut taken = delegates_by_quota(ctx, &event.quotas, seated.values());
             for m in chosen.values() {
                 let Some(q) = quota_unit(ctx, &event.quotas, &m.unit) else {
                     return Err(refuse(

@@ -20,7 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use rand::Rng;
@@ -222,20 +222,9 @@ async fn erase_route(
             None,
         );
     }
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let Some(EraseBody { number }) = is_json
-        .then(|| serde_json::from_slice(&body).ok())
-        .flatten()
-    else {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "the body must be JSON: {\"number\": …}",
-            None,
-        );
+    let EraseBody { number } = match org_plugin::json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
     let refused = |reason, message: &str| {
         refusal(

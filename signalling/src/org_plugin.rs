@@ -481,6 +481,25 @@ pub(crate) fn answer(result: Result<serde_json::Value, OrgFailure>) -> Response 
     }
 }
 
+/// The body of a JSON request (`Content-Type: application/json`) as `T`, or the
+/// `400 bad_request` to send.
+pub(crate) fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Box<Response>> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(Box::new(failure(OrgFailure::BadRequest(
+            "the body must be application/json".into(),
+        ))));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(failure(OrgFailure::BadRequest(e.to_string()))))
+}
+
 async fn command(
     State(state): State<Arc<AppState>>,
     Path(ns): Path<String>,
@@ -491,18 +510,9 @@ async fn command(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return failure(OrgFailure::BadRequest(
-            "the body must be application/json".into(),
-        ));
-    }
-    let body: serde_json::Value = match serde_json::from_slice(&body) {
+    let body: serde_json::Value = match json_body(&headers, &body) {
         Ok(v) => v,
-        Err(e) => return failure(OrgFailure::BadRequest(e.to_string())),
+        Err(r) => return *r,
     };
     run(state, caller, move |ctx, plugins| {
         plugins.command(ctx, &ns, body)

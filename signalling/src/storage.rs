@@ -536,6 +536,22 @@ impl SqliteStore {
 }
 
 /// Store an invite (also inside a caller's transaction).
+/// Insert a room; `Duplicate` if the id is taken.
+fn insert_room_in(c: &Connection, room: &RoomRecord) -> Result<(), StorageError> {
+    c.execute(
+        "INSERT INTO rooms (id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![room.id, room.name, to_sql_time(room.created_at)],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StorageError::Duplicate(format!("room {}", room.id))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
 fn insert_invite_in(c: &Connection, invite: &InviteRecord) -> Result<(), StorageError> {
     c.execute(
         "INSERT INTO invites (id, room_id, participant_id, name, role, created_at, expires_at, revoked)
@@ -563,20 +579,7 @@ fn insert_invite_in(c: &Connection, invite: &InviteRecord) -> Result<(), Storage
 
 impl Store for SqliteStore {
     fn create_room(&self, room: &RoomRecord) -> Result<(), StorageError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO rooms (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![room.id, room.name, to_sql_time(room.created_at)],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StorageError::Duplicate(format!("room {}", room.id))
-                } else {
-                    e.into()
-                }
-            })?;
-            Ok(())
-        })
+        self.with(|c| insert_room_in(c, room))
     }
 
     fn room(&self, id: &str) -> Result<Option<RoomRecord>, StorageError> {

@@ -42,19 +42,51 @@ pub async fn command(
     (r.status, serde_json::from_slice(&r.body).unwrap())
 }
 
-/// A signed-in member's session secret.
-pub async fn sign_in(server: &TestServer, number: &str) -> String {
-    let link = server.cli(&["member", "activation", "--number", number]);
-    let token = link.trim().split("#token=").nth(1).unwrap().to_owned();
-    let body = serde_json::json!({ "token": token, "password": "Passwort-1234" }).to_string();
-    let r = post(
+/// Set a password with an activation link's `secret` (`POST /api/account/activate`).
+pub async fn activate(server: &TestServer, secret: &str, password: &str) -> HttpResponse {
+    let body = serde_json::json!({ "token": secret, "password": password }).to_string();
+    post(
         server,
         "/api/account/activate",
         None,
         "application/json",
         body.as_bytes(),
     )
+    .await
+}
+
+/// A member's access token to `room`, fetched with their session: (status, answer).
+pub async fn member_token(server: &TestServer, cookie: &str, room: &str) -> (u16, Value) {
+    let r = post(
+        server,
+        &format!("/api/account/rooms/{room}/token"),
+        Some(cookie),
+        "application/json",
+        b"{}",
+    )
     .await;
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+/// A member enters `room` over the WebSocket: the client and its join result.
+pub async fn enter(
+    server: &TestServer,
+    cookie: &str,
+    room: &str,
+) -> (plenum_loadtest::SignalClient, Value) {
+    let (status, token) = member_token(server, cookie, room).await;
+    assert_eq!(status, 200, "{token}");
+    super::join(server, token["token"].as_str().unwrap()).await
+}
+
+/// A signed-in member's session secret.
+pub async fn sign_in(server: &TestServer, number: &str) -> String {
+    let link = server.cli(&["member", "activation", "--number", number]);
+    let token = link.trim().split("#token=").nth(1).unwrap().to_owned();
+    let r = activate(server, &token, "Passwort-1234").await;
     assert_eq!(r.status, 200);
     let set = r.header("set-cookie").unwrap();
     set.split(';')

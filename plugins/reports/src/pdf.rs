@@ -205,25 +205,23 @@ impl<'a> Layout<'a> {
         self.y += 6.0;
     }
 
-    fn row_height(&self, cells: &[String], widths: &[f32], bold: bool) -> f32 {
-        let lines = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| self.wrap(c, BODY, bold, w - 2.0 * CELL_PAD).len())
-            .max()
-            .unwrap_or(1)
-            .max(1);
-        lines as f32 * BODY * LINE + 2.0 * CELL_PAD
-    }
-
-    fn draw_row(&mut self, cells: &[String], widths: &[f32], bold: bool) {
-        let wrapped: Vec<Vec<String>> = cells
+    /// A row's cells wrapped to their columns.
+    fn wrap_row(&self, cells: &[String], widths: &[f32], bold: bool) -> Vec<Vec<String>> {
+        cells
             .iter()
             .zip(widths)
             .map(|(c, w)| self.wrap(c, BODY, bold, w - 2.0 * CELL_PAD))
-            .collect();
+            .collect()
+    }
+
+    fn row_height(wrapped: &[Vec<String>]) -> f32 {
         let lines = wrapped.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        lines as f32 * BODY * LINE + 2.0 * CELL_PAD
+    }
+
+    fn draw_row(&mut self, wrapped: Vec<Vec<String>>, widths: &[f32], bold: bool) {
         let top = self.y;
+        let height = Self::row_height(&wrapped);
         let mut x = MARGIN;
         for (cell, w) in wrapped.into_iter().zip(widths) {
             let mut y = top + CELL_PAD;
@@ -240,7 +238,7 @@ impl<'a> Layout<'a> {
             }
             x += w;
         }
-        self.y = top + lines as f32 * BODY * LINE + 2.0 * CELL_PAD;
+        self.y = top + height;
         self.push(Op::Rule {
             x1: MARGIN,
             x2: MARGIN + WIDTH,
@@ -256,17 +254,19 @@ impl<'a> Layout<'a> {
             .max(f32::EPSILON);
         let widths: Vec<f32> = columns.iter().map(|(_, s)| s / total * WIDTH).collect();
         let header: Vec<String> = columns.iter().map(|(t, _)| t.clone()).collect();
-        let header_h = self.row_height(&header, &widths, true);
-        let first = rows
-            .first()
-            .map_or(0.0, |r| self.row_height(r, &widths, false));
+        let header = self.wrap_row(&header, &widths, true);
+        let header_h = Self::row_height(&header);
+        let rows: Vec<Vec<Vec<String>>> = rows
+            .iter()
+            .map(|r| self.wrap_row(r, &widths, false))
+            .collect();
+        let first = rows.first().map_or(0.0, |r| Self::row_height(r));
         self.ensure(header_h + first);
-        self.draw_row(&header, &widths, true);
+        self.draw_row(header.clone(), &widths, true);
         for row in rows {
-            let h = self.row_height(row, &widths, false);
-            if self.y + h > BOTTOM {
+            if self.y + Self::row_height(&row) > BOTTOM {
                 self.new_page();
-                self.draw_row(&header, &widths, true);
+                self.draw_row(header.clone(), &widths, true);
             }
             self.draw_row(row, &widths, false);
         }

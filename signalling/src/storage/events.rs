@@ -157,17 +157,7 @@ impl EventStore for SqliteStore {
         event: &EventRecord,
     ) -> Result<(), StorageError> {
         self.with_tx(|tx| {
-            tx.execute(
-                "INSERT INTO rooms (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![room.id, room.name, super::to_sql_time(room.created_at)],
-            )
-            .map_err(|e| {
-                if super::is_constraint(&e) {
-                    StorageError::Duplicate(format!("room {}", room.id))
-                } else {
-                    e.into()
-                }
-            })?;
+            super::insert_room_in(tx, room)?;
             tx.execute(
                 "INSERT INTO room_state (room_id, state) VALUES (?1, ?2)",
                 params![room.id, state],
