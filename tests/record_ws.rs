@@ -278,6 +278,15 @@ async fn a_whole_session_is_in_the_record() {
         (Some(1), Value::Null)
     );
     let sha = v1["sha256"].as_str().unwrap().to_owned();
+    // The adopted motion (A1; the other missed its quorum, the election is no motion) is in
+    // the register, numbered for the congress of unit bv.
+    let numbers = v1["register"].as_array().unwrap().clone();
+    assert_eq!(numbers.len(), 1, "{v1}");
+    let number = numbers[0].as_str().unwrap().to_owned();
+    assert!(
+        number.starts_with("PT-BV-") && number.ends_with("-001"),
+        "{number}"
+    );
     let frozen = get(
         p.berta.clone(),
         format!("/api/org/reports/download/record.json?room={room}&version=1"),
@@ -314,6 +323,27 @@ async fn a_whole_session_is_in_the_record() {
         (v2["version"].as_u64(), v2["supersedes"].as_u64()),
         (Some(2), Some(1))
     );
+    assert_eq!(
+        v2["register"],
+        json!([number]),
+        "a correction keeps the number"
+    );
+    let (status, register) = org::command(
+        &server,
+        Some(&p.berta),
+        "reports",
+        json!({ "action": "register", "q": "bänke" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{register}");
+    let entry = &register["entries"][0];
+    assert_eq!(entry["number"], number.as_str());
+    assert_eq!(entry["title"], "Antrag A1: Mehr Bänke");
+    assert_eq!(
+        entry["source"],
+        json!({ "kind": "session", "room": room, "poll": entry["source"]["poll"], "minutes_version": 1 })
+    );
+    assert_eq!(register["entries"].as_array().unwrap().len(), 1);
     let (_, versions) = org::command(
         &server,
         Some(&p.petra),

@@ -8,6 +8,7 @@ import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
 import { t, roleText, language, onLanguageChange } from './i18n.js';
 import { createAdmin } from './admin.js';
 import { createDirectory } from './directory.js';
+import { startResolutions } from './resolutions.js';
 
 /** POST JSON to the server's REST API; resolves to { ok, status, body }. */
 export async function postJson(path, body = {}) {
@@ -92,12 +93,16 @@ export function startAccount({ showScreen, onEnter }) {
     renderMinutes();
   };
 
+  // Circulations, the register, the agendas' attachments (the reports plugin).
+  const resolutions = startResolutions({ rooms: () => member?.rooms ?? [] });
+
   const showStart = (m) => {
     member = m;
     history.replaceState(null, '', '/');
     showScreen('start');
     renderStart();
     loadMinutes();
+    resolutions.load();
   };
 
   const enter = async (roomId, { media = true, errorEl = $('start-error') } = {}) => {
@@ -159,7 +164,7 @@ export function startAccount({ showScreen, onEnter }) {
     showScreen('landing');
     if (r?.ok) $('signin-error').textContent = t('start.loggedOutAll', { n: r.body.sessions_ended });
   });
-  onLanguageChange(() => { renderStart(); renderMinutes(); });
+  onLanguageChange(() => { renderStart(); renderMinutes(); resolutions.render(); });
 
   if (location.pathname.replace(/\/+$/, '') === '/activate') {
     if (!activationToken()) {

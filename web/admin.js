@@ -5,11 +5,13 @@
 // mailed (when the server has `[mail]`), create guest
 // links, revoke a seat, and watch activation and attendance by unit (refreshed every 5 s
 // while an event is open). Every button here is one documented REST command:
-// `/api/org/events` and `/api/org/directory/upload/import`.
+// `/api/org/events` and `/api/org/directory/upload/import`; circulations and attachments
+// are resolutions.js's.
 
 import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
 import { t, roleText, language, onLanguageChange } from './i18n.js';
 import { postJson, apiError, orgCommand } from './account.js';
+import { adminResolutions } from './resolutions.js';
 
 const REFRESH_MS = 5000;
 
@@ -61,6 +63,7 @@ export function createAdmin({ showScreen, back }) {
   let timer = null;
   let importFile = null;
 
+  const resolutions = adminResolutions();
   const error = (text) => { $('admin-error').textContent = text ?? ''; };
   const message = (text) => { $('event-message').textContent = text ?? ''; };
 
@@ -79,6 +82,7 @@ export function createAdmin({ showScreen, back }) {
     $('event-detail').hidden = !d;
     if (!d) return;
     $('event-heading').textContent = d.title;
+    resolutions.event(d);
     const minutes = (file) => `/api/org/reports/download/${file}?room=${encodeURIComponent(d.room)}&lang=${language()}`;
     $('minutes-pdf').href = minutes('minutes.pdf');
     $('minutes-html').href = minutes('minutes.html');
@@ -319,7 +323,7 @@ export function createAdmin({ showScreen, back }) {
   });
 
   $('admin-back').addEventListener('click', () => { clearInterval(timer); back(); });
-  onLanguageChange(() => { renderList(); renderDetail(); });
+  onLanguageChange(() => { renderList(); renderDetail(); resolutions.render(); });
 
   return {
     open() {
@@ -327,6 +331,7 @@ export function createAdmin({ showScreen, back }) {
       showScreen('admin');
       loadUnits();
       loadList();
+      resolutions.load();
     },
   };
 }

@@ -707,8 +707,9 @@ impl Events {
 }
 
 /// A CSV field that a spreadsheet will not run as a formula: a leading `=`, `+`, `-` or `@`
-/// gets a `'` in front (names and e-mail addresses come from an imported file).
-fn defused(s: &str) -> std::borrow::Cow<'_, str> {
+/// gets a `'` in front (names and e-mail addresses come from an imported file; the reports
+/// plugin's register export uses it too).
+pub fn defused(s: &str) -> std::borrow::Cow<'_, str> {
     if s.starts_with(['=', '+', '-', '@']) {
         format!("'{s}").into()
     } else {

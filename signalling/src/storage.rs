@@ -83,7 +83,8 @@ pub struct InviteRecord {
     pub revoked: bool,
 }
 
-/// Key-value data of plugins, per room and namespace.
+/// Key-value data of plugins: per room and namespace, and organisation-wide per namespace
+/// (docs/plugins.md, *Storage*).
 pub trait PluginStore {
     /// Everything a plugin stored in a room, by key.
     fn plugin_data(&self, room_id: &str, ns: &str) -> Result<Vec<(String, String)>, StorageError>;
@@ -95,6 +96,16 @@ pub trait PluginStore {
         key: &str,
         value: Option<&str>,
     ) -> Result<(), StorageError>;
+    /// A plugin's organisation-wide data (no room) whose keys start with `prefix`, by key.
+    fn org_data(&self, ns: &str, prefix: &str) -> Result<Vec<(String, String)>, StorageError>;
+    /// One key of a plugin's organisation-wide data.
+    fn org_datum(&self, ns: &str, key: &str) -> Result<Option<String>, StorageError>;
+    /// Store (`Some`) or delete (`None`) one organisation-wide key; durable when it returns.
+    fn put_org_data(&self, ns: &str, key: &str, value: Option<&str>) -> Result<(), StorageError>;
+    /// Store one organisation-wide key only if it is not there yet: `false` (and nothing
+    /// written) if it is. Atomic, so two callers racing for one key cannot both win (one
+    /// vote per member, one number per resolution); durable when it returns.
+    fn insert_org_data(&self, ns: &str, key: &str, value: &str) -> Result<bool, StorageError>;
 }
 
 /// Rooms, invites, room state; polls through [`PollStore`], plugin data through
@@ -341,6 +352,15 @@ fn migration_steps() -> Vec<M<'static>> {
                 PRIMARY KEY (room_id, seq)
             ) WITHOUT ROWID;
             CREATE INDEX attendance_participant ON attendance(room_id, participant_id);",
+        ),
+        // Organisation-wide plugin data (circulations, the resolutions register, attachments).
+        M::up(
+            "CREATE TABLE org_plugin_data (
+                namespace TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (namespace, key)
+            ) WITHOUT ROWID;",
         ),
     ]
 }
@@ -700,6 +720,68 @@ impl PluginStore for SqliteStore {
             Ok(())
         })
     }
+
+    fn org_data(&self, ns: &str, prefix: &str) -> Result<Vec<(String, String)>, StorageError> {
+        self.with(|c| {
+            // Keys from `prefix` up to the first key that does not start with it: a range on
+            // the primary key, no LIKE (whose `%` and `_` a prefix could contain).
+            let mut stmt = c.prepare(
+                "SELECT key, value FROM org_plugin_data WHERE namespace = ?1 AND key >= ?2
+                 ORDER BY key",
+            )?;
+            let rows = stmt.query_map(params![ns, prefix], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (key, value) = row?;
+                if !key.starts_with(prefix) {
+                    break;
+                }
+                out.push((key, value));
+            }
+            Ok(out)
+        })
+    }
+
+    fn org_datum(&self, ns: &str, key: &str) -> Result<Option<String>, StorageError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT value FROM org_plugin_data WHERE namespace = ?1 AND key = ?2",
+                params![ns, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn put_org_data(&self, ns: &str, key: &str, value: Option<&str>) -> Result<(), StorageError> {
+        self.with(|c| {
+            match value {
+                Some(v) => c.execute(
+                    "INSERT INTO org_plugin_data (namespace, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                    params![ns, key, v],
+                )?,
+                None => c.execute(
+                    "DELETE FROM org_plugin_data WHERE namespace = ?1 AND key = ?2",
+                    params![ns, key],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
+    fn insert_org_data(&self, ns: &str, key: &str, value: &str) -> Result<bool, StorageError> {
+        self.with(|c| {
+            let n = c.execute(
+                "INSERT INTO org_plugin_data (namespace, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (namespace, key) DO NOTHING",
+                params![ns, key, value],
+            )?;
+            Ok(n == 1)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -786,6 +868,32 @@ mod tests {
             store.plugin_data("demo", "chat").unwrap(),
             vec![("m/1".to_owned(), "A".to_owned())]
         );
+
+        // Organisation-wide data: by prefix, insert-if-absent, delete.
+        assert!(store.insert_org_data("reports", "c/1/v/a", "yes").unwrap());
+        assert!(
+            !store.insert_org_data("reports", "c/1/v/a", "no").unwrap(),
+            "a key is inserted once"
+        );
+        assert!(store.insert_org_data("reports", "c/1/v/b", "no").unwrap());
+        assert!(store.insert_org_data("reports", "c/10", "x").unwrap());
+        assert!(store.insert_org_data("other", "c/1/v/c", "x").unwrap());
+        store.put_org_data("reports", "c/1", Some("def")).unwrap();
+        assert_eq!(
+            store.org_data("reports", "c/1/").unwrap(),
+            vec![
+                ("c/1/v/a".to_owned(), "yes".to_owned()),
+                ("c/1/v/b".to_owned(), "no".to_owned())
+            ]
+        );
+        assert_eq!(store.org_data("reports", "c/1").unwrap().len(), 4);
+        assert_eq!(
+            store.org_datum("reports", "c/1/v/a").unwrap().as_deref(),
+            Some("yes")
+        );
+        store.put_org_data("reports", "c/1/v/a", None).unwrap();
+        assert_eq!(store.org_datum("reports", "c/1/v/a").unwrap(), None);
+        assert_eq!(store.org_data("reports", "%").unwrap(), vec![]);
     }
 
     fn polls_conformance(store: &dyn Store) {

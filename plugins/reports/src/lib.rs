@@ -8,15 +8,18 @@
 //! SHA-256 printed in the PDF; a correction is a new version that names the one it replaces;
 //! members on the room's roster download approved versions.
 //!
-//! The chair (a member seated as moderator) or an admin over the event's unit approves.
-//!
-//! Not yet here (issue 14 continues): board resolutions by circulation, the resolutions
-//! register, attachments.
+//! The chair (a member seated as moderator) or an admin over the event's unit approves;
+//! approving enters the session's adopted motions in the resolutions register
+//! ([`register`]). Boards decide between meetings by [`circulation`]; agenda items carry
+//! PDF [`attachments`].
 
+pub mod attachments;
+pub mod circulation;
 pub mod doc;
 pub mod html;
 pub mod notes;
 pub mod pdf;
+pub mod register;
 pub mod text;
 
 use std::collections::HashMap;
@@ -60,10 +63,14 @@ pub enum ReportsCommand {
         room: String,
     },
     /// Approve the minutes as they are now: a new version (the first, or a correction that
-    /// replaces the latest). Approved versions never change.
+    /// replaces the latest). Approved versions never change. The adopted motions are
+    /// entered in the register under `body` (default: the event's kind and unit, `PT-BV`).
     Approve {
         /// The room.
         room: String,
+        /// The register's body for this session's resolutions.
+        #[serde(default)]
+        body: Option<String>,
     },
     /// The approved versions of a room's minutes.
     Versions {
@@ -80,12 +87,45 @@ pub enum ReportsCommand {
         #[serde(default)]
         lang: Lang,
     },
+    /// Admins: put a motion to a group by circulation.
+    Circulate(circulation::Proposal),
+    /// The circulations of the caller's groups, and those of the units they administer.
+    Circulations,
+    /// Vote on a circulation.
+    CirculationVote {
+        /// The circulation.
+        id: String,
+        /// yes, no, abstain or object.
+        vote: circulation::Vote,
+    },
+    /// Admins: withdraw a running circulation.
+    WithdrawCirculation {
+        /// The circulation.
+        id: String,
+    },
+    /// The resolutions register, searched.
+    Register(register::Query),
+    /// The attachments of a room's agenda.
+    Attachments {
+        /// The room.
+        room: String,
+    },
+    /// The chair or an admin deletes an attachment.
+    DeleteAttachment {
+        /// The room.
+        room: String,
+        /// The attachment.
+        id: String,
+    },
 }
 
 /// The reports plugin.
 #[derive(Debug, Clone)]
 pub struct Reports {
     clock: text::Clock,
+    /// Held by every command that writes circulations or the register: a vote and the
+    /// settling of its circulation, and the numbers of the register, happen one at a time.
+    writes: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Reports {
@@ -93,11 +133,18 @@ impl Reports {
     pub fn new(config: &ReportsConfig) -> Self {
         Self {
             clock: text::Clock::new(&config.time_zone),
+            writes: std::sync::Arc::default(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-fn storage(e: plenum_signalling::storage::StorageError) -> PluginError {
+pub(crate) fn storage(e: plenum_signalling::storage::StorageError) -> PluginError {
     PluginError::new("storage", e.to_string())
 }
 
@@ -147,6 +194,59 @@ fn chair_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<(), PluginError> {
         "unknown_event",
         format!("no event {room:?}"),
     ))
+}
+
+/// Unix milliseconds of the request.
+fn now_ms(ctx: &OrgContext<'_>) -> u64 {
+    ctx.now().saturating_mul(1000)
+}
+
+/// The register's default body for a room: the event's kind and unit (`PT-BV` for a
+/// congress of unit `bv`; `VS-…` board, `MV-…` open meeting, `GS-…` conversation).
+fn default_body(ctx: &OrgContext<'_>, room: &str) -> Result<String, PluginError> {
+    use plenum_signalling::storage::EventKind;
+    let Some(event) = ctx.store().event(room).map_err(storage)? else {
+        return Ok(format!("S-{}", room.to_uppercase()));
+    };
+    let kind = match event.kind {
+        EventKind::Congress => "PT",
+        EventKind::Board => "VS",
+        EventKind::Open => "MV",
+        EventKind::Direct => "GS",
+    };
+    Ok(format!("{kind}-{}", event.unit.to_uppercase()))
+}
+
+/// The agenda's length (0 for a room that is no event).
+fn agenda_len(ctx: &OrgContext<'_>, room: &str) -> Result<usize, PluginError> {
+    Ok(ctx
+        .store()
+        .event(room)
+        .map_err(storage)?
+        .map_or(0, |e| e.agenda.len()))
+}
+
+/// The caller reads a room's approved minutes and attachments: an admin over the event's
+/// unit, or a member on the room's roster. `Ok` with the event's unit (`None`: no event).
+fn on_roster_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<Option<String>, PluginError> {
+    let unit = ctx.store().event(room).map_err(storage)?.map(|e| e.unit);
+    if readable(ctx, room).is_ok() {
+        return Ok(unit);
+    }
+    let seated = ctx
+        .store()
+        .rosters_of(&ctx.caller().member.number)
+        .map_err(storage)?
+        .iter()
+        .any(|e| e.room_id == room);
+    if seated {
+        Ok(unit)
+    } else {
+        Err(PluginError::new(
+            "unknown_event",
+            format!("no event {room:?}"),
+        ))
+    }
 }
 
 /// The root unit.
@@ -236,6 +336,88 @@ fn versions(ctx: &OrgContext<'_>, room: &str) -> Result<Vec<StoredVersion>, Plug
     Ok(out)
 }
 
+fn room_param(params: &HashMap<String, String>) -> Result<&String, PluginError> {
+    params
+        .get("room")
+        .ok_or_else(|| PluginError::new("invalid", "which room? (?room=…)"))
+}
+
+impl Reports {
+    /// Enter the adopted motions of an approved session in the register under `body`
+    /// (those entered from an earlier version keep their numbers). The caller holds the
+    /// write lock. The numbers, in the order of the polls.
+    fn enter_session(
+        &self,
+        ctx: &OrgContext<'_>,
+        room: &str,
+        body: &str,
+        version: u32,
+        record: &SessionRecord,
+    ) -> Result<Vec<String>, PluginError> {
+        let unit = match ctx.store().event(room).map_err(storage)? {
+            Some(e) => e.unit,
+            None => root(ctx).unwrap_or_default(),
+        };
+        let mut numbers = Vec::new();
+        for poll in &record.polls {
+            let Some(result) = poll.result.as_ref().filter(|r| r.accepted == Some(true)) else {
+                continue;
+            };
+            let counts = result
+                .questions
+                .first()
+                .map(|q| q.counts)
+                .unwrap_or_default();
+            let entry = register::enter(
+                ctx.store(),
+                &self.clock,
+                register::NewEntry {
+                    body: body.to_owned(),
+                    date_ms: poll
+                        .closed_at_ms
+                        .or(poll.published_at_ms)
+                        .unwrap_or_else(|| now_ms(ctx)),
+                    title: poll.spec.title.clone(),
+                    text: String::new(),
+                    yes: counts.yes,
+                    no: counts.no,
+                    abstain: counts.abstain,
+                    unit: unit.clone(),
+                    source: register::Source::Session {
+                        room: room.to_owned(),
+                        poll: poll.id.clone(),
+                        minutes_version: version,
+                    },
+                },
+            )?;
+            numbers.push(entry.number);
+        }
+        Ok(numbers)
+    }
+
+    /// Settle every circulation that is due now (so a register read is complete).
+    fn settle_due(&self, ctx: &OrgContext<'_>) -> Result<(), PluginError> {
+        let _writes = self.lock();
+        let entered: std::collections::HashSet<String> = register::entries(ctx.store())?
+            .into_iter()
+            .filter_map(|e| match e.source {
+                register::Source::Circulation { id } => Some(id),
+                register::Source::Session { .. } => None,
+            })
+            .collect();
+        for mut l in circulation::load_all(ctx.store())? {
+            // Settled and, if adopted, entered: nothing to do.
+            let done = l.outcome.as_ref().is_some_and(|o| {
+                o.state != circulation::State::Adopted || entered.contains(&l.circulation.id)
+            });
+            if !done {
+                circulation::settle(ctx.store(), &self.clock, &mut l, now_ms(ctx))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 fn lang_of(params: &HashMap<String, String>) -> Lang {
     match params.get("lang").map(String::as_str) {
         Some("en") => Lang::En,
@@ -256,8 +438,18 @@ impl OrgPlugin for Reports {
             ReportsCommand::Record { .. }
             | ReportsCommand::Versions { .. }
             | ReportsCommand::Minutes { .. } => OrgNeed::Admin,
-            // The room's chair too (checked in `chair_or_admin`).
-            ReportsCommand::Approve { .. } | ReportsCommand::Published => OrgNeed::Member,
+            ReportsCommand::Circulate(_) | ReportsCommand::WithdrawCirculation { .. } => {
+                OrgNeed::Admin
+            }
+            // The room's chair too (checked in `chair_or_admin`); members of a group, of a
+            // unit, of a room's roster (checked in the command).
+            ReportsCommand::Approve { .. }
+            | ReportsCommand::Published
+            | ReportsCommand::Circulations
+            | ReportsCommand::CirculationVote { .. }
+            | ReportsCommand::Register(_)
+            | ReportsCommand::Attachments { .. }
+            | ReportsCommand::DeleteAttachment { .. } => OrgNeed::Member,
         }
     }
 
@@ -273,8 +465,14 @@ impl OrgPlugin for Reports {
                 let doc = doc::minutes(&record, &notes, None, lang, &self.clock);
                 Ok(json!({ "html": html::render(&doc) }))
             }
-            ReportsCommand::Approve { room } => {
+            ReportsCommand::Approve { room, body } => {
                 chair_or_admin(ctx, &room)?;
+                let body = match body {
+                    Some(b) => b.trim().to_owned(),
+                    None => default_body(ctx, &room)?,
+                };
+                register::valid_body(&body)?;
+                let _writes = self.lock();
                 let record = session_record(ctx.store(), &room)
                     .map_err(storage)?
                     .ok_or_else(|| {
@@ -303,7 +501,74 @@ impl OrgPlugin for Reports {
                         Some(&stored),
                     )
                     .map_err(storage)?;
-                Ok(json!({ "version": version, "sha256": sha256, "supersedes": frozen.supersedes }))
+                let entered = self.enter_session(ctx, &room, &body, version, &frozen.record)?;
+                Ok(json!({
+                    "version": version,
+                    "sha256": sha256,
+                    "supersedes": frozen.supersedes,
+                    "register": entered,
+                }))
+            }
+            ReportsCommand::Circulate(proposal) => {
+                let _writes = self.lock();
+                let c = circulation::create(ctx, proposal, now_ms(ctx))?;
+                let loaded = circulation::Loaded {
+                    circulation: c,
+                    votes: std::collections::BTreeMap::new(),
+                    outcome: None,
+                };
+                Ok(json!({ "circulation": circulation::view(ctx, &loaded, None) }))
+            }
+            ReportsCommand::Circulations => {
+                let _writes = self.lock();
+                let mut list = Vec::new();
+                for mut l in circulation::load_all(ctx.store())? {
+                    if !circulation::visible(ctx, &l.circulation) {
+                        continue;
+                    }
+                    let number =
+                        circulation::settle(ctx.store(), &self.clock, &mut l, now_ms(ctx))?;
+                    list.push(circulation::view(ctx, &l, number.as_deref()));
+                }
+                list.reverse();
+                Ok(json!({ "circulations": list }))
+            }
+            ReportsCommand::CirculationVote { id, vote } => {
+                let _writes = self.lock();
+                let mut l = circulation::vote(ctx, &self.clock, &id, vote, now_ms(ctx))?;
+                let number = circulation::settle(ctx.store(), &self.clock, &mut l, now_ms(ctx))?;
+                Ok(json!({ "circulation": circulation::view(ctx, &l, number.as_deref()) }))
+            }
+            ReportsCommand::WithdrawCirculation { id } => {
+                let _writes = self.lock();
+                let l = circulation::withdraw(ctx, &self.clock, &id, now_ms(ctx))?;
+                Ok(json!({ "circulation": circulation::view(ctx, &l, None) }))
+            }
+            ReportsCommand::Register(query) => {
+                // Settle what is due first, so the register is complete at this moment.
+                self.settle_due(ctx)?;
+                let entries = register::search(ctx, &query)?;
+                Ok(json!({ "entries": entries }))
+            }
+            ReportsCommand::Attachments { room } => {
+                let unit = on_roster_or_admin(ctx, &room)?;
+                let agenda = ctx
+                    .store()
+                    .event(&room)
+                    .map_err(storage)?
+                    .map(|e| e.agenda)
+                    .unwrap_or_default();
+                Ok(json!({
+                    "attachments": attachments::list(ctx.store(), &room)?,
+                    "agenda": agenda,
+                    "may_edit": chair_or_admin(ctx, &room).is_ok(),
+                    "unit": unit,
+                }))
+            }
+            ReportsCommand::DeleteAttachment { room, id } => {
+                chair_or_admin(ctx, &room)?;
+                attachments::delete(ctx.store(), &room, &id)?;
+                Ok(json!({ "deleted": id }))
             }
             ReportsCommand::Published => {
                 let mut rooms = Vec::new();
@@ -344,7 +609,56 @@ impl OrgPlugin for Reports {
     /// Members too: approved versions of the rooms they are on the roster of (checked in
     /// `download`); drafts and records need an admin over the event's unit.
     fn download_need(&self, action: &str) -> Option<OrgNeed> {
-        matches!(action, "minutes.pdf" | "minutes.html" | "record.json").then_some(OrgNeed::Member)
+        matches!(
+            action,
+            "minutes.pdf"
+                | "minutes.html"
+                | "record.json"
+                | "register.pdf"
+                | "register.csv"
+                | "attachment.pdf"
+        )
+        .then_some(OrgNeed::Member)
+    }
+
+    /// `POST /api/org/reports/upload/attachment?room=…&item=2&name=Kassenbericht.pdf` with
+    /// the PDF as the body: the chair or an admin over the event's unit.
+    fn upload_need(&self, action: &str) -> Option<OrgNeed> {
+        (action == "attachment").then_some(OrgNeed::Member)
+    }
+
+    fn upload(
+        &self,
+        ctx: &OrgContext<'_>,
+        _action: &str,
+        params: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Result<Value, PluginError> {
+        let room = room_param(params)?;
+        chair_or_admin(ctx, room)?;
+        let item = match params
+            .get("item")
+            .map(|i| i.trim())
+            .filter(|i| !i.is_empty())
+        {
+            Some(i) => Some(
+                i.parse()
+                    .map_err(|_| PluginError::new("invalid", "item is a number"))?,
+            ),
+            None => None,
+        };
+        let name = params.get("name").map_or("Anlage.pdf", String::as_str);
+        let attachment = attachments::add(
+            ctx.store(),
+            room,
+            item,
+            agenda_len(ctx, room)?,
+            name,
+            body,
+            &ctx.caller().member.display_name(),
+            now_ms(ctx),
+        )?;
+        Ok(json!({ "attachment": attachment }))
     }
 
     /// `GET /api/org/reports/download/minutes.pdf?room=…&lang=de` (also `minutes.html`,
@@ -355,10 +669,44 @@ impl OrgPlugin for Reports {
         action: &str,
         params: &HashMap<String, String>,
     ) -> Result<Download, PluginError> {
-        let room = params
-            .get("room")
-            .ok_or_else(|| PluginError::new("invalid", "which room? (?room=…)"))?;
         let lang = lang_of(params);
+        match action {
+            "register.csv" | "register.pdf" => {
+                self.settle_due(ctx)?;
+                let entries = register::search(ctx, &register::Query::from_params(params)?)?;
+                let stem = lang.t("register").to_lowercase();
+                return Ok(if action == "register.csv" {
+                    Download {
+                        content_type: "text/csv; charset=utf-8",
+                        filename: format!("{stem}.csv"),
+                        bytes: register::csv(&entries, &self.clock, lang).into_bytes(),
+                    }
+                } else {
+                    let doc = register::document(&entries, &self.clock, lang, now_ms(ctx));
+                    Download {
+                        content_type: "application/pdf",
+                        filename: format!("{stem}.pdf"),
+                        bytes: pdf::render(&doc)
+                            .map_err(|e| PluginError::new("pdf", e.to_string()))?,
+                    }
+                });
+            }
+            "attachment.pdf" => {
+                let room = room_param(params)?;
+                on_roster_or_admin(ctx, room)?;
+                let id = params
+                    .get("id")
+                    .ok_or_else(|| PluginError::new("invalid", "which attachment? (?id=…)"))?;
+                let (meta, bytes) = attachments::file(ctx.store(), room, id)?;
+                return Ok(Download {
+                    content_type: "application/pdf",
+                    filename: meta.name,
+                    bytes,
+                });
+            }
+            _ => {}
+        }
+        let room = room_param(params)?;
         let (record, notes, approval, json) = match params.get("version") {
             None => {
                 let record = readable(ctx, room)?;
@@ -370,19 +718,7 @@ impl OrgPlugin for Reports {
                 let wanted: u32 = v
                     .parse()
                     .map_err(|_| PluginError::new("invalid", "version is a number"))?;
-                let admin = readable(ctx, room).is_ok();
-                let seated = ctx
-                    .store()
-                    .rosters_of(&ctx.caller().member.number)
-                    .map_err(storage)?
-                    .iter()
-                    .any(|e| e.room_id == *room);
-                if !admin && !seated {
-                    return Err(PluginError::new(
-                        "unknown_event",
-                        format!("no event {room:?}"),
-                    ));
-                }
+                on_roster_or_admin(ctx, room)?;
                 let found = versions(ctx, room)?
                     .into_iter()
                     .find(|s| s.minutes.version == wanted)

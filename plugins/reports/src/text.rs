@@ -101,6 +101,16 @@ impl Lang {
             "notes" => ("Notizen der Protokollführung", "Minute-taker's notes"),
             "notes.text" => ("Notiz", "Note"),
             "notes.by" => ("Von", "By"),
+            "circulation" => ("Umlaufverfahren", "Circulation"),
+            "register" => ("Beschlussbuch", "Resolutions register"),
+            "reg.number" => ("Nummer", "Number"),
+            "reg.date" => ("Datum", "Date"),
+            "reg.body" => ("Gremium", "Body"),
+            "reg.title" => ("Beschluss", "Resolution"),
+            "reg.text" => ("Text", "Text"),
+            "reg.result" => ("Ergebnis", "Result"),
+            "reg.source" => ("Quelle", "Source"),
+            "reg.count" => ("Beschlüsse", "Resolutions"),
             _ => ("?", "?"),
         };
         match self {
@@ -137,6 +147,16 @@ impl Clock {
         self.format(ms, "%d.%m.%Y, %H:%M")
     }
 
+    /// `08.05.2027`.
+    pub fn date(&self, ms: u64) -> String {
+        self.format(ms, "%d.%m.%Y")
+    }
+
+    /// The calendar year (for register numbers), `1970` if out of range.
+    pub fn year(&self, ms: u64) -> i32 {
+        self.format(ms, "%Y").parse().unwrap_or(1970)
+    }
+
     /// `10:00:05`.
     pub fn time(&self, ms: u64) -> String {
         self.format(ms, "%H:%M:%S")
@@ -169,6 +189,10 @@ mod tests {
         // 2027-01-08T08:00:00Z is 09:00 in winter.
         assert_eq!(berlin.time(1_799_395_200_000), "09:00:00");
         assert_eq!(Clock::new("Nowhere/Else").time(0), "00:00:00");
+        // New Year's Eve 23:30 UTC is already next year in Berlin.
+        assert_eq!(berlin.year(1_830_295_800_000), 2028);
+        assert_eq!(Clock::new("UTC").year(1_830_295_800_000), 2027);
+        assert_eq!(berlin.date(1_809_763_200_000), "08.05.2027");
         assert_eq!(duration(185_000), "3:05");
         assert_eq!(Lang::De.quote("Antrag"), "„Antrag“");
         assert_eq!(Lang::En.quote("Motion"), "“Motion”");
