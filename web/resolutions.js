@@ -102,7 +102,7 @@ export function startResolutions({ rooms }) {
   const renderAttachments = () => {
     const rows = attachments.flatMap((a) => a.list.map((f) => h('li', { className: 'start-room', key: `${a.room}|${f.id}`, testid: 'start-attachment' },
       h('div', {}, h('strong', { text: f.name }),
-        h('span', { className: 'muted', text: ` · ${a.name}${f.item ? ` · ${t('attachments.item', { n: f.item, title: a.items[f.item - 1] ?? '' })}` : ''}` })),
+        h('span', { className: 'muted', text: ` · ${a.name}${f.item ? ` · ${t('attachments.itemTitle', { n: f.item, title: a.items[f.item - 1] ?? '' })}` : ''}` })),
       downloadLink('attachment.pdf', { room: a.room, id: f.id }, 'PDF', 'start-attachment-pdf'))));
     $('start-attachments-title').hidden = rows.length === 0;
     replaceKeepingFocus($('start-attachments'), rows);

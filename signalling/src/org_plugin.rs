@@ -444,6 +444,34 @@ pub(crate) fn storage_failure(e: StorageError) -> Response {
     )
 }
 
+/// `Content-Disposition` for a download named `name` (the plugin's suggestion): always
+/// `attachment` (a served file is never shown inline from our origin), an ASCII `filename`
+/// with anything but letters, digits, `.`, `-` and `_` as `_`, and the full name as
+/// `filename*=UTF-8''…` (RFC 6266, RFC 8187), which browsers prefer — "Bericht des
+/// Vorstands (Entwurf).pdf" keeps its spaces and umlauts.
+pub fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        // RFC 8187 attr-char: ALPHA / DIGIT / "!#$&+-.^_`|~".
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 /// The caller of a request: a signed-in member, or the refusal to send.
 pub(crate) fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
     if !crate::account::origin_allowed(state, headers) {
@@ -589,18 +617,7 @@ async fn download(
     .await;
     match result {
         Ok(Ok(Ok(file))) => {
-            // Only safe characters in the header; the plugin's name is a suggestion.
-            let name: String = file
-                .filename
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let disposition = content_disposition(&file.filename);
             let mut resp = file.bytes.into_response();
             let h = resp.headers_mut();
             h.insert(
@@ -608,7 +625,7 @@ async fn download(
                 HeaderValue::from_static(file.content_type),
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }
             resp
@@ -616,5 +633,23 @@ async fn download(
         Ok(Ok(Err(f))) => failure(f),
         Ok(Err(e)) => storage_failure(e),
         Err(_) => storage_failure(StorageError::Corrupt("the download did not finish".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn a_download_name_keeps_its_umlauts_for_browsers_and_is_safe_ascii_for_the_rest() {
+        assert_eq!(
+            content_disposition("Kassenbericht Müller \"2027\".pdf"),
+            "attachment; filename=\"Kassenbericht_M_ller__2027_.pdf\"; \
+             filename*=UTF-8''Kassenbericht%20M%C3%BCller%20%222027%22.pdf"
+        );
+        assert_eq!(
+            content_disposition("protokoll-e-1a.pdf"),
+            "attachment; filename=\"protokoll-e-1a.pdf\"; filename*=UTF-8''protokoll-e-1a.pdf"
+        );
     }
 }

@@ -403,11 +403,11 @@ pub fn settle(
     l: &mut Loaded,
     now_ms: u64,
 ) -> Result<Option<String>, PluginError> {
-    if l.outcome.is_none() {
-        if let Some(outcome) = judge(&l.circulation, &l.votes, now_ms) {
-            write_outcome(store, &l.circulation.id, &outcome)?;
-            l.outcome = Some(outcome);
-        }
+    if l.outcome.is_none()
+        && let Some(outcome) = judge(&l.circulation, &l.votes, now_ms)
+    {
+        write_outcome(store, &l.circulation.id, &outcome)?;
+        l.outcome = Some(outcome);
     }
     let Some(outcome) = l.outcome.as_ref().filter(|o| o.state == State::Adopted) else {
         return Ok(None);
