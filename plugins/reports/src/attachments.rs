@@ -39,6 +39,9 @@ pub struct Attachment {
     pub uploaded_at_ms: u64,
     /// By whom.
     pub uploaded_by: String,
+    /// Their member number (empty once they are erased).
+    #[serde(default)]
+    pub uploaded_by_number: String,
 }
 
 fn meta_prefix(room: &str) -> String {
@@ -108,7 +111,7 @@ pub fn add(
     items: usize,
     name: &str,
     bytes: &[u8],
-    by: &str,
+    by: &plenum_signalling::org::Member,
     now_ms: u64,
 ) -> Result<Attachment, PluginError> {
     if bytes.len() > MAX_SIZE {
@@ -153,7 +156,8 @@ pub fn add(
             size: bytes.len(),
             sha256,
             uploaded_at_ms: now_ms,
-            uploaded_by: by.to_owned(),
+            uploaded_by: by.display_name(),
+            uploaded_by_number: by.number.clone(),
         };
         let json = serde_json::to_string(&attachment)
             .map_err(|e| PluginError::new("invalid", e.to_string()))?;
@@ -194,6 +198,45 @@ pub fn file(store: &dyn Store, room: &str, id: &str) -> Result<(Attachment, Vec<
     Ok((meta, bytes))
 }
 
+/// Member `number` is erased: the attachments they uploaded name `pseudonym` instead.
+pub fn erase_member(store: &dyn Store, number: &str, pseudonym: &str) -> Result<(), PluginError> {
+    for (key, value) in store.org_data(NAMESPACE, "att/").map_err(storage)? {
+        let mut a: Attachment = serde_json::from_str(&value)
+            .map_err(|_| PluginError::new("corrupt", format!("attachment {key}")))?;
+        if a.uploaded_by_number != number {
+            continue;
+        }
+        a.uploaded_by = pseudonym.to_owned();
+        a.uploaded_by_number.clear();
+        let json =
+            serde_json::to_string(&a).map_err(|e| PluginError::new("invalid", e.to_string()))?;
+        store
+            .put_org_data(NAMESPACE, &key, Some(&json))
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// The attachments member `number` uploaded (GDPR Art. 15): room, id, name.
+pub fn export_member(
+    store: &dyn Store,
+    number: &str,
+) -> Result<Vec<(String, String, String)>, PluginError> {
+    let mut out = Vec::new();
+    for (key, value) in store.org_data(NAMESPACE, "att/").map_err(storage)? {
+        let a: Attachment = serde_json::from_str(&value)
+            .map_err(|_| PluginError::new("corrupt", format!("attachment {key}")))?;
+        if a.uploaded_by_number == number {
+            let room = key["att/".len()..]
+                .rsplit_once('/')
+                .map_or("", |(r, _)| r)
+                .to_owned();
+            out.push((room, a.id, a.name));
+        }
+    }
+    Ok(out)
+}
+
 /// Delete an attachment (entry first, then file). Refusal: `not_found`.
 pub fn delete(store: &dyn Store, room: &str, id: &str) -> Result<(), PluginError> {
     let key = format!("{}{id}", meta_prefix(room));
@@ -227,9 +270,19 @@ mod tests {
         );
         assert!(!is_pdf(b"%PDF-1.7\nno end marker"));
         assert!(!is_pdf(b"%PDF-"));
-        let add = |name: &str, item, bytes: &[u8]| {
-            add(&store, "bpt", item, 3, name, bytes, "Petra Partei", 5)
+        let petra = plenum_signalling::org::Member {
+            number: "1001".into(),
+            first_name: "Petra".into(),
+            last_name: "Partei".into(),
+            unit: "bv".into(),
+            email: None,
+            phone: None,
+            groups: Default::default(),
+            visibility: None,
+            status: plenum_signalling::org::MemberStatus::Active,
         };
+        let add =
+            |name: &str, item, bytes: &[u8]| add(&store, "bpt", item, 3, name, bytes, &petra, 5);
         assert_eq!(
             add("bericht.pdf", Some(1), b"MZ\x90\x00 not a pdf")
                 .unwrap_err()
@@ -272,5 +325,15 @@ mod tests {
         );
         // A new upload does not take a deleted id's place.
         assert_eq!(add("neu.pdf", None, PDF).unwrap().id, "a0003");
+        // Erasure: the uploader is named by the pseudonym, the number is gone.
+        assert_eq!(export_member(&store, "1001").unwrap().len(), 2);
+        erase_member(&store, "1001", "Gelöschtes Mitglied 0a1b").unwrap();
+        for a in list(&store, "bpt").unwrap() {
+            assert_eq!(
+                (a.uploaded_by.as_str(), a.uploaded_by_number.as_str()),
+                ("Gelöschtes Mitglied 0a1b", "")
+            );
+        }
+        assert!(export_member(&store, "1001").unwrap().is_empty());
     }
 }

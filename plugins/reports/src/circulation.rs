@@ -72,6 +72,9 @@ pub struct Circulation {
     pub created_at_ms: u64,
     /// Who put it.
     pub created_by: String,
+    /// Their member number (empty once they are erased).
+    #[serde(default)]
+    pub created_by_number: String,
     /// Votes are taken until then (unix milliseconds).
     pub deadline_ms: u64,
 }
@@ -381,6 +384,7 @@ pub fn create(ctx: &OrgContext<'_>, p: Proposal, now_ms: u64) -> Result<Circulat
             objection: p.objection.unwrap_or(true),
             created_at_ms: now_ms,
             created_by: ctx.caller().member.display_name(),
+            created_by_number: ctx.caller().member.number.clone(),
             deadline_ms: p.deadline_ms,
         };
         let json = serde_json::to_string(&c).map_err(|e| invalid(e.to_string()))?;
@@ -573,5 +577,68 @@ pub fn view(ctx: &OrgContext<'_>, l: &Loaded, number: Option<&str>) -> Value {
         "administers": ctx.administers(&c.unit),
         "outcome": l.outcome,
         "number": number,
+    })
+}
+
+/// Member `number` is erased: in every circulation they voted in or put, their name becomes
+/// `pseudonym` and their number a placeholder (`~` and the pseudonym), their vote is moved to
+/// that key — the counts and the named record stay, nothing names them. The caller holds the
+/// plugin's write lock.
+pub fn erase_member(store: &dyn Store, number: &str, pseudonym: &str) -> Result<(), PluginError> {
+    let placeholder = format!("~{pseudonym}");
+    for l in load_all(store)? {
+        let mut c = l.circulation;
+        let mut changed = false;
+        for v in c.voters.iter_mut().filter(|v| v.number == number) {
+            v.number.clone_from(&placeholder);
+            v.name = pseudonym.to_owned();
+            changed = true;
+        }
+        if c.created_by_number == number {
+            c.created_by = pseudonym.to_owned();
+            c.created_by_number.clear();
+            changed = true;
+        }
+        if let Some(cast) = l.votes.get(number) {
+            let json = serde_json::to_string(cast).map_err(|e| invalid(e.to_string()))?;
+            let base = format!("{PREFIX}{}/v/", c.id);
+            store
+                .put_org_data(NAMESPACE, &format!("{base}{placeholder}"), Some(&json))
+                .map_err(storage)?;
+            store
+                .put_org_data(NAMESPACE, &format!("{base}{number}"), None)
+                .map_err(storage)?;
+        }
+        if changed {
+            let json = serde_json::to_string(&c).map_err(|e| invalid(e.to_string()))?;
+            store
+                .put_org_data(NAMESPACE, &format!("{PREFIX}{}", c.id), Some(&json))
+                .map_err(storage)?;
+        }
+    }
+    Ok(())
+}
+
+/// What the circulations hold about member `number` (GDPR Art. 15): each circulation of
+/// theirs with their vote, and those they put.
+pub fn export_member(store: &dyn Store, number: &str) -> Result<Value, PluginError> {
+    let mut out = Vec::new();
+    for l in load_all(store)? {
+        let c = &l.circulation;
+        let voter = c.voters.iter().any(|v| v.number == number);
+        if voter || c.created_by_number == number {
+            out.push(json!({
+                "id": c.id,
+                "title": c.title,
+                "group": c.group,
+                "put_by_you": c.created_by_number == number,
+                "your_vote": l.votes.get(number),
+            }));
+        }
+    }
+    Ok(if out.is_empty() {
+        Value::Null
+    } else {
+        json!(out)
     })
 }

@@ -606,6 +606,33 @@ impl OrgPlugin for Reports {
         }
     }
 
+    /// Circulations and attachments name the erased member by the pseudonym from now on (the
+    /// notes are the room half's, approved minutes stay as approved: docs/privacy.md).
+    fn erased(
+        &self,
+        store: &dyn plenum_signalling::storage::Store,
+        number: &str,
+        pseudonym: &str,
+    ) -> Result<(), PluginError> {
+        let _writes = self.lock();
+        circulation::erase_member(store, number, pseudonym)?;
+        attachments::erase_member(store, number, pseudonym)
+    }
+
+    fn export(&self, store: &dyn plenum_signalling::storage::Store, number: &str) -> Value {
+        let circulations = circulation::export_member(store, number)
+            .unwrap_or_else(|e| json!({ "error": e.message }));
+        let uploads: Vec<Value> = attachments::export_member(store, number)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(room, id, name)| json!({ "room": room, "id": id, "name": name }))
+            .collect();
+        if circulations.is_null() && uploads.is_empty() {
+            return Value::Null;
+        }
+        json!({ "circulations": circulations, "attachments_uploaded": uploads })
+    }
+
     /// Members too: approved versions of the rooms they are on the roster of (checked in
     /// `download`); drafts and records need an admin over the event's unit.
     fn download_need(&self, action: &str) -> Option<OrgNeed> {
@@ -655,7 +682,7 @@ impl OrgPlugin for Reports {
             agenda_len(ctx, room)?,
             name,
             body,
-            &ctx.caller().member.display_name(),
+            &ctx.caller().member,
             now_ms(ctx),
         )?;
         Ok(json!({ "attachment": attachment }))

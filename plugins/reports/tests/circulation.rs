@@ -11,7 +11,7 @@ use plenum_reports::{Reports, ReportsConfig};
 use plenum_signalling::org::{Member, MemberStatus, Unit};
 use plenum_signalling::org_plugin::{Caller, OrgContext, OrgFailure, OrgRegistry};
 use plenum_signalling::serde_json::{Value, json};
-use plenum_signalling::storage::{OrgStore, SqliteStore, Store};
+use plenum_signalling::storage::{OrgStore, PluginStore, SqliteStore, Store};
 
 /// 2027-05-08 10:00 in Berlin.
 const T0: u64 = 1_809_763_200;
@@ -498,4 +498,43 @@ fn an_admin_withdraws_a_running_circulation_and_lv_resolutions_stay_in_the_lv() 
         json!({ "action": "register", "body": "BuVo" }),
     );
     assert!(none["entries"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn an_erased_member_is_named_by_the_pseudonym_and_their_vote_still_counts() {
+    let org = Org::new("erase");
+    let id = org.circulate("Datenschutz", json!({}));
+    org.vote("102", T0 + 1, &id, "no").unwrap();
+    // Their export lists the vote first.
+    let export = org.registry.export(&org.store, "102");
+    assert_eq!(
+        export["reports"]["circulations"][0]["your_vote"]["vote"],
+        "no"
+    );
+    org.registry
+        .erased(&org.store, "102", "Gelöschtes Mitglied 0a1b")
+        .unwrap();
+    let c = org.view("101", T0 + 2, &id);
+    assert_eq!(c["voted"], 1, "the vote still counts");
+    let names: Vec<&str> = c["voters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Gelöschtes Mitglied 0a1b"), "{names:?}");
+    // Nothing the plugin stores names Ben or his number any more.
+    let dump: Vec<(String, String)> = org.store.org_data("reports", "").unwrap();
+    assert!(!dump.is_empty());
+    for (key, value) in &dump {
+        assert!(
+            !key.contains("102") && !value.contains("\"102\"") && !value.contains("Ben"),
+            "{key}: {value}"
+        );
+    }
+    assert_eq!(org.registry.export(&org.store, "102").len(), 0);
+    // The others finish it; his "no" is in the result.
+    org.vote("101", T0 + 3, &id, "yes").unwrap();
+    let last = org.vote("103", T0 + 4, &id, "yes").unwrap();
+    assert_eq!(last["circulation"]["outcome"]["no"], 1);
 }
