@@ -323,6 +323,38 @@ async fn attachments_are_pdf_by_content_within_the_limit_and_only_for_the_roster
     }
     assert_eq!(get(&server, None, &path).await.status, 401);
 
+    // The minutes list it with its hash; approving freezes that list.
+    let minutes = get(
+        &server,
+        Some(&p.petra),
+        &format!("/api/org/reports/download/minutes.pdf?room={room}"),
+    )
+    .await;
+    let text = pdf_text(&minutes.body, "minutes-attachments.pdf");
+    let sha = att["sha256"].as_str().unwrap();
+    assert!(
+        text.contains("Anlagen")
+            && text.contains("TOP 2 (Kassenbericht): Kassenbericht 2027.pdf")
+            && text.contains(sha),
+        "{text}"
+    );
+    let (status, approved) = org::command(
+        &server,
+        Some(&p.petra),
+        "reports",
+        json!({ "action": "approve", "room": room }),
+    )
+    .await;
+    assert_eq!(status, 200, "{approved}");
+    let frozen = get(
+        &server,
+        Some(&p.berta),
+        &format!("/api/org/reports/download/record.json?room={room}&version=1"),
+    )
+    .await;
+    let frozen: Value = serde_json::from_slice(&frozen.body).unwrap();
+    assert_eq!(frozen["attachments"][0]["sha256"], sha);
+
     // Deleting: not by a delegate; by the admin, and then it is gone.
     let delete = |cookie: String| {
         let server = &server;

@@ -5,6 +5,7 @@
 use plenum_signalling::ballot::{PollKind, PollState};
 use plenum_signalling::record::{PollEntry, SessionRecord};
 
+use crate::attachments::Attachment;
 use crate::notes::Note;
 use crate::text::{Clock, Lang, duration};
 
@@ -61,6 +62,7 @@ fn item(n: Option<usize>) -> String {
 pub fn minutes(
     record: &SessionRecord,
     notes: &[Note],
+    attachments: &[Attachment],
     approval: Option<&Approval>,
     lang: Lang,
     clock: &Clock,
@@ -205,6 +207,32 @@ pub fn minutes(
                 })
                 .collect(),
         });
+    }
+
+    if !attachments.is_empty() {
+        // Each file with its SHA-256, so approved minutes say exactly which papers they mean.
+        blocks.push(Block::Heading(t("attachments")));
+        for a in attachments {
+            let at = a.item.map_or_else(
+                || t("attachments.session"),
+                |i| {
+                    let title = i
+                        .checked_sub(1)
+                        .and_then(|j| record.agenda.get(j))
+                        .map_or("", |x| x.title.as_str());
+                    format!("{} {i} ({title})", t("col.item"))
+                },
+            );
+            blocks.push(Block::Paragraph(format!(
+                "{at}: {} – {} KiB, {} {}, {}",
+                a.name,
+                a.size.div_ceil(1024),
+                t("attachments.uploaded"),
+                clock.date_time(a.uploaded_at_ms),
+                a.uploaded_by
+            )));
+            blocks.push(Block::Paragraph(format!("SHA-256: {}", a.sha256)));
+        }
     }
 
     blocks.push(Block::Heading(t("speeches")));

@@ -275,6 +275,10 @@ pub struct Frozen {
     pub record: SessionRecord,
     /// The notes then.
     pub notes: Vec<notes::Note>,
+    /// The attachments then, each with its SHA-256 (none in versions from before they
+    /// existed).
+    #[serde(default)]
+    pub attachments: Vec<attachments::Attachment>,
 }
 
 /// A stored version: the JSON exactly as hashed, its hash, and what it says.
@@ -462,7 +466,8 @@ impl OrgPlugin for Reports {
             ReportsCommand::Minutes { room, lang } => {
                 let record = readable(ctx, &room)?;
                 let notes = room_notes(ctx, &room)?;
-                let doc = doc::minutes(&record, &notes, None, lang, &self.clock);
+                let files = attachments::list(ctx.store(), &room)?;
+                let doc = doc::minutes(&record, &notes, &files, None, lang, &self.clock);
                 Ok(json!({ "html": html::render(&doc) }))
             }
             ReportsCommand::Approve { room, body } => {
@@ -488,6 +493,7 @@ impl OrgPlugin for Reports {
                     approved_by: ctx.caller().member.display_name(),
                     record,
                     notes,
+                    attachments: attachments::list(ctx.store(), &room)?,
                 };
                 let json = serde_json::to_string(&frozen)
                     .map_err(|e| PluginError::new("invalid", e.to_string()))?;
@@ -734,12 +740,13 @@ impl OrgPlugin for Reports {
             _ => {}
         }
         let room = room_param(params)?;
-        let (record, notes, approval, json) = match params.get("version") {
+        let (record, notes, files, approval, json) = match params.get("version") {
             None => {
                 let record = readable(ctx, room)?;
                 let notes = room_notes(ctx, room)?;
+                let files = attachments::list(ctx.store(), room)?;
                 let json = serde_json::to_string_pretty(&record).unwrap_or_default();
-                (record, notes, None, json)
+                (record, notes, files, None, json)
             }
             Some(v) => {
                 let wanted: u32 = v
@@ -761,12 +768,20 @@ impl OrgPlugin for Reports {
                 (
                     found.minutes.record,
                     found.minutes.notes,
+                    found.minutes.attachments,
                     Some(approval),
                     found.json,
                 )
             }
         };
-        let doc = doc::minutes(&record, &notes, approval.as_ref(), lang, &self.clock);
+        let doc = doc::minutes(
+            &record,
+            &notes,
+            &files,
+            approval.as_ref(),
+            lang,
+            &self.clock,
+        );
         let version = approval
             .as_ref()
             .map_or_else(String::new, |a| format!("-v{}", a.version));
