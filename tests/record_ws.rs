@@ -228,16 +228,7 @@ async fn a_whole_session_is_in_the_record() {
     assert_eq!(pdf.header("content-type"), Some("application/pdf"));
     assert!(pdf.body.starts_with(b"%PDF-"));
     // Kept beside the test run for a look (target/…/minutes-record-ws.pdf).
-    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("minutes-record-ws.pdf");
-    std::fs::write(&file, &pdf.body).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .arg("-layout")
-        .arg(&file)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils)");
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = common::pdf_text(&pdf.body, "minutes-record-ws.pdf", true);
     for needle in [
         "Protokoll: Parteitag Nord",
         "Seite 1 von",
@@ -300,13 +291,8 @@ async fn a_whole_session_is_in_the_record() {
     );
     let approved = get(p.berta.clone(), format!("{pdf_path}&version=1")).await;
     assert_eq!(approved.status, 200);
-    std::fs::write(&file, &approved.body).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .arg(&file)
-        .arg("-")
-        .output()
-        .unwrap();
-    let approved_text = String::from_utf8(out.stdout).unwrap().replace('\n', " ");
+    let approved_text =
+        common::pdf_text(&approved.body, "minutes-record-ws.pdf", false).replace('\n', " ");
     assert!(
         approved_text.contains("Fassung 1") && approved_text.contains(&sha),
         "{approved_text}"

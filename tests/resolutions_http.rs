@@ -35,15 +35,7 @@ fn reason(body: &Value) -> &str {
 
 /// `pdftotext` of `bytes`, lines joined.
 fn pdf_text(bytes: &[u8], name: &str) -> String {
-    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::write(&file, bytes).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .arg(&file)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils)");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().replace('\n', " ")
+    common::pdf_text(bytes, name, false).replace('\n', " ")
 }
 
 #[tokio::test]

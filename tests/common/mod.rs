@@ -282,3 +282,21 @@ impl Drop for TestServer {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
+
+/// The text of a PDF by `pdftotext` (poppler-utils), with `-layout` if asked; the file is
+/// kept beside the test run as `name` for a look (target/tmp/…).
+pub fn pdf_text(bytes: &[u8], name: &str, layout: bool) -> String {
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&file, bytes).unwrap();
+    let mut cmd = Command::new("pdftotext");
+    if layout {
+        cmd.arg("-layout");
+    }
+    let out = cmd
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    assert!(out.status.success(), "pdftotext failed on {name}");
+    String::from_utf8(out.stdout).unwrap()
+}

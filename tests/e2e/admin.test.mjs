@@ -16,25 +16,11 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { DemoRun, launchChromium, newContext, PLENUM_BIN, poll, stepper } from './browser.mjs';
+import { activate, DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
 const run = new DemoRun('admin');
 const ARTIFACTS = run.artifacts;
 const state = (page) => page.evaluate(() => window.plenumTest.state());
-
-async function plenum(...args) {
-  const { stdout } = await promisify(execFile)(PLENUM_BIN, [...args, '--data-dir', run.dataDir], { timeout: 15_000 });
-  return stdout;
-}
-
-/** Sign `page` up with an activation link and land on the start page. */
-async function activate(page, link, password) {
-  await page.goto(link);
-  await page.fill('[data-testid=activate-password]', password);
-  await page.fill('[data-testid=activate-repeat]', password);
-  await page.click('[data-testid=activate-submit]');
-  await page.waitForSelector('[data-testid=screen-start]:not([hidden])', { timeout: 10_000 });
-}
 
 describe('Administration: a congress set up from the member list', { timeout: 180_000 }, () => {
   let browser;
@@ -54,7 +40,7 @@ describe('Administration: a congress set up from the member list', { timeout: 18
     run.watch(admin, 'admin');
     run.watch(delegate, 'delegate');
     // The demo's party admin (member 10001) sets a password.
-    const link = (await plenum('member', 'activation', '--number', '10001', '--public-url', origin)).trim();
+    const link = (await run.cli('member', 'activation', '--number', '10001', '--public-url', origin)).trim();
     await activate(admin, link, 'Verwaltung-2027');
   });
 

@@ -218,6 +218,15 @@ export function stepper() {
   };
 }
 
+/** Sets a password on `page` with an activation link and waits for the start page. */
+export async function activate(page, link, password) {
+  await page.goto(link);
+  await page.fill('[data-testid=activate-password]', password);
+  await page.fill('[data-testid=activate-repeat]', password);
+  await page.click('[data-testid=activate-submit]');
+  await page.waitForSelector('[data-testid=screen-start]:not([hidden])', { timeout: 10_000 });
+}
+
 /**
  * One test file's run: its server on a fresh data directory, its folder under `artifacts/`,
  * and the server's and the browsers' logs, written there by `stop()`.
@@ -246,6 +255,12 @@ export class DemoRun {
       },
       serverOptions,
     });
+  }
+
+  /** Runs `plenum ARGS… --data-dir <this run's>` (the CLI); resolves with its output. */
+  async cli(...args) {
+    const { stdout } = await promisify(execFile)(PLENUM_BIN, [...args, '--data-dir', this.dataDir], { timeout: 15_000 });
+    return stdout;
   }
 
   /** A new invite for this run's server (`plenum invite`). */

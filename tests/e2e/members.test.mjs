@@ -6,20 +6,13 @@
 
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import path from 'node:path';
-import { DemoRun, launchChromium, newContext, PLENUM_BIN, poll, stepper } from './browser.mjs';
+import { DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
 const run = new DemoRun('members');
 const ARTIFACTS = run.artifacts;
 const state = (page) => page.evaluate(() => window.plenumTest.state());
-
-async function plenum(...args) {
-  const { stdout } = await promisify(execFile)(PLENUM_BIN, [...args, '--data-dir', run.dataDir], { timeout: 15_000 });
-  return stdout;
-}
 
 describe('Members: activation, sign-in, start page, entering the congress', { timeout: 120_000 }, () => {
   let browser;
@@ -31,12 +24,12 @@ describe('Members: activation, sign-in, start page, entering the congress', { ti
   before(async () => {
     const printed = await run.start();
     origin = new URL(printed[0].url).origin;
-    await plenum('unit', 'put', '--id', 'bv', '--name', 'Bundesverband');
-    await plenum('unit', 'put', '--id', 'lv-by', '--name', 'Landesverband Bayern', '--parent', 'bv');
+    await run.cli('unit', 'put', '--id', 'bv', '--name', 'Bundesverband');
+    await run.cli('unit', 'put', '--id', 'lv-by', '--name', 'Landesverband Bayern', '--parent', 'bv');
     const csv = path.join(run.dataDir, 'mitglieder.csv');
     await writeFile(csv, 'Mitgliedsnummer;Vorname;Nachname;Gliederung;E-Mail\n20001;Jürgen;Weiß;lv-by;juergen@example.org\n');
-    await plenum('member', 'import', csv);
-    await plenum('room', 'assign', '--room', 'demo', '--number', '20001', '--role', 'delegate');
+    await run.cli('member', 'import', csv);
+    await run.cli('room', 'assign', '--room', 'demo', '--number', '20001', '--role', 'delegate');
     browser = await launchChromium({ fakeMedia: false });
     moderator = await (await newContext(browser, { locale: 'de-DE' })).newPage();
     member = await (await newContext(browser, { locale: 'de-DE' })).newPage();
@@ -52,7 +45,7 @@ describe('Members: activation, sign-in, start page, entering the congress', { ti
   });
 
   step('the member sets a password with the activation link', async () => {
-    const link = (await plenum('member', 'activation', '--number', '20001', '--public-url', origin)).trim();
+    const link = (await run.cli('member', 'activation', '--number', '20001', '--public-url', origin)).trim();
     assert.match(link, /\/activate#token=[0-9a-f]{64}$/);
     await member.goto(link);
     await member.fill('[data-testid=activate-password]', 'Sonnenblume-2027');

@@ -12,24 +12,14 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import path from 'node:path';
-import { DemoRun, launchChromium, newContext, PLENUM_BIN, poll, stepper } from './browser.mjs';
+import { activate, DemoRun, launchChromium, newContext, poll, stepper } from './browser.mjs';
 
 const run = new DemoRun('resolutions');
 const ARTIFACTS = run.artifacts;
 const exec = promisify(execFile);
 
 async function activationLink(number, origin) {
-  const { stdout } = await exec(PLENUM_BIN, ['member', 'activation', '--number', number, '--public-url', origin, '--data-dir', run.dataDir], { timeout: 15_000 });
-  return stdout.trim();
-}
-
-/** Sign `page` up with an activation link and land on the start page. */
-async function activate(page, link, password) {
-  await page.goto(link);
-  await page.fill('[data-testid=activate-password]', password);
-  await page.fill('[data-testid=activate-repeat]', password);
-  await page.click('[data-testid=activate-submit]');
-  await page.waitForSelector('[data-testid=screen-start]:not([hidden])', { timeout: 10_000 });
+  return (await run.cli('member', 'activation', '--number', number, '--public-url', origin)).trim();
 }
 
 /** `2027-05-08T10:00` for a Date, in local time (what a datetime-local input takes). */

@@ -23,7 +23,7 @@ use plenum_signalling::serde_json::{self, Value, json};
 use plenum_signalling::storage::Store;
 
 use crate::notes::NAMESPACE;
-use crate::register::{self, NewEntry, Source};
+use crate::register::{self, Resolution, Source};
 use crate::storage;
 use crate::text::{Clock, Lang};
 
@@ -420,7 +420,7 @@ pub fn settle(
     let entry = register::enter(
         store,
         clock,
-        NewEntry {
+        Resolution {
             body: c.body.clone(),
             date_ms: outcome.settled_at_ms,
             title: c.title.clone(),

@@ -340,6 +340,21 @@ fn versions(ctx: &OrgContext<'_>, room: &str) -> Result<Vec<StoredVersion>, Plug
     Ok(out)
 }
 
+/// The URL parameter `name` as a number, if given (empty counts as not given). Refusal:
+/// `invalid`.
+pub(crate) fn number_param<T: std::str::FromStr>(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, PluginError> {
+    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| PluginError::new("invalid", format!("{name} is a number"))),
+        None => Ok(None),
+    }
+}
+
 fn room_param(params: &HashMap<String, String>) -> Result<&String, PluginError> {
     params
         .get("room")
@@ -375,7 +390,7 @@ impl Reports {
             let entry = register::enter(
                 ctx.store(),
                 &self.clock,
-                register::NewEntry {
+                register::Resolution {
                     body: body.to_owned(),
                     date_ms: poll
                         .closed_at_ms
@@ -404,7 +419,7 @@ impl Reports {
         let _writes = self.lock();
         let entered: std::collections::HashSet<String> = register::entries(ctx.store())?
             .into_iter()
-            .filter_map(|e| match e.source {
+            .filter_map(|e| match e.resolution.source {
                 register::Source::Circulation { id } => Some(id),
                 register::Source::Session { .. } => None,
             })
@@ -669,17 +684,7 @@ impl OrgPlugin for Reports {
     ) -> Result<Value, PluginError> {
         let room = room_param(params)?;
         chair_or_admin(ctx, room)?;
-        let item = match params
-            .get("item")
-            .map(|i| i.trim())
-            .filter(|i| !i.is_empty())
-        {
-            Some(i) => Some(
-                i.parse()
-                    .map_err(|_| PluginError::new("invalid", "item is a number"))?,
-            ),
-            None => None,
-        };
+        let item = number_param(params, "item")?;
         let name = params.get("name").map_or("Anlage.pdf", String::as_str);
         let attachment = attachments::add(
             ctx.store(),

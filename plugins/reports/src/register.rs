@@ -59,18 +59,12 @@ impl Source {
     }
 }
 
-/// One entry.
+/// A resolution, as entered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(crate = "plenum_signalling::serde")]
-pub struct Entry {
-    /// `BuVo-2027-014`.
-    pub number: String,
+pub struct Resolution {
     /// The body (`BuVo`, `PT-BV`).
     pub body: String,
-    /// The year of the resolution.
-    pub year: i32,
-    /// Its place in the body's year, from 1.
-    pub seq: u32,
     /// When it was taken (unix milliseconds).
     pub date_ms: u64,
     /// What was resolved (the motion's title).
@@ -89,27 +83,19 @@ pub struct Entry {
     pub source: Source,
 }
 
-/// A resolution to enter.
-#[derive(Debug, Clone)]
-pub struct NewEntry {
-    /// The body.
-    pub body: String,
-    /// See [`Entry::date_ms`].
-    pub date_ms: u64,
-    /// See [`Entry::title`].
-    pub title: String,
-    /// See [`Entry::text`].
-    pub text: String,
-    /// See [`Entry::yes`].
-    pub yes: u64,
-    /// See [`Entry::no`].
-    pub no: u64,
-    /// See [`Entry::abstain`].
-    pub abstain: u64,
-    /// See [`Entry::unit`].
-    pub unit: String,
-    /// See [`Entry::source`].
-    pub source: Source,
+/// One entry: a resolution with its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(crate = "plenum_signalling::serde")]
+pub struct Entry {
+    /// `BuVo-2027-014`.
+    pub number: String,
+    /// The year of the resolution.
+    pub year: i32,
+    /// Its place in the body's year, from 1.
+    pub seq: u32,
+    /// The resolution (its fields sit beside the number in the JSON).
+    #[serde(flatten)]
+    pub resolution: Resolution,
 }
 
 /// A body name is 1–16 letters, digits or `-` (it becomes part of the number).
@@ -145,16 +131,16 @@ pub fn entries(store: &dyn Store) -> Result<Vec<Entry>, PluginError> {
 /// Enter `new` unless its source is entered already; the entry either way. The caller holds
 /// the plugin's write lock, so two entries cannot take one number; the number's key is
 /// inserted only if absent all the same.
-pub fn enter(store: &dyn Store, clock: &Clock, new: NewEntry) -> Result<Entry, PluginError> {
+pub fn enter(store: &dyn Store, clock: &Clock, new: Resolution) -> Result<Entry, PluginError> {
     valid_body(&new.body)?;
     let all = entries(store)?;
-    if let Some(found) = all.iter().find(|e| e.source.same(&new.source)) {
+    if let Some(found) = all.iter().find(|e| e.resolution.source.same(&new.source)) {
         return Ok(found.clone());
     }
     let year = clock.year(new.date_ms);
     let mut seq = all
         .iter()
-        .filter(|e| e.body == new.body && e.year == year)
+        .filter(|e| e.resolution.body == new.body && e.year == year)
         .map(|e| e.seq)
         .max()
         .unwrap_or(0);
@@ -162,17 +148,9 @@ pub fn enter(store: &dyn Store, clock: &Clock, new: NewEntry) -> Result<Entry, P
         seq += 1;
         let entry = Entry {
             number: format!("{}-{year}-{seq:03}", new.body),
-            body: new.body.clone(),
             year,
             seq,
-            date_ms: new.date_ms,
-            title: new.title.clone(),
-            text: new.text.clone(),
-            yes: new.yes,
-            no: new.no,
-            abstain: new.abstain,
-            unit: new.unit.clone(),
-            source: new.source.clone(),
+            resolution: new.clone(),
         };
         let key = format!("{PREFIX}{}/{year}/{seq:06}", new.body);
         let json = serde_json::to_string(&entry)
@@ -206,17 +184,7 @@ impl Query {
     pub fn from_params(
         params: &std::collections::HashMap<String, String>,
     ) -> Result<Self, PluginError> {
-        let year = match params
-            .get("year")
-            .map(|y| y.trim())
-            .filter(|y| !y.is_empty())
-        {
-            Some(y) => Some(
-                y.parse()
-                    .map_err(|_| PluginError::new("invalid", "year is a number"))?,
-            ),
-            None => None,
-        };
+        let year = crate::number_param(params, "year")?;
         Ok(Self {
             q: params.get("q").cloned(),
             body: params.get("body").cloned().filter(|b| !b.is_empty()),
@@ -225,12 +193,13 @@ impl Query {
     }
 
     fn matches(&self, e: &Entry) -> bool {
-        if self.body.as_ref().is_some_and(|b| *b != e.body)
+        let r = &e.resolution;
+        if self.body.as_ref().is_some_and(|b| *b != r.body)
             || self.year.is_some_and(|y| y != e.year)
         {
             return false;
         }
-        let hay = format!("{} {} {}", e.number, e.title, e.text).to_lowercase();
+        let hay = format!("{} {} {}", e.number, r.title, r.text).to_lowercase();
         self.q
             .as_deref()
             .unwrap_or("")
@@ -245,7 +214,10 @@ pub fn search(ctx: &OrgContext<'_>, query: &Query) -> Result<Vec<Entry>, PluginE
     let own = &ctx.caller().member.unit;
     Ok(entries(ctx.store())?
         .into_iter()
-        .filter(|e| ctx.units().covers(&e.unit, own) || ctx.administers(&e.unit))
+        .filter(|e| {
+            let unit = &e.resolution.unit;
+            ctx.units().covers(unit, own) || ctx.administers(unit)
+        })
         .filter(|e| query.matches(e))
         .collect())
 }
@@ -268,14 +240,15 @@ pub fn csv(entries: &[Entry], clock: &Clock, lang: Lang) -> String {
     .join(";");
     out.push_str("\r\n");
     for e in entries {
+        let r = &e.resolution;
         let row = [
             e.number.clone(),
-            clock.date(e.date_ms),
-            e.body.clone(),
-            e.title.clone(),
-            e.text.clone(),
-            result_text(e, lang),
-            source_text(&e.source, lang),
+            clock.date(r.date_ms),
+            r.body.clone(),
+            r.title.clone(),
+            r.text.clone(),
+            result_text(r, lang),
+            source_text(&r.source, lang),
         ];
         out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(";"));
         out.push_str("\r\n");
@@ -284,7 +257,7 @@ pub fn csv(entries: &[Entry], clock: &Clock, lang: Lang) -> String {
 }
 
 /// "angenommen (Ja 5, Nein 1, Enthaltung 0)".
-pub fn result_text(e: &Entry, lang: Lang) -> String {
+pub fn result_text(e: &Resolution, lang: Lang) -> String {
     format!(
         "{} ({} {}, {} {}, {} {})",
         lang.t("poll.accepted"),
@@ -332,16 +305,17 @@ pub fn document(entries: &[Entry], clock: &Clock, lang: Lang, stand_ms: u64) -> 
             rows: entries
                 .iter()
                 .map(|e| {
-                    let what = if e.text.is_empty() {
-                        e.title.clone()
+                    let r = &e.resolution;
+                    let what = if r.text.is_empty() {
+                        r.title.clone()
                     } else {
-                        format!("{}: {}", e.title, e.text)
+                        format!("{}: {}", r.title, r.text)
                     };
                     vec![
                         e.number.clone(),
-                        clock.date(e.date_ms),
+                        clock.date(r.date_ms),
                         what,
-                        format!("{}; {}", result_text(e, lang), source_text(&e.source, lang)),
+                        format!("{}; {}", result_text(r, lang), source_text(&r.source, lang)),
                     ]
                 })
                 .collect(),
@@ -360,8 +334,8 @@ mod tests {
     use super::*;
     use plenum_signalling::storage::SqliteStore;
 
-    fn new(body: &str, ms: u64, source: Source) -> NewEntry {
-        NewEntry {
+    fn new(body: &str, ms: u64, source: Source) -> Resolution {
+        Resolution {
             body: body.into(),
             date_ms: ms,
             title: "Haushalt 2028".into(),
