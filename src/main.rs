@@ -55,6 +55,17 @@ enum Cmd {
     /// Rooms and their rosters of members.
     #[command(subcommand)]
     Room(RoomCmd),
+    /// Write a backup of the database to FILE, while the server runs (docs/operations.md).
+    Backup {
+        /// The backup file (must not exist yet).
+        file: PathBuf,
+    },
+    /// Replace the database by the backup FILE; the server must be stopped. The database as
+    /// it was is kept beside it (plenum.db.before-restore-…).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,6 +234,37 @@ fn main() -> Result<()> {
         Some(Cmd::Member(cmd)) => member_command(&config, cmd),
         Some(Cmd::Unit(cmd)) => unit_command(&config, cmd),
         Some(Cmd::Room(cmd)) => room_command(&config, cmd),
+        Some(Cmd::Backup { file }) => {
+            let db = config.data_dir.join("plenum.db");
+            if !db.exists() {
+                bail!("no database at {}", db.display());
+            }
+            let store = SqliteStore::open(&db).context("cannot open the database")?;
+            warn_open_secret_polls(&store)?;
+            let copied = store.backup_to(&file)?;
+            println!(
+                "backup written: {} ({} bytes, schema version {})",
+                file.display(),
+                copied.bytes,
+                copied.schema_version
+            );
+            Ok(())
+        }
+        Some(Cmd::Restore { file }) => {
+            plenum_signalling::storage::secure_dir(&config.data_dir)?;
+            let db = config.data_dir.join("plenum.db");
+            let (copied, kept) = plenum_signalling::storage::restore(&db, &file, system_clock())?;
+            if let Some(kept) = kept {
+                println!("the database as it was: {}", kept.display());
+            }
+            println!(
+                "restored {} into {} (schema version {} migrated to this version)",
+                file.display(),
+                db.display(),
+                copied.schema_version
+            );
+            Ok(())
+        }
         Some(Cmd::Serve(_)) | None => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -231,6 +273,29 @@ fn main() -> Result<()> {
             runtime.block_on(serve(config))
         }
     }
+}
+
+/// Two copies of the database taken while a secret poll is open differ by the votes cast in
+/// between and can link those voters to their choices (docs/ballot.md): say so on stderr.
+fn warn_open_secret_polls(store: &dyn Store) -> Result<()> {
+    for room in store.rooms()? {
+        for poll in store.polls(&room.id)? {
+            let secret = plenum_signalling::serde_json::from_str::<
+                plenum_signalling::ballot::PollSpec,
+            >(&poll.spec)
+            .is_ok_and(|s| s.secret);
+            if secret && poll.state == plenum_signalling::ballot::PollState::Open {
+                eprintln!(
+                    "warning: the secret poll {} in room {} is open. Every acknowledged vote is \
+                     in this backup, but two backups taken while it is open can together reveal \
+                     the choices of those who voted in between: keep only one of them, or back \
+                     up again after the poll is closed (docs/ballot.md, docs/operations.md).",
+                    poll.id, room.id
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Open the database and the token key in the data directory, creating both if needed.

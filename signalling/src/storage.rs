@@ -4,6 +4,7 @@
 //! schema version). The same trait will get a PostgreSQL backend and one conformance suite.
 
 mod account;
+mod backup;
 mod events;
 mod org;
 mod polls;
@@ -18,6 +19,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::auth::Role;
 
 pub use account::{AccountStore, Failures};
+pub use backup::{BackupError, Copied, restore};
 pub use events::{EventKind, EventRecord, EventStore};
 pub use org::{OrgStore, RosterEntry};
 pub use polls::{

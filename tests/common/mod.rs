@@ -132,13 +132,7 @@ impl TestServer {
 
     /// Run the `plenum` CLI on this server's data directory; its stdout (it must succeed).
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_plenum"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .env("PLENUM_LOG__FILTER", "warn")
-            .output()
-            .unwrap();
+        let out = self.cli_output(args);
         assert!(
             out.status.success(),
             "plenum {args:?}: {}{}",
@@ -146,6 +140,17 @@ impl TestServer {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Run the CLI against this server's data directory, whatever its exit status.
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_plenum"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("PLENUM_LOG__FILTER", "warn")
+            .output()
+            .unwrap()
     }
 
     /// Run `plenum invite` against this server's data directory; returns the token.
