@@ -72,6 +72,9 @@ pub struct HttpConfig {
     pub command_burst: u32,
     /// … and per second after that (`rate_limited` beyond).
     pub commands_per_sec: u32,
+    /// Participants per room (the lobby included); more get `room_full`. Moderators and
+    /// admins are admitted beyond it.
+    pub max_room_participants: usize,
 }
 
 /// `[media]`
@@ -144,6 +147,7 @@ impl Default for HttpConfig {
             max_pending_connections: 200,
             command_burst: 30,
             commands_per_sec: 10,
+            max_room_participants: 500,
         }
     }
 }

@@ -618,13 +618,16 @@ async fn serve(config: Config) -> Result<()> {
     let plugins = Registry::new()
         .with(plenum_chat::registration(config.chat))
         .with(plenum_reports::notes::registration());
-    let rooms = Arc::new(Rooms::new(
-        store_dyn.clone(),
-        sfu.clone(),
-        slots,
-        plenum_signalling::system_clock_ms,
-        plugins,
-    ));
+    let rooms = Arc::new(
+        Rooms::new(
+            store_dyn.clone(),
+            sfu.clone(),
+            slots,
+            plenum_signalling::system_clock_ms,
+            plugins,
+        )
+        .with_max_participants(config.http.max_room_participants),
+    );
     let presence = rooms.presence();
     tokio::spawn(rooms.clone().dispatch_sfu_events(sfu_events));
     tokio::spawn(rooms.clone().watch_revocations(Duration::from_secs(2)));

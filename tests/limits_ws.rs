@@ -1,7 +1,8 @@
 //! What one client may cost, over real sockets against a running `plenum` (issue 12, items
 //! 7, 10, 11, 12): connections that never join are closed (pings do not hold them) and
 //! capped; commands have a budget with a typed `rate_limited` carrying the wait; concurrent
-//! joins on one token each get exactly one answer; numeric `cmd`s are bad requests.
+//! joins on one token each get exactly one answer; numeric `cmd`s are bad requests; a full
+//! room refuses a further participant with `room_full`, never its chair.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -172,4 +173,37 @@ async fn a_numeric_cmd_is_a_bad_request_and_runs_nothing() {
         assert_eq!(answer["ok"], false, "{answer}");
         assert_eq!(answer["error"]["code"], "bad_request", "{answer}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_refuses_a_further_participant_but_never_its_chair() {
+    let server = TestServer::start_with_env(&[("PLENUM_HTTP__MAX_ROOM_PARTICIPANTS", "3")]);
+    let delegates = server.invite_many("Delegierte", "delegate", 3);
+    let (_m, _) = join(&server, &server.token(0)).await;
+    let (d1, _) = join(&server, &delegates[0]).await;
+    let (_d2, _) = join(&server, &delegates[1]).await;
+    // The fourth: refused, typed, the connection stays open and nothing changed.
+    let late = connect(&server).await.unwrap();
+    common::expect_error(
+        &late,
+        "join",
+        json!({ "protocol": 1, "token": delegates[2] }),
+        "room_full",
+    )
+    .await;
+    late.request("ping", json!({})).await.unwrap();
+    // A participant on a second device takes their own place, not a new one.
+    let (d1_again, joined) = join(&server, &delegates[0]).await;
+    assert!(joined["participant"]["id"].is_string(), "{joined}");
+    // A second moderator is admitted beyond the cap.
+    let chair = server.invite("Zweite Moderation", "moderator", &[]);
+    let (chair_c, joined) = join(&server, &chair).await;
+    assert!(joined["participant"]["id"].is_string(), "{joined}");
+    // Four are in now (the chair beyond the cap); two leave: the waiting one gets in.
+    chair_c.request("leave", json!({})).await.unwrap();
+    d1_again.request("leave", json!({})).await.unwrap();
+    drop(d1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_d3, joined) = join(&server, &delegates[2]).await;
+    assert!(joined["participant"]["id"].is_string(), "{joined}");
 }

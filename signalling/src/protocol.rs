@@ -385,6 +385,8 @@ pub enum ErrorCode {
     PluginError,
     /// Too many commands too fast: `retry_after_ms` says when the next one is accepted.
     RateLimited,
+    /// The room has as many participants as it admits (`http.max_room_participants`).
+    RoomFull,
     /// Anything else.
     Internal,
 }

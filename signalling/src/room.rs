@@ -175,6 +175,7 @@ pub struct Rooms {
     by_sfu_room: Mutex<HashMap<RoomId, RoomHandle>>,
     next_room: AtomicU64,
     next_peer: Arc<AtomicU64>,
+    max_participants: usize,
 }
 
 impl Rooms {
@@ -198,7 +199,15 @@ impl Rooms {
             by_sfu_room: Mutex::new(HashMap::new()),
             next_room: AtomicU64::new(1),
             next_peer: Arc::new(AtomicU64::new(1)),
+            max_participants: usize::MAX,
         }
+    }
+
+    /// At most `n` participants per room (the lobby included); moderators and admins are
+    /// admitted beyond it, so a full room never locks out its chair.
+    pub fn with_max_participants(mut self, n: usize) -> Self {
+        self.max_participants = n;
+        self
     }
 
     /// The plugins every room runs.
@@ -251,6 +260,7 @@ impl Rooms {
             sfu: self.sfu.clone(),
             store: self.store.clone(),
             slots: self.slots,
+            max_participants: self.max_participants,
             now_ms: self.now_ms,
             tx,
             next_peer: self.next_peer.clone(),
@@ -358,6 +368,8 @@ struct RoomActor {
     sfu: SfuHandle,
     store: Arc<dyn Store>,
     slots: SlotLayout,
+    /// See [`Rooms::with_max_participants`].
+    max_participants: usize,
     now_ms: ClockMs,
     tx: mpsc::UnboundedSender<RoomMsg>,
     next_peer: Arc<AtomicU64>,
@@ -501,6 +513,19 @@ impl RoomActor {
             return Err(ErrorBody::new(
                 ErrorCode::Banned,
                 "a moderator removed you from this room",
+            ));
+        }
+        let chair = matches!(claims.role, Role::Moderator | Role::Admin);
+        if !chair
+            && !self.members.contains_key(&claims.sub)
+            && self.members.len() >= self.max_participants
+        {
+            return Err(ErrorBody::new(
+                ErrorCode::RoomFull,
+                format!(
+                    "the room is full: it admits {} participants",
+                    self.max_participants
+                ),
             ));
         }
         if let Some(old) = self.members.get(&claims.sub) {
