@@ -711,7 +711,8 @@ async fn serve(config: Config) -> Result<()> {
         None => None,
     };
     say(&format!(
-        "plenum: listening on {public_url} (https {bound}, media udp {}{})",
+        "plenum: listening on {public_url} ({} {bound}, media udp {}{})",
+        if config.http.tls { "https" } else { "http" },
         sfu.local_addr(),
         match sfu.tcp_addr() {
             Some(_) => " and tcp",

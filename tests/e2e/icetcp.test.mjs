@@ -118,7 +118,7 @@ describe('ICE-TCP: a browser whose network blocks UDP gets the stage over TCP', 
     // the announced media candidates (UDP and passive TCP, same port) are all 10.231.0.1.
     const printed = await run.start({ netns: SERVER_NS, httpBind: `${SERVER_IP}:0`, mediaBind: `${SERVER_IP}:0` });
     origin = new URL(printed[0].url).origin;
-    const listening = /plenum: listening on \S+ \(https \S+, media udp ([\d.]+):(\d+)( and tcp)?\)/.exec(run.serverLog.join(''));
+    const listening = /plenum: listening on \S+ \(https? \S+, media udp ([\d.]+):(\d+)( and tcp)?\)/.exec(run.serverLog.join(''));
     assert.ok(listening, 'the server prints its media address');
     assert.equal(listening[1], SERVER_IP);
     assert.ok(listening[3], 'ICE-TCP is on (the server listens for media over TCP too)');
