@@ -15,10 +15,7 @@ async fn a_backup_taken_mid_ballot_restores_every_acknowledged_vote() {
     let mut server = TestServer::start();
     let (m, _) = join(&server, &server.token(0)).await;
     let tokens = server.invite_many("Delegierte", "delegate", 8);
-    let mut voters = Vec::new();
-    for t in &tokens {
-        voters.push(join(&server, t).await.0);
-    }
+    let voters = common::join_each(&server, &tokens).await;
     let id = create(&m, motion(true)).await;
     m.request("poll_open", json!({ "poll_id": id }))
         .await
@@ -71,10 +68,7 @@ async fn a_backup_taken_mid_ballot_restores_every_acknowledged_vote() {
         poll["voted"], 6,
         "every vote acknowledged before the backup"
     );
-    let mut voters = Vec::new();
-    for t in &tokens {
-        voters.push(join(&server, t).await.0);
-    }
+    let voters = common::join_each(&server, &tokens).await;
     // Those six keep their used right; the seventh voted after the backup and votes again.
     common::expect_error(
         &voters[0],

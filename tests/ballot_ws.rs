@@ -300,10 +300,7 @@ async fn one_hundred_fifty_voters_at_once_all_count_exactly() {
     let (m, _) = join(&server, &server.token(0)).await;
     let tokens = server.invite_many("Delegierte", "delegate", VOTERS);
     assert_eq!(tokens.len(), VOTERS);
-    let mut voters = Vec::new();
-    for t in &tokens {
-        voters.push(join(&server, t).await.0);
-    }
+    let voters = common::join_each(&server, &tokens).await;
     let id = create(&m, motion(true)).await;
     m.request("poll_open", json!({ "poll_id": id }))
         .await

@@ -259,6 +259,18 @@ pub async fn join(
 }
 
 /// Send `cmd` and assert it fails with `code` and a message.
+/// Join once with each of `tokens`, in order.
+pub async fn join_each(
+    server: &TestServer,
+    tokens: &[String],
+) -> Vec<plenum_loadtest::SignalClient> {
+    let mut clients = Vec::new();
+    for t in tokens {
+        clients.push(join(server, t).await.0);
+    }
+    clients
+}
+
 pub async fn expect_error(
     c: &plenum_loadtest::SignalClient,
     cmd: &str,
