@@ -239,7 +239,8 @@ fn main() -> Result<()> {
             if !db.exists() {
                 bail!("no database at {}", db.display());
             }
-            let store = SqliteStore::open(&db).context("cannot open the database")?;
+            // Without migrating: the running server may be another version.
+            let store = SqliteStore::open_current(&db).context("cannot open the database")?;
             warn_open_secret_polls(&store)?;
             let copied = store.backup_to(&file)?;
             println!(

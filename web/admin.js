@@ -8,7 +8,7 @@
 // `/api/org/events` and `/api/org/directory/upload/import`; circulations and attachments
 // are resolutions.js's.
 
-import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
+import { $, h, smallButton, replaceKeepingFocus, dateTimeText, msFromLocalInput } from './dom.js';
 import { t, roleText, language, onLanguageChange } from './i18n.js';
 import { postJson, apiError, orgCommand } from './account.js';
 import { adminResolutions } from './resolutions.js';
@@ -17,18 +17,6 @@ const REFRESH_MS = 5000;
 
 /** An events command; resolves to the answer or throws an Error with a translated text. */
 const events = (body) => orgCommand('events', body);
-
-/** `2027-05-01T10:00` (local) → unix seconds, or null. */
-function unixFromLocal(value) {
-  if (!value) return null;
-  const ms = new Date(value).getTime();
-  return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
-}
-
-function dateText(unix) {
-  if (unix == null) return '';
-  return new Date(unix * 1000).toLocaleString(document.documentElement.lang || undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
 
 /** "lv-by=12" lines (or "Landesverband Bayern = 12") → { unit: seats }; throws on a bad line. */
 export function parseQuotas(text) {
@@ -72,7 +60,7 @@ export function createAdmin({ showScreen, back }) {
     replaceKeepingFocus($('events-list'), list.map((e) => h('li', { className: 'result', key: e.room, testid: 'event-item', dataset: { room: e.room } },
       h('div', {},
         h('strong', { text: e.title }),
-        h('span', { className: 'muted', text: ` · ${t(`events.kind.${e.kind}`)} · ${e.unit_name}${e.starts_at ? ` · ${dateText(e.starts_at)}` : ''}` }),
+        h('span', { className: 'muted', text: ` · ${t(`events.kind.${e.kind}`)} · ${e.unit_name}${e.starts_at ? ` · ${dateTimeText(e.starts_at * 1000)}` : ''}` }),
         h('div', { className: 'muted', text: t('events.counts', { assigned: e.assigned, present: e.present }) })),
       smallButton(t('events.open'), 'event-open', () => openEvent(e.room)))));
   };
@@ -90,7 +78,7 @@ export function createAdmin({ showScreen, back }) {
       h('div', {}, h('strong', { text: t('events.version', { version: v.version }) }),
         h('div', { className: 'muted guest-link', text: `SHA-256 ${v.sha256}` })),
       h('a', { className: 'button small', href: `${minutes('minutes.pdf')}&version=${v.version}`, download: '', text: 'PDF' }))));
-    $('event-meta').textContent = [t(`events.kind.${d.kind}`), d.unit_name, dateText(d.starts_at), t('events.presentNow', { n: d.present, guests: d.guests_present })].filter(Boolean).join(' · ');
+    $('event-meta').textContent = [t(`events.kind.${d.kind}`), d.unit_name, (d.starts_at == null ? '' : dateTimeText(d.starts_at * 1000)), t('events.presentNow', { n: d.present, guests: d.guests_present })].filter(Boolean).join(' · ');
     replaceKeepingFocus($('event-agenda-list'), d.agenda.map((item, i) => h('li', { key: String(i), text: item })));
     const seats = new Map(d.quotas.map((q) => [q.unit, q.seats]));
     replaceKeepingFocus($('event-attendance'), d.attendance.map((a) => h('tr', { key: a.unit, testid: 'attendance-row', dataset: { unit: a.unit } },
@@ -202,7 +190,8 @@ export function createAdmin({ showScreen, back }) {
     error('');
     const agenda = $('event-agenda').value.split('\n').map((l) => l.trim()).filter(Boolean);
     const body = { action: 'create', title: $('event-title-input').value.trim(), kind: $('event-kind').value, agenda };
-    const starts = unixFromLocal($('event-starts').value);
+    const startsMs = msFromLocalInput($('event-starts').value);
+    const starts = startsMs == null ? null : Math.floor(startsMs / 1000);
     if (starts != null) body.starts_at = starts;
     if ($('event-unit').value.trim()) body.unit = $('event-unit').value.trim();
     if ($('event-mode').value) body.mode = $('event-mode').value;

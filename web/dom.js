@@ -71,3 +71,16 @@ export function replaceKeepingFocus(container, items) {
     ?? candidates.find((el) => controlKey(el).split('|')[0] === focused.split('|')[0]);
   again?.focus();
 }
+
+/** A moment (unix milliseconds) as the page's language writes date and time; '' for none. */
+export function dateTimeText(ms) {
+  if (ms == null) return '';
+  return new Date(ms).toLocaleString(document.documentElement.lang || undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** A `datetime-local` input's value (`2027-05-01T10:00`, local time) → unix milliseconds, or null. */
+export function msFromLocalInput(value) {
+  if (!value) return null;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? ms : null;
+}

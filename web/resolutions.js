@@ -5,16 +5,11 @@
 // and an event's attachments (upload a PDF per agenda item, delete). Every button is one
 // command of the reports plugin, `POST /api/org/reports`, or its upload and downloads.
 
-import { $, h, smallButton, replaceKeepingFocus } from './dom.js';
+import { $, h, smallButton, replaceKeepingFocus, dateTimeText, msFromLocalInput } from './dom.js';
 import { t, language } from './i18n.js';
 import { apiError, orgCommand } from './account.js';
 
 const reports = (body) => orgCommand('reports', body);
-
-function dateTimeText(ms) {
-  if (ms == null) return '';
-  return new Date(ms).toLocaleString(document.documentElement.lang || undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
 
 /** The outcome of a circulation in words. */
 function outcomeText(c) {
@@ -120,13 +115,6 @@ export function startResolutions({ rooms }) {
   };
 }
 
-/** `2027-05-01T10:00` (local) → unix milliseconds, or null. */
-function msFromLocal(value) {
-  if (!value) return null;
-  const ms = new Date(value).getTime();
-  return Number.isFinite(ms) ? ms : null;
-}
-
 /** The admin page's parts: circulations, and an event's attachments. */
 export function adminResolutions() {
   let running = [];
@@ -159,7 +147,7 @@ export function adminResolutions() {
       title: $('circ-title').value.trim(),
       text: $('circ-text').value.trim(),
       group: $('circ-group').value.trim(),
-      deadline_ms: msFromLocal($('circ-deadline').value) ?? 0,
+      deadline_ms: msFromLocalInput($('circ-deadline').value) ?? 0,
       quorum_percent: Number($('circ-quorum').value || 50),
       majority: { rule: $('circ-majority').value },
       objection: $('circ-objection').checked,

@@ -452,6 +452,22 @@ impl SqliteStore {
         Self::init(Connection::open(path)?)
     }
 
+    /// Open an existing database of exactly this version's schema, without migrating it:
+    /// for tools that run beside a server (`plenum backup`), which must not change the schema
+    /// under a server of another version. `Corrupt` if the versions differ.
+    pub fn open_current(path: &Path) -> Result<Self, StorageError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let latest = i64::try_from(migration_steps().len()).unwrap_or(i64::MAX);
+        if found != latest {
+            return Err(StorageError::Corrupt(format!(
+                "the database has schema version {found}, this plenum {latest}: use the plenum \
+                 binary of the running server"
+            )));
+        }
+        Self::init(conn)
+    }
+
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<Self, StorageError> {
         Self::init(Connection::open_in_memory()?)

@@ -87,17 +87,26 @@ fn clean_name(name: &str) -> Result<String, PluginError> {
     Ok(format!("{stem}.pdf"))
 }
 
-/// The attachments of `room`, by id.
-pub fn list(store: &dyn Store, room: &str) -> Result<Vec<Attachment>, PluginError> {
+/// The stored entries under `prefix` (`att/` for all rooms), with their keys.
+fn stored(store: &dyn Store, prefix: &str) -> Result<Vec<(String, Attachment)>, PluginError> {
     store
-        .org_data(NAMESPACE, &meta_prefix(room))
+        .org_data(NAMESPACE, prefix)
         .map_err(storage)?
         .into_iter()
         .map(|(key, value)| {
             serde_json::from_str(&value)
+                .map(|a| (key.clone(), a))
                 .map_err(|_| PluginError::new("corrupt", format!("attachment {key}")))
         })
         .collect()
+}
+
+/// The attachments of `room`, by id.
+pub fn list(store: &dyn Store, room: &str) -> Result<Vec<Attachment>, PluginError> {
+    Ok(stored(store, &meta_prefix(room))?
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect())
 }
 
 /// Store `bytes` as an attachment of `room`. Refusals: `too_large`, `not_pdf`, `invalid`
@@ -200,9 +209,7 @@ pub fn file(store: &dyn Store, room: &str, id: &str) -> Result<(Attachment, Vec<
 
 /// Member `number` is erased: the attachments they uploaded name `pseudonym` instead.
 pub fn erase_member(store: &dyn Store, number: &str, pseudonym: &str) -> Result<(), PluginError> {
-    for (key, value) in store.org_data(NAMESPACE, "att/").map_err(storage)? {
-        let mut a: Attachment = serde_json::from_str(&value)
-            .map_err(|_| PluginError::new("corrupt", format!("attachment {key}")))?;
+    for (key, mut a) in stored(store, "att/")? {
         if a.uploaded_by_number != number {
             continue;
         }
@@ -222,19 +229,17 @@ pub fn export_member(
     store: &dyn Store,
     number: &str,
 ) -> Result<Vec<(String, String, String)>, PluginError> {
-    let mut out = Vec::new();
-    for (key, value) in store.org_data(NAMESPACE, "att/").map_err(storage)? {
-        let a: Attachment = serde_json::from_str(&value)
-            .map_err(|_| PluginError::new("corrupt", format!("attachment {key}")))?;
-        if a.uploaded_by_number == number {
+    Ok(stored(store, "att/")?
+        .into_iter()
+        .filter(|(_, a)| a.uploaded_by_number == number)
+        .map(|(key, a)| {
             let room = key["att/".len()..]
                 .rsplit_once('/')
                 .map_or("", |(r, _)| r)
                 .to_owned();
-            out.push((room, a.id, a.name));
-        }
-    }
-    Ok(out)
+            (room, a.id, a.name)
+        })
+        .collect())
 }
 
 /// Delete an attachment (entry first, then file). Refusal: `not_found`.

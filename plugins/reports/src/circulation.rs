@@ -157,11 +157,23 @@ pub struct Outcome {
     pub quorum_reached: bool,
 }
 
+/// The votes counted: yes, no, abstain, and objections.
+fn count(votes: &BTreeMap<String, Cast>) -> (Counts, u64) {
+    let n = |v: Vote| votes.values().filter(|c| c.vote == v).count() as u64;
+    (
+        Counts {
+            yes: n(Vote::Yes),
+            no: n(Vote::No),
+            abstain: n(Vote::Abstain),
+        },
+        n(Vote::Object),
+    )
+}
+
 /// The outcome due at `now_ms`, if the circulation is over: an objection (with the
 /// objection rule), every member voted, or the deadline passed.
 pub fn judge(c: &Circulation, votes: &BTreeMap<String, Cast>, now_ms: u64) -> Option<Outcome> {
-    let count = |v: Vote| votes.values().filter(|c| c.vote == v).count() as u64;
-    let objections = count(Vote::Object);
+    let (counts, objections) = count(votes);
     let why = if c.objection && objections > 0 {
         Why::Objection
     } else if votes.len() >= c.voters.len() {
@@ -170,11 +182,6 @@ pub fn judge(c: &Circulation, votes: &BTreeMap<String, Cast>, now_ms: u64) -> Op
         Why::Deadline
     } else {
         return None;
-    };
-    let counts = Counts {
-        yes: count(Vote::Yes),
-        no: count(Vote::No),
-        abstain: count(Vote::Abstain),
     };
     let n = c.voters.len() as u64;
     let voted = votes.len() as u64;
@@ -225,9 +232,15 @@ fn parse<T: serde::de::DeserializeOwned>(key: &str, value: &str) -> Result<T, Pl
 
 /// Every circulation, oldest first.
 pub fn load_all(store: &dyn Store) -> Result<Vec<Loaded>, PluginError> {
+    assemble(store.org_data(NAMESPACE, PREFIX).map_err(storage)?)
+}
+
+/// Circulations from their stored rows in key order: `circ/U-0001`, `circ/U-0001/outcome`,
+/// `circ/U-0001/v/…`, then the next.
+fn assemble(rows: Vec<(String, String)>) -> Result<Vec<Loaded>, PluginError> {
     let mut out: Vec<Loaded> = Vec::new();
-    for (key, value) in store.org_data(NAMESPACE, PREFIX).map_err(storage)? {
-        let rest = &key[PREFIX.len()..];
+    for (key, value) in rows {
+        let rest = key.strip_prefix(PREFIX).ok_or_else(|| corrupt(&key))?;
         match rest.split_once('/') {
             None => out.push(Loaded {
                 circulation: parse(&key, &value)?,
@@ -235,7 +248,6 @@ pub fn load_all(store: &dyn Store) -> Result<Vec<Loaded>, PluginError> {
                 outcome: None,
             }),
             Some((id, tail)) => {
-                // Keys sort as `circ/U-0001`, `circ/U-0001/outcome`, `circ/U-0001/v/…`.
                 let Some(last) = out.last_mut().filter(|l| l.circulation.id == id) else {
                     return Err(corrupt(&key));
                 };
@@ -256,23 +268,13 @@ pub fn load(store: &dyn Store, id: &str) -> Result<Option<Loaded>, PluginError> 
     let Some(def) = store.org_datum(NAMESPACE, &key).map_err(storage)? else {
         return Ok(None);
     };
-    let mut loaded = Loaded {
-        circulation: parse(&key, &def)?,
-        votes: BTreeMap::new(),
-        outcome: None,
-    };
-    for (k, v) in store
-        .org_data(NAMESPACE, &format!("{key}/"))
-        .map_err(storage)?
-    {
-        let tail = &k[key.len() + 1..];
-        if tail == "outcome" {
-            loaded.outcome = Some(parse(&k, &v)?);
-        } else if let Some(number) = tail.strip_prefix("v/") {
-            loaded.votes.insert(number.to_owned(), parse(&k, &v)?);
-        }
-    }
-    Ok(Some(loaded))
+    let mut rows = vec![(key.clone(), def)];
+    rows.extend(
+        store
+            .org_data(NAMESPACE, &format!("{key}/"))
+            .map_err(storage)?,
+    );
+    Ok(assemble(rows)?.pop())
 }
 
 /// What an admin puts to a group.
@@ -457,13 +459,14 @@ pub fn visible(ctx: &OrgContext<'_>, c: &Circulation) -> bool {
 /// Refusals: `unknown_circulation` (also to those outside the group), `closed` (settled or
 /// past the deadline — a late vote settles it), `already_voted`, `no_objection` (objecting
 /// is not part of this circulation's rules). The caller holds the plugin's write lock.
+/// The circulation after the vote, with its register number if the vote adopted it.
 pub fn vote(
     ctx: &OrgContext<'_>,
     clock: &Clock,
     id: &str,
     vote: Vote,
     now_ms: u64,
-) -> Result<Loaded, PluginError> {
+) -> Result<(Loaded, Option<String>), PluginError> {
     let mut l = load(ctx.store(), id)?.ok_or_else(|| unknown(id))?;
     let me = ctx.caller().member.number.clone();
     if !l.circulation.voters.iter().any(|v| v.number == me) {
@@ -499,8 +502,8 @@ pub fn vote(
         ));
     }
     l.votes.insert(me, cast);
-    settle(ctx.store(), clock, &mut l, now_ms)?;
-    Ok(l)
+    let number = settle(ctx.store(), clock, &mut l, now_ms)?;
+    Ok((l, number))
 }
 
 /// An admin over its unit withdraws a running circulation. Refusals: `unknown_circulation`,
@@ -519,16 +522,16 @@ pub fn withdraw(
     if l.outcome.is_some() {
         return Err(PluginError::new("closed", "this circulation is over"));
     }
-    let count = |v: Vote| l.votes.values().filter(|c| c.vote == v).count() as u64;
+    let (counts, objections) = count(&l.votes);
     let outcome = Outcome {
         state: State::Withdrawn,
         why: Why::Withdrawn,
         settled_at_ms: now_ms,
         voted: l.votes.len() as u64,
-        yes: count(Vote::Yes),
-        no: count(Vote::No),
-        abstain: count(Vote::Abstain),
-        objections: count(Vote::Object),
+        yes: counts.yes,
+        no: counts.no,
+        abstain: counts.abstain,
+        objections,
         quorum_reached: false,
     };
     write_outcome(ctx.store(), id, &outcome)?;

@@ -148,26 +148,42 @@ pub(crate) fn storage(e: plenum_signalling::storage::StorageError) -> PluginErro
     PluginError::new("storage", e.to_string())
 }
 
-/// The record of `room`, if the caller administers the event's unit (rooms that are no
-/// event: admins of the root).
+/// The unit `room` belongs to: its event's organising unit, the root for a room that is no
+/// event; `None` if there is no such room.
+fn room_unit(ctx: &OrgContext<'_>, room: &str) -> Result<Option<String>, PluginError> {
+    if let Some(e) = ctx.store().event(room).map_err(storage)? {
+        return Ok(Some(e.unit));
+    }
+    Ok(match ctx.store().room(room).map_err(storage)? {
+        Some(_) => root(ctx),
+        None => None,
+    })
+}
+
+/// Does the caller administer `room` (the unit it belongs to, or one above)? A cheap check:
+/// nothing of the room's record is read.
+fn administers_room(ctx: &OrgContext<'_>, room: &str) -> Result<bool, PluginError> {
+    Ok(room_unit(ctx, room)?.is_some_and(|unit| ctx.administers(&unit)))
+}
+
+fn unknown_event(room: &str) -> PluginError {
+    PluginError::new("unknown_event", format!("no event {room:?}"))
+}
+
+/// The record of `room`, if the caller administers it ([`administers_room`]).
 fn readable(ctx: &OrgContext<'_>, room: &str) -> Result<SessionRecord, PluginError> {
-    let unknown = || PluginError::new("unknown_event", format!("no event {room:?}"));
-    let unit = match ctx.store().event(room).map_err(storage)? {
-        Some(e) => e.unit,
-        None => root(ctx).ok_or_else(unknown)?,
-    };
-    if !ctx.administers(&unit) {
-        return Err(unknown());
+    if !administers_room(ctx, room)? {
+        return Err(unknown_event(room));
     }
     session_record(ctx.store(), room)
         .map_err(storage)?
-        .ok_or_else(unknown)
+        .ok_or_else(|| unknown_event(room))
 }
 
 /// The caller may approve the minutes of `room`: an admin over the event's unit, or a member
 /// seated in the room as moderator or admin (the chair).
 fn chair_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<(), PluginError> {
-    if readable(ctx, room).is_ok() {
+    if administers_room(ctx, room)? {
         return Ok(());
     }
     let store = ctx.store();
@@ -190,10 +206,7 @@ fn chair_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<(), PluginError> {
             "only the chair (a moderator of the room) or an admin approves the minutes",
         ));
     }
-    Err(PluginError::new(
-        "unknown_event",
-        format!("no event {room:?}"),
-    ))
+    Err(unknown_event(room))
 }
 
 /// Unix milliseconds of the request.
@@ -226,12 +239,11 @@ fn agenda_len(ctx: &OrgContext<'_>, room: &str) -> Result<usize, PluginError> {
         .map_or(0, |e| e.agenda.len()))
 }
 
-/// The caller reads a room's approved minutes and attachments: an admin over the event's
-/// unit, or a member on the room's roster. `Ok` with the event's unit (`None`: no event).
-fn on_roster_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<Option<String>, PluginError> {
-    let unit = ctx.store().event(room).map_err(storage)?.map(|e| e.unit);
-    if readable(ctx, room).is_ok() {
-        return Ok(unit);
+/// The caller reads a room's approved minutes and attachments: an admin over the room
+/// ([`administers_room`]), or a member on the room's roster.
+fn on_roster_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<(), PluginError> {
+    if administers_room(ctx, room)? {
+        return Ok(());
     }
     let seated = ctx
         .store()
@@ -240,12 +252,9 @@ fn on_roster_or_admin(ctx: &OrgContext<'_>, room: &str) -> Result<Option<String>
         .iter()
         .any(|e| e.room_id == room);
     if seated {
-        Ok(unit)
+        Ok(())
     } else {
-        Err(PluginError::new(
-            "unknown_event",
-            format!("no event {room:?}"),
-        ))
+        Err(unknown_event(room))
     }
 }
 
@@ -373,10 +382,7 @@ impl Reports {
         version: u32,
         record: &SessionRecord,
     ) -> Result<Vec<String>, PluginError> {
-        let unit = match ctx.store().event(room).map_err(storage)? {
-            Some(e) => e.unit,
-            None => root(ctx).unwrap_or_default(),
-        };
+        let unit = room_unit(ctx, room)?.unwrap_or_default();
         let mut numbers = Vec::new();
         for poll in &record.polls {
             let Some(result) = poll.result.as_ref().filter(|r| r.accepted == Some(true)) else {
@@ -414,26 +420,36 @@ impl Reports {
         Ok(numbers)
     }
 
-    /// Settle every circulation that is due now (so a register read is complete).
-    fn settle_due(&self, ctx: &OrgContext<'_>) -> Result<(), PluginError> {
+    /// Settle every circulation that is due now (so a register read is complete): every
+    /// circulation, oldest first, with its register number if it was adopted.
+    #[allow(clippy::type_complexity)]
+    fn settle_due(
+        &self,
+        ctx: &OrgContext<'_>,
+    ) -> Result<Vec<(circulation::Loaded, Option<String>)>, PluginError> {
         let _writes = self.lock();
-        let entered: std::collections::HashSet<String> = register::entries(ctx.store())?
+        let mut numbers: HashMap<String, String> = register::entries(ctx.store())?
             .into_iter()
             .filter_map(|e| match e.resolution.source {
-                register::Source::Circulation { id } => Some(id),
+                register::Source::Circulation { id } => Some((id, e.number)),
                 register::Source::Session { .. } => None,
             })
             .collect();
+        let mut all = Vec::new();
         for mut l in circulation::load_all(ctx.store())? {
             // Settled and, if adopted, entered: nothing to do.
             let done = l.outcome.as_ref().is_some_and(|o| {
-                o.state != circulation::State::Adopted || entered.contains(&l.circulation.id)
+                o.state != circulation::State::Adopted || numbers.contains_key(&l.circulation.id)
             });
-            if !done {
-                circulation::settle(ctx.store(), &self.clock, &mut l, now_ms(ctx))?;
+            if !done
+                && let Some(n) = circulation::settle(ctx.store(), &self.clock, &mut l, now_ms(ctx))?
+            {
+                numbers.insert(l.circulation.id.clone(), n);
             }
+            let number = numbers.get(&l.circulation.id).cloned();
+            all.push((l, number));
         }
-        Ok(())
+        Ok(all)
     }
 }
 
@@ -495,9 +511,7 @@ impl OrgPlugin for Reports {
                 let _writes = self.lock();
                 let record = session_record(ctx.store(), &room)
                     .map_err(storage)?
-                    .ok_or_else(|| {
-                        PluginError::new("unknown_event", format!("no event {room:?}"))
-                    })?;
+                    .ok_or_else(|| unknown_event(&room))?;
                 let notes = room_notes(ctx, &room)?;
                 let versions = versions(ctx, &room)?;
                 let version = versions.last().map_or(1, |v| v.minutes.version + 1);
@@ -541,23 +555,18 @@ impl OrgPlugin for Reports {
                 Ok(json!({ "circulation": circulation::view(ctx, &loaded, None) }))
             }
             ReportsCommand::Circulations => {
-                let _writes = self.lock();
-                let mut list = Vec::new();
-                for mut l in circulation::load_all(ctx.store())? {
-                    if !circulation::visible(ctx, &l.circulation) {
-                        continue;
-                    }
-                    let number =
-                        circulation::settle(ctx.store(), &self.clock, &mut l, now_ms(ctx))?;
-                    list.push(circulation::view(ctx, &l, number.as_deref()));
-                }
-                list.reverse();
+                let list: Vec<Value> = self
+                    .settle_due(ctx)?
+                    .iter()
+                    .rev()
+                    .filter(|(l, _)| circulation::visible(ctx, &l.circulation))
+                    .map(|(l, number)| circulation::view(ctx, l, number.as_deref()))
+                    .collect();
                 Ok(json!({ "circulations": list }))
             }
             ReportsCommand::CirculationVote { id, vote } => {
                 let _writes = self.lock();
-                let mut l = circulation::vote(ctx, &self.clock, &id, vote, now_ms(ctx))?;
-                let number = circulation::settle(ctx.store(), &self.clock, &mut l, now_ms(ctx))?;
+                let (l, number) = circulation::vote(ctx, &self.clock, &id, vote, now_ms(ctx))?;
                 Ok(json!({ "circulation": circulation::view(ctx, &l, number.as_deref()) }))
             }
             ReportsCommand::WithdrawCirculation { id } => {
@@ -572,7 +581,7 @@ impl OrgPlugin for Reports {
                 Ok(json!({ "entries": entries }))
             }
             ReportsCommand::Attachments { room } => {
-                let unit = on_roster_or_admin(ctx, &room)?;
+                on_roster_or_admin(ctx, &room)?;
                 let agenda = ctx
                     .store()
                     .event(&room)
@@ -583,7 +592,6 @@ impl OrgPlugin for Reports {
                     "attachments": attachments::list(ctx.store(), &room)?,
                     "agenda": agenda,
                     "may_edit": chair_or_admin(ctx, &room).is_ok(),
-                    "unit": unit,
                 }))
             }
             ReportsCommand::DeleteAttachment { room, id } => {
@@ -609,7 +617,9 @@ impl OrgPlugin for Reports {
                 Ok(json!({ "rooms": rooms }))
             }
             ReportsCommand::Versions { room } => {
-                readable(ctx, &room)?;
+                if !administers_room(ctx, &room)? {
+                    return Err(unknown_event(&room));
+                }
                 let list: Vec<Value> = versions(ctx, &room)?
                     .iter()
                     .map(|v| {

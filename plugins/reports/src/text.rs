@@ -157,7 +157,7 @@ impl Clock {
 
     /// The calendar year (for register numbers), `1970` if out of range.
     pub fn year(&self, ms: u64) -> i32 {
-        self.format(ms, "%Y").parse().unwrap_or(1970)
+        self.zoned(ms).map_or(1970, |z| i32::from(z.year()))
     }
 
     /// `10:00:05`.
@@ -165,11 +165,14 @@ impl Clock {
         self.format(ms, "%H:%M:%S")
     }
 
+    fn zoned(&self, ms: u64) -> Option<jiff::Zoned> {
+        let t = Timestamp::from_millisecond(i64::try_from(ms).ok()?).ok()?;
+        Some(t.to_zoned(self.zone.clone()))
+    }
+
     fn format(&self, ms: u64, pattern: &str) -> String {
-        i64::try_from(ms)
-            .ok()
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-            .map(|t| t.to_zoned(self.zone.clone()).strftime(pattern).to_string())
+        self.zoned(ms)
+            .map(|z| z.strftime(pattern).to_string())
             .unwrap_or_default()
     }
 }

@@ -252,7 +252,12 @@ mod tests {
             .unwrap();
         store.put_org_data("reports", "k", Some("before")).unwrap();
         let file = d.join("backup.db");
-        let copied = store.backup_to(&file).unwrap();
+        // The CLI's way in: no migration, only this version's schema.
+        assert!(SqliteStore::open_current(&d.join("missing.db")).is_err());
+        let copied = SqliteStore::open_current(&db)
+            .unwrap()
+            .backup_to(&file)
+            .unwrap();
         assert_eq!(copied.schema_version, migration_steps().len() as i64);
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -275,6 +280,16 @@ mod tests {
         );
         drop(store);
 
+        // An older schema is refused by `open_current` (and would be migrated by `open`).
+        let old_db = d.join("old.db");
+        rusqlite::Connection::open(&old_db)
+            .unwrap()
+            .pragma_update(None, "user_version", 3)
+            .unwrap();
+        assert!(matches!(
+            SqliteStore::open_current(&old_db),
+            Err(StorageError::Corrupt(_))
+        ));
         let not_db = d.join("notes.txt");
         std::fs::write(&not_db, "kein Backup").unwrap();
         assert!(matches!(
