@@ -72,6 +72,7 @@ pub fn ballots() -> Vec<(&'static str, u64, Vec<Vec<bool>>)> {
     ]
 }
 
+#[derive(Debug)]
 pub struct Simulated {
     pub committee: SimCommittee,
     pub board: Board,
