@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 echo "== cargo test (unit, real-socket, protocol)"
 cargo build --workspace --all-targets
 cargo test --workspace
+node --test web/test/  # verifiable ballots: JS side of the shared vectors (ballot-crypto/vectors)
 
 echo "== browser end-to-end (Chromium)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)

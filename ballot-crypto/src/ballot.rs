@@ -73,7 +73,9 @@ impl Ballot {
     /// The canonical bytes without the signature.
     pub fn body_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new("ballot");
-        w.str(&self.poll_id).raw(&self.credential.0).len(self.questions.len());
+        w.str(&self.poll_id)
+            .raw(&self.credential.0)
+            .len(self.questions.len());
         for q in &self.questions {
             w.len(q.options.len());
             for o in &q.options {
@@ -214,7 +216,10 @@ impl Zeroize for ScalarBytes {
 fn check_shape(poll: &Poll, lens: impl ExactSizeIterator<Item = usize>) -> Result<(), Error> {
     let shape = poll.shape();
     if lens.len() != shape.len() {
-        return Err(Error::BallotShape(format!("{} questions expected", shape.len())));
+        return Err(Error::BallotShape(format!(
+            "{} questions expected",
+            shape.len()
+        )));
     }
     for (q, (got, want)) in lens.zip(&shape).enumerate() {
         if got != *want {
@@ -279,7 +284,16 @@ pub fn encrypt_ballot<R: CryptoRng + ?Sized>(
             });
         }
         let t = range_transcript(poll, &cred, qn, SUM_INDEX, question.min, question.max, &sum);
-        let sum_proof = prove_range(t, h, &sum, weighted, &sum_r, question.min, question.max, rng)?;
+        let sum_proof = prove_range(
+            t,
+            h,
+            &sum,
+            weighted,
+            &sum_r,
+            question.min,
+            question.max,
+            rng,
+        )?;
         sum_r.zeroize();
         questions.push(BallotQuestion { options, sum_proof });
         openings.push(opening);
@@ -323,7 +337,13 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
     let verifying = decode_credential(&ballot.credential)?;
     let h: &RistrettoPoint = &poll.election_key;
     let mut ciphertexts = Vec::with_capacity(ballot.questions.len());
-    for (qi, (question, bq)) in poll.header.questions.iter().zip(&ballot.questions).enumerate() {
+    for (qi, (question, bq)) in poll
+        .header
+        .questions
+        .iter()
+        .zip(&ballot.questions)
+        .enumerate()
+    {
         let qn = u32::try_from(qi).unwrap_or(u32::MAX);
         let mut cts = Vec::with_capacity(bq.options.len());
         let mut sum = Ciphertext::zero();
@@ -340,7 +360,15 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
             sum = sum.add(&ct.scale(u64::from(option.coefficient)));
             cts.push(ct);
         }
-        let t = range_transcript(poll, &ballot.credential, qn, SUM_INDEX, question.min, question.max, &sum);
+        let t = range_transcript(
+            poll,
+            &ballot.credential,
+            qn,
+            SUM_INDEX,
+            question.min,
+            question.max,
+            &sum,
+        );
         if !verify_range(t, h, &sum, question.min, question.max, &bq.sum_proof)? {
             return Err(Error::BadSumProof { question: qn });
         }
@@ -358,15 +386,26 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
 
 /// Benaloh audit of a spoiled ballot (never cast): check the ballot, then that the opening
 /// re-encrypts to exactly its ciphertexts; returns the choices it held.
-pub fn audit_ballot(poll: &Poll, ballot: &Ballot, opening: &BallotOpening) -> Result<Vec<Vec<bool>>, Error> {
+pub fn audit_ballot(
+    poll: &Poll,
+    ballot: &Ballot,
+    opening: &BallotOpening,
+) -> Result<Vec<Vec<bool>>, Error> {
     let verified = verify_ballot(poll, ballot)?;
     check_shape(poll, opening.questions.iter().map(Vec::len))?;
     let mut choices = Vec::with_capacity(opening.questions.len());
-    for (qi, (cts, ops)) in verified.ciphertexts.iter().zip(&opening.questions).enumerate() {
+    for (qi, (cts, ops)) in verified
+        .ciphertexts
+        .iter()
+        .zip(&opening.questions)
+        .enumerate()
+    {
         let mut q = Vec::with_capacity(ops.len());
         for (oi, (ct, op)) in cts.iter().zip(ops).enumerate() {
             if op.value > 1 {
-                return Err(Error::BadOpening(format!("question {qi} option {oi}: value not 0 or 1")));
+                return Err(Error::BadOpening(format!(
+                    "question {qi} option {oi}: value not 0 or 1"
+                )));
             }
             let r = op.randomness.decode("opening randomness")?;
             if Ciphertext::encrypt(&poll.election_key, u64::from(op.value), &r) != *ct {

@@ -481,7 +481,9 @@ impl Board {
                 let mut weights: BTreeMap<u64, u64> = BTreeMap::new();
                 for (i, h) in c.participation.iter().enumerate() {
                     if i > 0 && c.participation[i - 1].as_bytes() >= h.as_bytes() {
-                        return Err(Error::BadParticipation("holders must be sorted and unique".into()));
+                        return Err(Error::BadParticipation(
+                            "holders must be sorted and unique".into(),
+                        ));
                     }
                     let Some(right) = self.roll.right(h) else {
                         return Err(Error::BadParticipation(format!("{h:?} is not on the roll")));
@@ -494,7 +496,8 @@ impl Board {
                 }
                 if weights != registered {
                     return Err(Error::BadParticipation(
-                        "the weights of the listed rights are not those of the registrations".into(),
+                        "the weights of the listed rights are not those of the registrations"
+                            .into(),
                     ));
                 }
                 Ok(Effect::Close(c.clone()))

@@ -153,7 +153,13 @@ pub struct DkgOutcome {
     pub verification_keys: BTreeMap<u32, RistrettoPoint>,
 }
 
-fn key_proof_transcript(id: &str, threshold: u32, index: u32, label: &str, key: &RistrettoPoint) -> Writer {
+fn key_proof_transcript(
+    id: &str,
+    threshold: u32,
+    index: u32,
+    label: &str,
+    key: &RistrettoPoint,
+) -> Writer {
     let mut w = Writer::new("proof/dkg-key");
     w.str(id).u32(threshold).u32(index).str(label).point(key);
     w
@@ -166,7 +172,11 @@ fn write_commitments(w: &mut Writer, commitments: &[PointBytes]) {
     }
 }
 
-fn constant_proof_transcript(committee: &Hash32, dealer: u32, commitments: &[PointBytes]) -> Writer {
+fn constant_proof_transcript(
+    committee: &Hash32,
+    dealer: u32,
+    commitments: &[PointBytes],
+) -> Writer {
     let mut w = Writer::new("proof/dkg-constant");
     w.raw(&committee.0).u32(dealer);
     write_commitments(&mut w, commitments);
@@ -191,7 +201,9 @@ impl Committee {
         w.str(id).u32(threshold).u32(n);
         for (pos, m) in members.iter().enumerate() {
             if u64::from(m.index) != pos as u64 + 1 {
-                return Err(Error::InvalidCommittee("indices must be 1..=n in order".into()));
+                return Err(Error::InvalidCommittee(
+                    "indices must be 1..=n in order".into(),
+                ));
             }
             if m.label.len() > MAX_TEXT {
                 return Err(Error::InvalidCommittee("label too long".into()));
@@ -244,12 +256,22 @@ impl Committee {
         if !verify_schnorr(t, &cs[0], &d.proof)? {
             return Err(Error::BadDealingProof { dealer: d.dealer });
         }
-        let expected: Vec<u32> = self.keys.keys().copied().filter(|&i| i != d.dealer).collect();
+        let expected: Vec<u32> = self
+            .keys
+            .keys()
+            .copied()
+            .filter(|&i| i != d.dealer)
+            .collect();
         let got: Vec<u32> = d.shares.iter().map(|s| s.recipient).collect();
         if expected != got {
-            return Err(bad("needs one share for every other member, by ascending index"));
+            return Err(bad(
+                "needs one share for every other member, by ascending index",
+            ));
         }
-        if d.shares.iter().any(|s| s.ciphertext.0.len() != ENCRYPTED_SHARE_LEN) {
+        if d.shares
+            .iter()
+            .any(|s| s.ciphertext.0.len() != ENCRYPTED_SHARE_LEN)
+        {
             return Err(bad("an encrypted share is not 48 bytes"));
         }
         Ok(cs)
@@ -257,7 +279,13 @@ impl Committee {
 
     /// The AEAD key for dealer → recipient: HKDF-SHA256 with salt = committee digest,
     /// ikm = the compressed DH point, info = tag ‖ dealer ‖ recipient ‖ commitments.
-    fn share_key(&self, dh: &RistrettoPoint, dealer: u32, recipient: u32, commitments: &[PointBytes]) -> Key {
+    fn share_key(
+        &self,
+        dh: &RistrettoPoint,
+        dealer: u32,
+        recipient: u32,
+        commitments: &[PointBytes],
+    ) -> Key {
         let mut info = Writer::new("dkg-share");
         info.u32(dealer).u32(recipient);
         write_commitments(&mut info, commitments);
@@ -351,7 +379,9 @@ pub fn deal<R: CryptoRng + ?Sized>(
     }
     let secret = DealerSecret {
         dealer: me.index,
-        coefficients: (0..committee.threshold).map(|_| random_scalar(rng)).collect(),
+        coefficients: (0..committee.threshold)
+            .map(|_| random_scalar(rng))
+            .collect(),
     };
     let commitments: Vec<PointBytes> = secret
         .coefficients
@@ -371,7 +401,13 @@ pub fn deal<R: CryptoRng + ?Sized>(
         let aead_key = committee.share_key(&(me.secret * key), me.index, i, &commitments);
         let mut share = secret.eval(i).to_bytes();
         let ciphertext = ChaCha20Poly1305::new(&aead_key)
-            .encrypt(&Nonce::default(), Payload { msg: &share, aad: &[] })
+            .encrypt(
+                &Nonce::default(),
+                Payload {
+                    msg: &share,
+                    aad: &[],
+                },
+            )
             .map_err(|_| Error::InvalidCommittee("share encryption failed".into()))?;
         share.zeroize();
         shares.push(EncryptedShare {
@@ -419,7 +455,11 @@ impl std::fmt::Debug for ReceivedShare {
 /// Round 3 for member `me`: decrypt dealer j's share and check it against the commitments.
 /// [`Error::BadShare`] means: publish `Complaint { complainer: me, dealer: j }`. Any other error
 /// means the dealing itself is invalid and should never have been accepted.
-pub fn open_share(committee: &Committee, me: &DkgKeyPair, dealing: &Dealing) -> Result<ReceivedShare, Error> {
+pub fn open_share(
+    committee: &Committee,
+    me: &DkgKeyPair,
+    dealing: &Dealing,
+) -> Result<ReceivedShare, Error> {
     let commitments = committee.verify_dealing(dealing)?;
     let bad = Error::BadShare {
         dealer: dealing.dealer,
@@ -431,9 +471,20 @@ pub fn open_share(committee: &Committee, me: &DkgKeyPair, dealing: &Dealing) -> 
     let Some(dealer_key) = committee.keys.get(&dealing.dealer) else {
         return Err(bad);
     };
-    let key = committee.share_key(&(me.secret * dealer_key), dealing.dealer, me.index, &dealing.commitments);
+    let key = committee.share_key(
+        &(me.secret * dealer_key),
+        dealing.dealer,
+        me.index,
+        &dealing.commitments,
+    );
     let mut plain = ChaCha20Poly1305::new(&key)
-        .decrypt(&Nonce::default(), Payload { msg: &enc.ciphertext.0, aad: &[] })
+        .decrypt(
+            &Nonce::default(),
+            Payload {
+                msg: &enc.ciphertext.0,
+                aad: &[],
+            },
+        )
         .map_err(|_| bad.clone())?;
     let bytes: Option<[u8; 32]> = plain.as_slice().try_into().ok();
     plain.zeroize();
@@ -447,9 +498,14 @@ pub fn open_share(committee: &Committee, me: &DkgKeyPair, dealing: &Dealing) -> 
 }
 
 /// Round 4: reveal the share the complainer should have received.
-pub fn answer_complaint(secret: &DealerSecret, complaint: &Complaint) -> Result<ComplaintAnswer, Error> {
+pub fn answer_complaint(
+    secret: &DealerSecret,
+    complaint: &Complaint,
+) -> Result<ComplaintAnswer, Error> {
     if complaint.dealer != secret.dealer || complaint.complainer == secret.dealer {
-        return Err(Error::BadComplaint("the complaint is about another dealer".into()));
+        return Err(Error::BadComplaint(
+            "the complaint is about another dealer".into(),
+        ));
     }
     Ok(ComplaintAnswer {
         dealer: secret.dealer,
@@ -463,7 +519,11 @@ impl DkgTranscript {
     pub(crate) fn write(&self, w: &mut Writer) {
         w.str(&self.id).u32(self.threshold).len(self.members.len());
         for m in &self.members {
-            w.u32(m.index).str(&m.label).raw(&m.key.0).raw(&m.proof.c.0).raw(&m.proof.z.0);
+            w.u32(m.index)
+                .str(&m.label)
+                .raw(&m.key.0)
+                .raw(&m.proof.c.0)
+                .raw(&m.proof.z.0);
         }
         w.len(self.dealings.len());
         for d in &self.dealings {
@@ -508,7 +568,9 @@ impl DkgTranscript {
         for c in &self.complaints {
             let k = (c.dealer, c.complainer);
             if last.is_some_and(|l| l >= k) {
-                return Err(Error::BadComplaint("complaints must be sorted, one each".into()));
+                return Err(Error::BadComplaint(
+                    "complaints must be sorted, one each".into(),
+                ));
             }
             last = Some(k);
             if !committee.keys.contains_key(&c.complainer) || c.complainer == c.dealer {
@@ -518,7 +580,10 @@ impl DkgTranscript {
                 )));
             }
             if !commitments.contains_key(&c.dealer) {
-                return Err(Error::BadComplaint(format!("dealer {} has no dealing", c.dealer)));
+                return Err(Error::BadComplaint(format!(
+                    "dealer {} has no dealing",
+                    c.dealer
+                )));
             }
             open.insert(k);
         }
@@ -527,7 +592,9 @@ impl DkgTranscript {
         for a in &self.answers {
             let k = (a.dealer, a.complainer);
             if last.is_some_and(|l| l >= k) {
-                return Err(Error::BadComplaint("answers must be sorted, one each".into()));
+                return Err(Error::BadComplaint(
+                    "answers must be sorted, one each".into(),
+                ));
             }
             last = Some(k);
             if !open.remove(&k) {
@@ -569,7 +636,10 @@ impl DkgTranscript {
         if election_key == RistrettoPoint::identity() {
             return Err(Error::IdentityPoint("election key"));
         }
-        let verification_keys = qualified.iter().map(|&i| (i, feldman_eval(&joint, i))).collect();
+        let verification_keys = qualified
+            .iter()
+            .map(|&i| (i, feldman_eval(&joint, i)))
+            .collect();
         Ok(DkgOutcome {
             threshold: self.threshold,
             qualified,
@@ -608,7 +678,11 @@ impl TrusteeShare {
 /// After the DKG: member `me` sums its shares from every qualified dealer (its own polynomial,
 /// the revealed share where it complained, the decrypted one otherwise) and checks the sum
 /// against its public verification key.
-pub fn trustee_share(transcript: &DkgTranscript, me: &DkgKeyPair, own: &DealerSecret) -> Result<TrusteeShare, Error> {
+pub fn trustee_share(
+    transcript: &DkgTranscript,
+    me: &DkgKeyPair,
+    own: &DealerSecret,
+) -> Result<TrusteeShare, Error> {
     let outcome = transcript.qualify()?;
     let committee = transcript.committee()?;
     let Some(vk) = outcome.verification_keys.get(&me.index) else {

@@ -101,7 +101,9 @@ impl Serialize for HexBytes {
 impl<'de> Deserialize<'de> for HexBytes {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        decode_hex(&s).map(HexBytes).map_err(serde::de::Error::custom)
+        decode_hex(&s)
+            .map(HexBytes)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -122,7 +124,11 @@ impl PointBytes {
 
     /// Decode: the 32 bytes must be a canonical ristretto255 encoding (the decoder refuses
     /// every other string), and not the identity where `identity` forbids it.
-    pub fn decode(&self, field: &'static str, identity: IdentityRule) -> Result<RistrettoPoint, Error> {
+    pub fn decode(
+        &self,
+        field: &'static str,
+        identity: IdentityRule,
+    ) -> Result<RistrettoPoint, Error> {
         let p = CompressedRistretto(self.0)
             .decompress()
             .ok_or(Error::InvalidPoint(field))?;

@@ -45,7 +45,9 @@ pub enum Error {
     #[error("the ballot's shape does not fit the poll: {0}")]
     BallotShape(String),
     /// An option's proof that it encrypts 0 or 1 does not verify.
-    #[error("the proof that option {option} of question {question} encrypts 0 or 1 does not verify")]
+    #[error(
+        "the proof that option {option} of question {question} encrypts 0 or 1 does not verify"
+    )]
     BadOptionProof {
         /// Question index (from 0).
         question: u32,
@@ -142,7 +144,9 @@ pub enum Error {
         reason: String,
     },
     /// A partial decryption's Chaum–Pedersen proof does not verify.
-    #[error("member {member}'s partial decryption of option {option} of question {question} does not verify")]
+    #[error(
+        "member {member}'s partial decryption of option {option} of question {question} does not verify"
+    )]
     BadPartialDecryption {
         /// Member index.
         member: u32,

@@ -126,12 +126,13 @@ impl Roll {
     /// MAX_TOTAL_WEIGHT.
     pub fn check(&self) -> Result<(), Error> {
         if self.rights.is_empty() || self.rights.len() > MAX_RIGHTS {
-            return Err(Error::InvalidRoll(format!("needs 1 to {MAX_RIGHTS} rights")));
+            return Err(Error::InvalidRoll(format!(
+                "needs 1 to {MAX_RIGHTS} rights"
+            )));
         }
         let mut total = 0u64;
         for (i, r) in self.rights.iter().enumerate() {
-            if r.holder.len() > MAX_TEXT || r.proxy.as_ref().is_some_and(|p| p.len() > MAX_TEXT)
-            {
+            if r.holder.len() > MAX_TEXT || r.proxy.as_ref().is_some_and(|p| p.len() > MAX_TEXT) {
                 return Err(Error::InvalidRoll(format!("right {i}: name too long")));
             }
             if r.weight == 0 || r.weight > MAX_WEIGHT {
@@ -257,6 +258,10 @@ pub struct Poll {
 impl Poll {
     /// Options per question.
     pub fn shape(&self) -> Vec<usize> {
-        self.header.questions.iter().map(|q| q.options.len()).collect()
+        self.header
+            .questions
+            .iter()
+            .map(|q| q.options.len())
+            .collect()
     }
 }

@@ -19,9 +19,9 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
+use crate::Error;
 use crate::elgamal::Ciphertext;
 use crate::encoding::{ScalarBytes, Writer, random_scalar, scalar_u64};
-use crate::Error;
 
 /// One branch of a disjunctive proof, and the whole of a Schnorr or Chaum–Pedersen proof: a
 /// challenge share `c` and a response `z`.

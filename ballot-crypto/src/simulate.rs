@@ -92,7 +92,12 @@ impl SimCommittee {
 }
 
 /// The header for a poll with this committee.
-pub fn header(poll_id: &str, questions: Vec<Question>, roll: &Roll, committee: &DkgTranscript) -> Result<PollHeader, Error> {
+pub fn header(
+    poll_id: &str,
+    questions: Vec<Question>,
+    roll: &Roll,
+    committee: &DkgTranscript,
+) -> Result<PollHeader, Error> {
     let outcome = committee.qualify()?;
     Ok(PollHeader {
         poll_id: poll_id.into(),

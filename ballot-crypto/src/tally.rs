@@ -152,7 +152,11 @@ fn idx(i: usize) -> u32 {
 pub fn decode_tally(poll: &Poll, tally: &EncryptedTally) -> Result<Vec<Vec<Ciphertext>>, Error> {
     let shape = poll.shape();
     if tally.ciphertexts.len() != shape.len()
-        || tally.ciphertexts.iter().zip(&shape).any(|(q, n)| q.len() != *n)
+        || tally
+            .ciphertexts
+            .iter()
+            .zip(&shape)
+            .any(|(q, n)| q.len() != *n)
     {
         return Err(Error::BallotShape("the tally does not fit the poll".into()));
     }
@@ -211,14 +215,24 @@ pub fn verify_partial_decryption(
             reason: "not a qualified member".into(),
         });
     };
-    if pd.factors.len() != tally.len() || pd.factors.iter().zip(tally).any(|(f, t)| f.len() != t.len()) {
-        return Err(Error::BallotShape("the partial decryption does not fit the tally".into()));
+    if pd.factors.len() != tally.len()
+        || pd
+            .factors
+            .iter()
+            .zip(tally)
+            .any(|(f, t)| f.len() != t.len())
+    {
+        return Err(Error::BallotShape(
+            "the partial decryption does not fit the tally".into(),
+        ));
     }
     let mut out = Vec::with_capacity(tally.len());
     for (q, (fs, cts)) in pd.factors.iter().zip(tally).enumerate() {
         let mut row = Vec::with_capacity(fs.len());
         for (o, (f, ct)) in fs.iter().zip(cts).enumerate() {
-            let d = f.factor.decode("decryption factor", IdentityRule::Allowed)?;
+            let d = f
+                .factor
+                .decode("decryption factor", IdentityRule::Allowed)?;
             let t = decryption_transcript(poll, pd.member, vk, idx(q), idx(o), ct, &d);
             if !verify_dleq(t, vk, &ct.alpha, &d, &f.proof)? {
                 return Err(Error::BadPartialDecryption {
@@ -270,10 +284,14 @@ pub fn decrypt_points(
     for (q, cts) in tally.iter().enumerate() {
         let mut row = Vec::with_capacity(cts.len());
         for (o, ct) in cts.iter().enumerate() {
-            let ds = factors.values().map(|f| f.get(q).and_then(|r| r.get(o)).copied());
+            let ds = factors
+                .values()
+                .map(|f| f.get(q).and_then(|r| r.get(o)).copied());
             let ds: Option<Vec<RistrettoPoint>> = ds.collect();
             let Some(ds) = ds else {
-                return Err(Error::BallotShape("a partial decryption does not fit".into()));
+                return Err(Error::BallotShape(
+                    "a partial decryption does not fit".into(),
+                ));
             };
             let xa = RistrettoPoint::vartime_multiscalar_mul(&lambdas, &ds);
             row.push(ct.beta - xa);
@@ -337,9 +355,17 @@ pub fn combine(points: &[Vec<RistrettoPoint>], bound: u64) -> Result<TallyResult
 }
 
 /// Check a published result against count·G, without a discrete logarithm.
-pub fn check_result(points: &[Vec<RistrettoPoint>], result: &TallyResult, bound: u64) -> Result<(), Error> {
+pub fn check_result(
+    points: &[Vec<RistrettoPoint>],
+    result: &TallyResult,
+    bound: u64,
+) -> Result<(), Error> {
     if result.counts.len() != points.len()
-        || result.counts.iter().zip(points).any(|(c, p)| c.len() != p.len())
+        || result
+            .counts
+            .iter()
+            .zip(points)
+            .any(|(c, p)| c.len() != p.len())
     {
         return Err(Error::ResultMismatch);
     }

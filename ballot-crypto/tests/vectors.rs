@@ -12,7 +12,9 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT as G;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::traits::Identity;
 use plenum_ballot_crypto::Error;
-use plenum_ballot_crypto::ballot::{Ballot, BallotOpening, Credential, audit_ballot, encrypt_ballot, verify_ballot};
+use plenum_ballot_crypto::ballot::{
+    Ballot, BallotOpening, Credential, audit_ballot, encrypt_ballot, verify_ballot,
+};
 use plenum_ballot_crypto::board::{BoardError, BoardExport, Entry, chain_hash, verify_board};
 use plenum_ballot_crypto::encoding::{IdentityRule, PointBytes, ScalarBytes, Writer};
 use plenum_ballot_crypto::poll::{Poll, PollHeader};
@@ -161,25 +163,104 @@ fn bad_inputs() -> Value {
         }
         cases.push((name.into(), b, code));
     };
-    add("another poll", &|b| b.poll_id = "poll-8".into(), true, "wrong_poll");
-    add("an option missing", &|b| { b.questions[1].options.pop(); }, true, "ballot_shape");
-    add("option proof challenge changed", &|b| b.questions[0].options[1].proof[0].c.0[0] ^= 1, true, "bad_option_proof");
-    add("option proof response changed", &|b| b.questions[1].options[2].proof[1].z.0[3] ^= 1, true, "bad_option_proof");
-    add("proofs of two options swapped", &|b| {
-        let p = b.questions[0].options[0].proof.clone();
-        b.questions[0].options[0].proof = b.questions[0].options[1].proof.clone();
-        b.questions[0].options[1].proof = p;
-    }, true, "bad_option_proof");
-    add("sum proof changed", &|b| b.questions[1].sum_proof[0].z.0[5] ^= 1, true, "bad_sum_proof");
-    add("sum proof branch dropped", &|b| { b.questions[1].sum_proof.pop(); }, true, "bad_sum_proof");
-    add("ciphertext beta changed", &|b| b.questions[0].options[0].ciphertext.beta = PointBytes::of(&G), true, "bad_option_proof");
-    add("non-canonical scalar", &|b| b.questions[0].options[0].proof[0].z.0 = [0xff; 32], true, "non_canonical_scalar");
-    add("alpha the identity", &|b| b.questions[0].options[0].ciphertext.alpha = PointBytes([0; 32]), true, "identity_point");
-    add("alpha not a point", &|b| b.questions[0].options[0].ciphertext.alpha.0[0] |= 1, true, "invalid_point");
-    add("signature changed", &|b| b.signature.0[10] ^= 1, false, "bad_signature");
-    add("signature S not canonical", &|b| b.signature.0[32..].fill(0xff), false, "bad_signature");
-    add("credential of small order", &|b| b.credential.0 = [0; 32], false, "invalid_credential_key");
-    add("credential another key", &|b| b.credential = Credential::from_seed(&[5; 32]).public(), false, "bad_option_proof");
+    add(
+        "another poll",
+        &|b| b.poll_id = "poll-8".into(),
+        true,
+        "wrong_poll",
+    );
+    add(
+        "an option missing",
+        &|b| {
+            b.questions[1].options.pop();
+        },
+        true,
+        "ballot_shape",
+    );
+    add(
+        "option proof challenge changed",
+        &|b| b.questions[0].options[1].proof[0].c.0[0] ^= 1,
+        true,
+        "bad_option_proof",
+    );
+    add(
+        "option proof response changed",
+        &|b| b.questions[1].options[2].proof[1].z.0[3] ^= 1,
+        true,
+        "bad_option_proof",
+    );
+    add(
+        "proofs of two options swapped",
+        &|b| {
+            let p = b.questions[0].options[0].proof.clone();
+            b.questions[0].options[0].proof = b.questions[0].options[1].proof.clone();
+            b.questions[0].options[1].proof = p;
+        },
+        true,
+        "bad_option_proof",
+    );
+    add(
+        "sum proof changed",
+        &|b| b.questions[1].sum_proof[0].z.0[5] ^= 1,
+        true,
+        "bad_sum_proof",
+    );
+    add(
+        "sum proof branch dropped",
+        &|b| {
+            b.questions[1].sum_proof.pop();
+        },
+        true,
+        "bad_sum_proof",
+    );
+    add(
+        "ciphertext beta changed",
+        &|b| b.questions[0].options[0].ciphertext.beta = PointBytes::of(&G),
+        true,
+        "bad_option_proof",
+    );
+    add(
+        "non-canonical scalar",
+        &|b| b.questions[0].options[0].proof[0].z.0 = [0xff; 32],
+        true,
+        "non_canonical_scalar",
+    );
+    add(
+        "alpha the identity",
+        &|b| b.questions[0].options[0].ciphertext.alpha = PointBytes([0; 32]),
+        true,
+        "identity_point",
+    );
+    add(
+        "alpha not a point",
+        &|b| b.questions[0].options[0].ciphertext.alpha.0[0] |= 1,
+        true,
+        "invalid_point",
+    );
+    add(
+        "signature changed",
+        &|b| b.signature.0[10] ^= 1,
+        false,
+        "bad_signature",
+    );
+    add(
+        "signature S not canonical",
+        &|b| b.signature.0[32..].fill(0xff),
+        false,
+        "bad_signature",
+    );
+    add(
+        "credential of small order",
+        &|b| b.credential.0 = [0; 32],
+        false,
+        "invalid_credential_key",
+    );
+    add(
+        "credential another key",
+        &|b| b.credential = Credential::from_seed(&[5; 32]).public(),
+        false,
+        "bad_option_proof",
+    );
     let ballots: Vec<Value> = cases
         .iter()
         .map(|(name, b, code)| {
@@ -207,47 +288,96 @@ fn bad_inputs() -> Value {
     let mut replay = export.clone();
     let again = replay.entries[first_ballot].clone();
     replay.entries.insert(first_ballot + 1, again);
-    boards.push(("a replayed ballot".into(), rechain(replay), first_ballot + 1, "duplicate_ballot"));
+    boards.push((
+        "a replayed ballot".into(),
+        rechain(replay),
+        first_ballot + 1,
+        "duplicate_ballot",
+    ));
     let mut second = export.clone();
-    let Entry::Ballot(b0) = &export.entries[first_ballot].entry else { unreachable!() };
-    let Entry::Ballot(b1) = &export.entries[first_ballot + 2].entry else { unreachable!() };
+    let Entry::Ballot(b0) = &export.entries[first_ballot].entry else {
+        unreachable!()
+    };
+    let Entry::Ballot(b1) = &export.entries[first_ballot + 2].entry else {
+        unreachable!()
+    };
     let mut other = b1.clone();
     other.credential = b0.credential; // a second ballot for a used credential
-    second.entries.insert(first_ballot + 1, plenum_ballot_crypto::board::ChainedEntry { hash: plenum_ballot_crypto::encoding::Hash32([0; 32]), entry: Entry::Ballot(other) });
-    boards.push(("a second ballot for a used credential".into(), rechain(second), first_ballot + 1, "credential_used"));
+    second.entries.insert(
+        first_ballot + 1,
+        plenum_ballot_crypto::board::ChainedEntry {
+            hash: plenum_ballot_crypto::encoding::Hash32([0; 32]),
+            entry: Entry::Ballot(other),
+        },
+    );
+    boards.push((
+        "a second ballot for a used credential".into(),
+        rechain(second),
+        first_ballot + 1,
+        "credential_used",
+    ));
     let mut unknown = export.clone();
     unknown.entries.remove(first_ballot - 1); // the ballot's registration
-    boards.push(("a ballot of an unregistered credential".into(), rechain(unknown), first_ballot - 1, "unknown_credential"));
+    boards.push((
+        "a ballot of an unregistered credential".into(),
+        rechain(unknown),
+        first_ballot - 1,
+        "unknown_credential",
+    ));
     let mut flipped = export.clone();
     if let Entry::Ballot(b) = &mut flipped.entries[first_ballot].entry {
         b.questions[0].options[0].ciphertext.beta.0[0] ^= 0x02;
     }
-    boards.push(("a ballot's byte flipped (hash kept)".into(), flipped, first_ballot, "chain_broken"));
+    boards.push((
+        "a ballot's byte flipped (hash kept)".into(),
+        flipped,
+        first_ballot,
+        "chain_broken",
+    ));
     let pd_index = export
         .entries
         .iter()
         .position(|e| matches!(e.entry, Entry::PartialDecryption(_)))
         .expect("a partial decryption");
     let mut bad_pd = export.clone();
-    if let Entry::PartialDecryption(PartialDecryption { factors, .. }) = &mut bad_pd.entries[pd_index].entry {
+    if let Entry::PartialDecryption(PartialDecryption { factors, .. }) =
+        &mut bad_pd.entries[pd_index].entry
+    {
         factors[1][2].proof.z.0[0] ^= 1;
     }
-    boards.push(("a partial decryption with a bad proof".into(), rechain(bad_pd), pd_index, "bad_partial_decryption"));
+    boards.push((
+        "a partial decryption with a bad proof".into(),
+        rechain(bad_pd),
+        pd_index,
+        "bad_partial_decryption",
+    ));
     let mut wrong_result = export.clone();
     if let Some(Entry::Result(r)) = wrong_result.entries.last_mut().map(|e| &mut e.entry) {
         r.counts[0][0] += 1;
     }
     let last = wrong_result.entries.len() - 1;
-    boards.push(("a result one vote off".into(), rechain(wrong_result), last, "result_mismatch"));
+    boards.push((
+        "a result one vote off".into(),
+        rechain(wrong_result),
+        last,
+        "result_mismatch",
+    ));
     let mut one_trustee = export.clone();
     one_trustee.entries.remove(pd_index + 1);
     let last = one_trustee.entries.len() - 1;
-    boards.push(("a result from one partial decryption (t = 2)".into(), rechain(one_trustee), last, "not_enough_trustees"));
+    boards.push((
+        "a result from one partial decryption (t = 2)".into(),
+        rechain(one_trustee),
+        last,
+        "not_enough_trustees",
+    ));
     let board_cases: Vec<Value> = boards
         .iter()
         .map(|(name, e, index, code)| {
             match verify_board(e) {
-                Err(BoardError::Entry { index: i, error, .. }) => {
+                Err(BoardError::Entry {
+                    index: i, error, ..
+                }) => {
                     assert_eq!((i, error.code()), (*index, *code), "{name}");
                 }
                 other => panic!("{name}: {other:?}"),
@@ -280,28 +410,44 @@ fn bad_input_vectors_are_up_to_date_and_refused_as_named() {
 
 #[test]
 fn javascript_made_vectors_verify_in_rust() {
-    let text = std::fs::read_to_string(dir().join("js-made.json")).expect("js-made.json (written by the node test)");
+    let text = std::fs::read_to_string(dir().join("js-made.json"))
+        .expect("js-made.json (written by the node test)");
     let v: Value = serde_json::from_str(&text).expect("json");
     let export: BoardExport = serde_json::from_value(v["board"].clone()).expect("board");
     let summary = verify_board(&export).expect("the JS-made board verifies");
-    let expected: Vec<Vec<u64>> = serde_json::from_value(v["expected_counts"].clone()).expect("counts");
+    let expected: Vec<Vec<u64>> =
+        serde_json::from_value(v["expected_counts"].clone()).expect("counts");
     assert_eq!(summary.result.expect("result").counts, expected);
     // The same seeded election made by Rust gives the very same board.
     let seed = u8::try_from(v["seed"].as_u64().expect("seed")).expect("small seed");
-    assert_eq!(published(seed).board.head(), summary.head, "JS and Rust boards differ");
+    assert_eq!(
+        published(seed).board.head(),
+        summary.head,
+        "JS and Rust boards differ"
+    );
     // The JS-made Benaloh opening audits in Rust; a changed opening is refused.
     let poll = header_of(&export).verify().expect("header");
     let ballot: Ballot = serde_json::from_value(v["audit"]["ballot"].clone()).expect("ballot");
-    let opening: BallotOpening = serde_json::from_value(v["audit"]["opening"].clone()).expect("opening");
-    let choices: Vec<Vec<bool>> = serde_json::from_value(v["audit"]["choices"].clone()).expect("choices");
-    assert_eq!(audit_ballot(&poll, &ballot, &opening).expect("audit"), choices);
+    let opening: BallotOpening =
+        serde_json::from_value(v["audit"]["opening"].clone()).expect("opening");
+    let choices: Vec<Vec<bool>> =
+        serde_json::from_value(v["audit"]["choices"].clone()).expect("choices");
+    assert_eq!(
+        audit_ballot(&poll, &ballot, &opening).expect("audit"),
+        choices
+    );
     let mut lie = opening.clone();
     lie.questions[0][0].value ^= 1;
-    assert_eq!(audit_ballot(&poll, &ballot, &lie).map_err(|e| e.code()), Err("bad_opening"));
+    assert_eq!(
+        audit_ballot(&poll, &ballot, &lie).map_err(|e| e.code()),
+        Err("bad_opening")
+    );
     // JS-made refusals: every tampered ballot the node test made is refused with its code here.
     for case in v["bad_ballots"].as_array().expect("bad ballots") {
         let b: Ballot = serde_json::from_value(case["ballot"].clone()).expect("ballot");
-        let got = verify_ballot(&poll, &b).err().map(|e: Error| e.code().to_string());
+        let got = verify_ballot(&poll, &b)
+            .err()
+            .map(|e: Error| e.code().to_string());
         assert_eq!(got.as_deref(), case["error"].as_str(), "{}", case["name"]);
     }
     let _ = questions();

@@ -50,13 +50,22 @@ fn run(args: &Args) -> anyhow::Result<()> {
     println!("plenum-verify: OK — every check holds");
     println!("poll:           {}", summary.poll_id);
     println!("phase:          {:?}", summary.phase);
-    println!("entries:        {} (head {})", summary.entries, summary.head);
+    println!(
+        "entries:        {} (head {})",
+        summary.entries, summary.head
+    );
     println!("registrations:  {}", summary.registrations);
-    println!("ballots:        {} (weight {})", summary.ballots, summary.weight_cast);
+    println!(
+        "ballots:        {} (weight {})",
+        summary.ballots, summary.weight_cast
+    );
     if let Some(r) = summary.rejected_ballots {
         println!("refused:        {r}");
     }
-    println!("committee:      qualified {:?}, decrypted by {:?}", summary.qualified, summary.decrypted_by);
+    println!(
+        "committee:      qualified {:?}, decrypted by {:?}",
+        summary.qualified, summary.decrypted_by
+    );
     if let Some(result) = &summary.result {
         let poll = export.entries.first().and_then(|e| match &e.entry {
             plenum_ballot_crypto::board::Entry::Header(h) => Some(h),
@@ -64,7 +73,10 @@ fn run(args: &Args) -> anyhow::Result<()> {
         });
         for (q, counts) in result.counts.iter().enumerate() {
             let question = poll.and_then(|h| h.questions.get(q));
-            println!("question {q}:     {}", question.map_or("", |x| x.text.as_str()));
+            println!(
+                "question {q}:     {}",
+                question.map_or("", |x| x.text.as_str())
+            );
             for (o, c) in counts.iter().enumerate() {
                 let label = question
                     .and_then(|x| x.options.get(o))

@@ -84,7 +84,8 @@ pub fn voted(seed: u8) -> Simulated {
     let mut rng = rng(seed);
     let committee = simulate::run_dkg("LPT 2025", 2, 3, &[], &mut rng).expect("dkg");
     let roll = roll();
-    let header = simulate::header("poll-7", questions(), &roll, &committee.transcript).expect("header");
+    let header =
+        simulate::header("poll-7", questions(), &roll, &committee.transcript).expect("header");
     let mut board = Board::new(roll).expect("board");
     board.open(header).expect("open");
     let mut cast = Vec::new();
@@ -106,7 +107,8 @@ pub fn voted(seed: u8) -> Simulated {
 pub fn published(seed: u8) -> Simulated {
     let mut sim = voted(seed);
     let mut rng = rng(seed.wrapping_add(100));
-    simulate::decrypt_and_publish(&mut sim.board, &sim.committee, &[1, 3], &mut rng).expect("publish");
+    simulate::decrypt_and_publish(&mut sim.board, &sim.committee, &[1, 3], &mut rng)
+        .expect("publish");
     sim
 }
 
