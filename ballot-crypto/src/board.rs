@@ -280,6 +280,20 @@ impl Board {
         self.poll.as_ref()
     }
 
+    /// Rebuild a board from an export (the server after a restart): every entry is checked
+    /// again, as [`verify_board`] does. `rejected` is the server's count of refused ballots so
+    /// far (not on the board until `closed`).
+    pub fn restore(export: &BoardExport, rejected: u64) -> Result<Self, BoardError> {
+        let mut board = replay(export)?;
+        board.rejected = rejected;
+        Ok(board)
+    }
+
+    /// How many ballots were refused so far.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
     /// Where the board is.
     pub fn phase(&self) -> Phase {
         self.phase
@@ -633,6 +647,10 @@ impl BoardError {
 /// credential's single ballot, the tally as the weighted sum, each partial decryption, the
 /// result — and its chain hash. Returns the first failing item.
 pub fn verify_board(export: &BoardExport) -> Result<BoardSummary, BoardError> {
+    replay(export).map(|b| b.summary())
+}
+
+fn replay(export: &BoardExport) -> Result<Board, BoardError> {
     if export.format != FORMAT {
         return Err(BoardError::Format(export.format.clone()));
     }
@@ -648,5 +666,5 @@ pub fn verify_board(export: &BoardExport) -> Result<BoardSummary, BoardError> {
         }
         board.append(ce.entry.clone()).map_err(fail)?;
     }
-    Ok(board.summary())
+    Ok(board)
 }

@@ -69,7 +69,10 @@ pub fn run_dkg<R: CryptoRng + ?Sized>(
         }
     }
     for c in &transcript.complaints {
-        if let Some(s) = dealers.get(c.dealer as usize - 1) {
+        if let Some(s) = (c.dealer as usize)
+            .checked_sub(1)
+            .and_then(|i| dealers.get(i))
+        {
             transcript.answers.push(answer_complaint(s, c)?);
         }
     }
@@ -83,7 +86,7 @@ pub fn run_dkg<R: CryptoRng + ?Sized>(
 impl SimCommittee {
     /// Member i's decryption share (i from 1).
     pub fn trustee(&self, i: u32) -> Result<TrusteeShare, Error> {
-        let idx = i as usize - 1;
+        let idx = (i as usize).checked_sub(1).unwrap_or(usize::MAX);
         match (self.keys.get(idx), self.dealers.get(idx)) {
             (Some(k), Some(d)) => trustee_share(&self.transcript, k, d),
             _ => Err(Error::InvalidCommittee(format!("no member {i}"))),

@@ -240,3 +240,38 @@ fn a_roll_or_header_that_does_not_match_is_refused() {
     e.entries.swap(1, 2); // a ballot before its registration
     assert_eq!(failure(&rechain(e)), (1, "unknown_credential"));
 }
+
+#[test]
+fn a_restored_board_goes_on_where_it_stopped() {
+    let sim = voted(3);
+    let mut board =
+        plenum_ballot_crypto::board::Board::restore(&sim.board.export(), 2).expect("restores");
+    assert_eq!(board.head(), sim.board.head());
+    assert_eq!(board.rejected(), 2);
+    let poll = board.poll().cloned().expect("poll");
+    let sums = board.tally_ciphertexts().expect("tallied").to_vec();
+    for m in [2, 3] {
+        let pd = partial_decrypt(
+            &poll,
+            &sums,
+            &sim.committee.trustee(m).expect("share"),
+            &mut rng(m as u8),
+        )
+        .expect("pd");
+        board.append(Entry::PartialDecryption(pd)).expect("append");
+    }
+    assert_eq!(
+        board.publish_result().expect("result").counts,
+        expected_counts()
+    );
+    let mut broken = sim.board.export();
+    broken.entries[3].hash.0[0] ^= 1;
+    assert!(matches!(
+        plenum_ballot_crypto::board::Board::restore(&broken, 0),
+        Err(BoardError::Entry {
+            index: 3,
+            error: Error::ChainBroken,
+            ..
+        })
+    ));
+}
