@@ -1,12 +1,15 @@
-//! Persistence: one trait per concern, SQLite (embedded, zero setup) as the default backend.
+//! Persistence: one trait per concern, SQLite (embedded, zero setup) as the default backend
+//! and PostgreSQL ([`PgStore`], `[database] url`) as the other; one conformance suite runs
+//! against both.
 //!
 //! Migrations are numbered SQL scripts applied in order (`PRAGMA user_version` tracks the
-//! schema version). The same trait will get a PostgreSQL backend and one conformance suite.
+//! schema version; PostgreSQL has the same steps in its dialect, see `storage/pg.rs`).
 
 mod account;
 mod backup;
 mod events;
 mod org;
+mod pg;
 mod polls;
 mod record;
 
@@ -22,6 +25,7 @@ pub use account::{AccountStore, Failures};
 pub use backup::{BackupError, Copied, restore};
 pub use events::{EventKind, EventRecord, EventStore};
 pub use org::{OrgStore, RosterEntry};
+pub use pg::PgStore;
 pub use polls::{
     AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, audit_hash,
     result_commitment, verify_audit,
@@ -37,6 +41,16 @@ pub enum StorageError {
     /// Migrating the schema failed.
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// PostgreSQL (or the connection to it) reported an error.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The PostgreSQL driver's thread could not be started or stopped.
+    #[error("PostgreSQL driver: {0}")]
+    Driver(std::io::Error),
+    /// The database cannot be used by this version: a newer schema, a wrong encoding, a
+    /// migration that failed.
+    #[error("the database cannot be used: {0}")]
+    Unusable(String),
     /// A record with this id exists already.
     #[error("{0} exists already")]
     Duplicate(String),
@@ -808,7 +822,7 @@ mod tests {
     use crate::ballot::PollState;
 
     /// The conformance suite every backend must pass.
-    fn conformance(store: &dyn Store) {
+    pub(super) fn conformance(store: &dyn Store) {
         let room = RoomRecord {
             id: "demo".into(),
             name: "Demo".into(),
@@ -914,7 +928,7 @@ mod tests {
         assert_eq!(store.org_data("reports", "%").unwrap(), vec![]);
     }
 
-    fn polls_conformance(store: &dyn Store) {
+    pub(super) fn polls_conformance(store: &dyn Store) {
         let poll = PollRecord {
             id: "poll-1".into(),
             room_id: "demo".into(),
@@ -1053,7 +1067,7 @@ mod tests {
         );
     }
 
-    fn org_conformance(store: &dyn Store) {
+    pub(super) fn org_conformance(store: &dyn Store) {
         use crate::org::{Member, MemberStatus, Unit, UnitTree, Visibility};
         let unit = |id: &str, parent: Option<&str>| Unit {
             id: id.into(),
@@ -1142,7 +1156,7 @@ mod tests {
     }
 
     /// After `org_conformance`: member 1001 is active, 1002 has left.
-    fn account_conformance(store: &dyn Store) {
+    pub(super) fn account_conformance(store: &dyn Store) {
         // An expired link, a superseded link, a used link, a member who left: refused.
         store.create_activation("h-old", "1001", 100).unwrap();
         assert_eq!(
@@ -1211,7 +1225,7 @@ mod tests {
     }
 
     /// After `account_conformance`: 1001 has a password, 1002 has left.
-    fn retention_conformance(store: &dyn Store) {
+    pub(super) fn retention_conformance(store: &dyn Store) {
         // Who left is marked once, at the first look; a member back again loses the mark.
         assert_eq!(
             store.left_members(50).unwrap(),
@@ -1242,7 +1256,7 @@ mod tests {
 
     /// Stays: join, leave, join again; a join with a stay still open closes it; a room
     /// starting after a stop closes every open stay.
-    fn attendance_conformance(store: &dyn Store) {
+    pub(super) fn attendance_conformance(store: &dyn Store) {
         store.record_join("demo", "p-a", 10).unwrap();
         store.record_join("demo", "p-b", 11).unwrap();
         store.record_leave("demo", "p-a", 20).unwrap();
@@ -1273,7 +1287,7 @@ mod tests {
     }
 
     /// Events and rosters; then erasure of a seated member.
-    fn events_conformance(store: &dyn Store) {
+    pub(super) fn events_conformance(store: &dyn Store) {
         let room = RoomRecord {
             id: "e-1".into(),
             name: "Landesparteitag".into(),

@@ -99,7 +99,7 @@ fn event_row(
     ))
 }
 
-fn finish(
+pub(super) fn finish(
     (room_id, kind, starts_at, unit, agenda, quotas): (
         String,
         String,
@@ -128,7 +128,7 @@ const PUT_EVENT: &str = "INSERT INTO events (room_id, kind, starts_at, unit_id, 
          unit_id = excluded.unit_id, agenda = excluded.agenda, quotas = excluded.quotas";
 
 /// JSON of a value built here (strings, numbers and maps: cannot fail).
-fn to_json<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
@@ -147,7 +147,8 @@ fn put_event_in(c: &rusqlite::Connection, e: &EventRecord) -> Result<(), Storage
     Ok(())
 }
 
-const EVENT_COLUMNS: &str = "SELECT room_id, kind, starts_at, unit_id, agenda, quotas FROM events";
+pub(super) const EVENT_COLUMNS: &str =
+    "SELECT room_id, kind, starts_at, unit_id, agenda, quotas FROM events";
 
 impl EventStore for SqliteStore {
     fn create_event(

@@ -83,7 +83,7 @@ fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Member, String, Option
     ))
 }
 
-fn finish(
+pub(super) fn finish(
     (mut m, status, visibility): (Member, String, Option<String>),
 ) -> Result<Member, StorageError> {
     m.status = MemberStatus::parse(&status)
@@ -98,7 +98,7 @@ fn finish(
     Ok(m)
 }
 
-const MEMBER_COLUMNS: &str =
+pub(super) const MEMBER_COLUMNS: &str =
     "number, first_name, last_name, unit_id, email, phone, visibility, status";
 
 impl OrgStore for SqliteStore {
