@@ -155,6 +155,9 @@ pub fn decode_credential(key: &CredentialKey) -> Result<VerifyingKey, Error> {
 /// The Fiat–Shamir transcript of a range proof on a ballot: tag ‖ context ‖ credential ‖ H ‖
 /// question ‖ option (SUM_INDEX for the bounds proof) ‖ lo ‖ hi ‖ α ‖ β; the proof appends its
 /// commitments.
+///
+/// Takes the ciphertext's encoding (the bytes a ballot carries, or a computed sum's), so that
+/// verification compresses no point twice.
 fn range_transcript(
     poll: &Poll,
     credential: &CredentialKey,
@@ -162,18 +165,18 @@ fn range_transcript(
     option: u32,
     lo: u32,
     hi: u32,
-    ct: &Ciphertext,
+    ct: &EncodedCiphertext,
 ) -> Writer {
     let mut w = Writer::new("proof/range");
     w.raw(&poll.context.0)
         .raw(&credential.0)
-        .point(&poll.election_key)
+        .raw(&poll.header.election_key.0)
         .u32(question)
         .u32(option)
         .u32(lo)
         .u32(hi)
-        .point(&ct.alpha)
-        .point(&ct.beta);
+        .raw(&ct.alpha.0)
+        .raw(&ct.beta.0);
     w
 }
 
@@ -270,7 +273,7 @@ pub fn encrypt_ballot<R: CryptoRng + ?Sized>(
             let m = u32::from(c);
             let r = random_scalar(rng);
             let ct = Ciphertext::encrypt(h, u64::from(m), &r);
-            let t = range_transcript(poll, &cred, qn, on, 0, 1, &ct);
+            let t = range_transcript(poll, &cred, qn, on, 0, 1, &ct.encode());
             let proof = prove_range(t, h, &ct, m, &r, 0, 1, rng)?;
             sum = sum.add(&ct.scale(u64::from(option.coefficient)));
             sum_r += Scalar::from(option.coefficient) * r;
@@ -283,7 +286,15 @@ pub fn encrypt_ballot<R: CryptoRng + ?Sized>(
                 randomness: ScalarBytes::of(&r),
             });
         }
-        let t = range_transcript(poll, &cred, qn, SUM_INDEX, question.min, question.max, &sum);
+        let t = range_transcript(
+            poll,
+            &cred,
+            qn,
+            SUM_INDEX,
+            question.min,
+            question.max,
+            &sum.encode(),
+        );
         let sum_proof = prove_range(
             t,
             h,
@@ -350,7 +361,7 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
         for (oi, (option, eo)) in question.options.iter().zip(&bq.options).enumerate() {
             let on = u32::try_from(oi).unwrap_or(u32::MAX);
             let ct = eo.ciphertext.decode(IdentityRule::Forbidden)?;
-            let t = range_transcript(poll, &ballot.credential, qn, on, 0, 1, &ct);
+            let t = range_transcript(poll, &ballot.credential, qn, on, 0, 1, &eo.ciphertext);
             if !verify_range(t, h, &ct, 0, 1, &eo.proof)? {
                 return Err(Error::BadOptionProof {
                     question: qn,
@@ -367,7 +378,7 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
             SUM_INDEX,
             question.min,
             question.max,
-            &sum,
+            &sum.encode(),
         );
         if !verify_range(t, h, &sum, question.min, question.max, &bq.sum_proof)? {
             return Err(Error::BadSumProof { question: qn });
