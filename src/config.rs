@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Where the database, token key and certificate live.
     pub data_dir: PathBuf,
+    /// The database: embedded SQLite in `data_dir`, or PostgreSQL.
+    pub database: DatabaseConfig,
     /// HTTPS and WebSocket.
     pub http: HttpConfig,
     /// The media plane.
@@ -37,6 +39,22 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// TURN for clients behind restrictive networks.
     pub turn: plenum_signalling::turn::TurnConfig,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// PostgreSQL connection URL (`postgres://user@host/db`, or `host=… dbname=…`); absent
+    /// or empty: the embedded SQLite database `<data_dir>/plenum.db`.
+    pub url: Option<String>,
+}
+
+impl DatabaseConfig {
+    /// The PostgreSQL URL, if one is configured.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.url.as_deref().map(str::trim).filter(|u| !u.is_empty())
+    }
 }
 
 /// `[metrics]`
@@ -119,6 +137,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             media: MediaSection::default(),
             invites: InviteConfig::default(),
@@ -186,6 +205,7 @@ impl Default for LogConfig {
 /// section are rejected like in the file.
 const ENV_ROOTS: &[&str] = &[
     "data_dir",
+    "database",
     "http",
     "media",
     "invites",
@@ -349,6 +369,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bindd"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_database_url_is_read_and_empty_means_sqlite() {
+        assert_eq!(Config::default().database.postgres_url(), None, "SQLite");
+        let dir = std::env::temp_dir().join(format!("plenum-cfg-db-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db.toml");
+        std::fs::write(&file, "[database]\nurl = \"postgres://plenum@/plenum\"\n").unwrap();
+        let cfg = load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(
+            cfg.database.postgres_url(),
+            Some("postgres://plenum@/plenum")
+        );
+        std::fs::write(&file, "[database]\nurl = \" \"\n").unwrap();
+        let cfg = load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(cfg.database.postgres_url(), None, "empty: SQLite");
+        std::fs::write(&file, "[database]\nuri = \"postgres://x\"\n").unwrap();
+        let err = load(Some(&file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("uri"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

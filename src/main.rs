@@ -17,7 +17,7 @@ use plenum_signalling::auth::{Role, TokenKeys};
 use plenum_signalling::invite::{self, Invite};
 use plenum_signalling::plugin::Registry;
 use plenum_signalling::room::Rooms;
-use plenum_signalling::storage::{OrgStore, PollStore, SqliteStore, Store};
+use plenum_signalling::storage::{PgStore, SqliteStore, Store};
 use plenum_signalling::{AppState, TlsSetup, system_clock};
 use tracing::info;
 
@@ -235,6 +235,7 @@ fn main() -> Result<()> {
         Some(Cmd::Unit(cmd)) => unit_command(&config, cmd),
         Some(Cmd::Room(cmd)) => room_command(&config, cmd),
         Some(Cmd::Backup { file }) => {
+            refuse_with_postgres(&config, "backup", "pg_dump")?;
             let db = config.data_dir.join("plenum.db");
             if !db.exists() {
                 bail!("no database at {}", db.display());
@@ -252,6 +253,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some(Cmd::Restore { file }) => {
+            refuse_with_postgres(&config, "restore", "pg_restore")?;
             plenum_signalling::storage::secure_dir(&config.data_dir)?;
             let db = config.data_dir.join("plenum.db");
             let (copied, kept) = plenum_signalling::storage::restore(&db, &file, system_clock())?;
@@ -299,14 +301,32 @@ fn warn_open_secret_polls(store: &dyn Store) -> Result<()> {
     Ok(())
 }
 
-/// Open the database and the token key in the data directory, creating both if needed.
-fn open_data(config: &Config) -> Result<(Arc<SqliteStore>, TokenKeys)> {
+/// `plenum backup` and `restore` copy the SQLite file; PostgreSQL has its own tools.
+fn refuse_with_postgres(config: &Config, command: &str, tool: &str) -> Result<()> {
+    if config.database.postgres_url().is_some() {
+        bail!(
+            "the database is PostgreSQL ([database] url): plenum {command} works on the embedded \
+             SQLite database only; use PostgreSQL's {tool} instead (docs/operations.md, \
+             PostgreSQL)"
+        );
+    }
+    Ok(())
+}
+
+/// Open the database (PostgreSQL if `[database] url` is set, else SQLite in the data
+/// directory) and the token key in the data directory, creating what is missing.
+fn open_data(config: &Config) -> Result<(Arc<dyn Store>, TokenKeys)> {
     let dir = &config.data_dir;
     // Owner-only: the database, its WAL, the token key and the TLS key live here.
     plenum_signalling::storage::secure_dir(dir)?;
-    let store = SqliteStore::open(&dir.join("plenum.db")).context("cannot open the database")?;
+    let store: Arc<dyn Store> = match config.database.postgres_url() {
+        Some(url) => Arc::new(PgStore::open(url).context("cannot open the PostgreSQL database")?),
+        None => {
+            Arc::new(SqliteStore::open(&dir.join("plenum.db")).context("cannot open the database")?)
+        }
+    };
     let keys = TokenKeys::new(&token_secret(&dir.join("token.key"))?);
-    Ok((Arc::new(store), keys))
+    Ok((store, keys))
 }
 
 /// The bearer token of `/metrics`: configured, or created once in the data directory.
@@ -614,7 +634,7 @@ async fn serve(config: Config) -> Result<()> {
         sfu_events_tx,
     )
     .await?;
-    let store_dyn: Arc<dyn Store> = store.clone();
+    let store_dyn = store.clone();
     // Every plugin of this server, in one place.
     let plugins = Registry::new()
         .with(plenum_chat::registration(config.chat))
@@ -742,7 +762,8 @@ async fn serve(config: Config) -> Result<()> {
     running.shutdown(Duration::from_secs(5)).await;
     drop(sfu);
     sfu_task.stop().await;
-    // Leave no WAL frames behind (e.g. of votes in an open secret poll).
+    // Leave no WAL frames (SQLite) or dead row versions (PostgreSQL) behind, e.g. of votes
+    // in an open secret poll.
     if let Err(e) = store.compact() {
         tracing::warn!("compacting the database at shutdown failed: {e}");
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod org;
+pub mod pg;
 pub mod polls;
 
 use std::io::{BufRead, BufReader};
@@ -14,6 +15,10 @@ use std::time::{Duration, Instant};
 pub struct TestServer {
     child: Child,
     pub data_dir: PathBuf,
+    /// Environment of every start and CLI run (e.g. the PostgreSQL URL).
+    env: Vec<(String, String)>,
+    /// The server's PostgreSQL database, if it runs on one (dropped with the server).
+    pub pg: Option<pg::PgDatabase>,
     pub url: String,
     /// (role, name, link) of the demo invites, in printed order.
     pub links: Vec<(String, String, String)>,
@@ -21,6 +26,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
+        Self::start_on(None)
+    }
+
+    /// Like [`TestServer::start`], on a fresh PostgreSQL database of its own instead of
+    /// SQLite (`[database] url`); `None` (the test is skipped, loudly) only where no
+    /// PostgreSQL is configured and none is required (see [`pg::PgDatabase::create`]).
+    pub fn start_postgres() -> Option<Self> {
+        Some(Self::start_on(Some(pg::PgDatabase::create()?)))
+    }
+
+    fn start_on(pg: Option<pg::PgDatabase>) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let data_dir = std::env::temp_dir().join(format!(
             "plenum-test-{}-{}",
@@ -29,10 +45,16 @@ impl TestServer {
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).unwrap();
-        let (child, url, links) = spawn(&data_dir, 3, None, &[]);
+        let env: Vec<(String, String)> = pg
+            .iter()
+            .map(|db| ("PLENUM_DATABASE__URL".to_owned(), db.url.clone()))
+            .collect();
+        let (child, url, links) = spawn(&data_dir, 3, None, &env);
         Self {
             child,
             data_dir,
+            env,
+            pg,
             url,
             links,
         }
@@ -56,7 +78,13 @@ impl TestServer {
         let _ = server.child.wait();
         let log =
             logged.then(|| std::fs::File::create(server.data_dir.join("server.log")).unwrap());
-        let (child, url, _) = spawn(&server.data_dir, 0, log, env);
+        let env: Vec<(String, String)> = server
+            .env
+            .iter()
+            .cloned()
+            .chain(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let (child, url, _) = spawn(&server.data_dir, 0, log, &env);
         server.child = child;
         server.url = url;
         server
@@ -84,7 +112,7 @@ impl TestServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url, _) = spawn(&self.data_dir, 0, None, &[]);
+        let (child, url, _) = spawn(&self.data_dir, 0, None, &self.env);
         self.child = child;
         self.url = url;
     }
@@ -149,6 +177,7 @@ impl TestServer {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env("PLENUM_LOG__FILTER", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap()
     }
@@ -167,7 +196,7 @@ fn spawn(
     data_dir: &PathBuf,
     links_expected: usize,
     log: Option<std::fs::File>,
-    env: &[(&str, &str)],
+    env: &[(String, String)],
 ) -> (Child, String, Vec<(String, String, String)>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_plenum"))
         .args([
@@ -187,7 +216,7 @@ fn spawn(
                 "warn"
             },
         )
-        .envs(env.iter().copied())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(log.map_or_else(Stdio::inherit, Stdio::from))
         .spawn()
