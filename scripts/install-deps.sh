@@ -2,7 +2,8 @@
 # Installs what building and testing Plenum needs on Debian, if missing (needs root):
 # cmake (libopus for the load tester), Chromium (browser tests), unshare and ip (private
 # network namespaces for tests), Node.js and npm (the browser test driver), poppler-utils
-# (pdftotext and pdftoppm read the minutes' PDF back in tests).
+# (pdftotext and pdftoppm read the minutes' PDF back in tests), PostgreSQL (the storage tests
+# run against a throwaway cluster as well: scripts/pg-test.sh).
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
@@ -12,6 +13,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v psql >/dev/null 2>&1 || need+=(postgresql)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: please install as root: apt-get install ${need[*]}" >&2

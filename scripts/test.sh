@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-deps.sh
+# A throwaway PostgreSQL for the storage tests (PLENUM_TEST_PG_URL; stopped on exit).
+source ./scripts/pg-test.sh
 
 echo "== cargo test (unit, real-socket, protocol)"
 cargo build --workspace --all-targets
