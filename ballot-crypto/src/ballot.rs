@@ -9,7 +9,6 @@
 //! election key and the credential's public key, so a ballot cannot be moved to another poll or
 //! re-signed with another credential without re-proving, which needs its randomness.
 
-use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
@@ -346,7 +345,6 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
     }
     check_shape(poll, ballot.questions.iter().map(|q| q.options.len()))?;
     let verifying = decode_credential(&ballot.credential)?;
-    let h: &RistrettoPoint = &poll.election_key;
     let mut ciphertexts = Vec::with_capacity(ballot.questions.len());
     for (qi, (question, bq)) in poll
         .header
@@ -362,7 +360,7 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
             let on = u32::try_from(oi).unwrap_or(u32::MAX);
             let ct = eo.ciphertext.decode(IdentityRule::Forbidden)?;
             let t = range_transcript(poll, &ballot.credential, qn, on, 0, 1, &eo.ciphertext);
-            if !verify_range(t, h, &ct, 0, 1, &eo.proof)? {
+            if !verify_range(t, &poll.bases, &ct, 0, 1, &eo.proof)? {
                 return Err(Error::BadOptionProof {
                     question: qn,
                     option: on,
@@ -380,7 +378,14 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
             question.max,
             &sum.encode(),
         );
-        if !verify_range(t, h, &sum, question.min, question.max, &bq.sum_proof)? {
+        if !verify_range(
+            t,
+            &poll.bases,
+            &sum,
+            question.min,
+            question.max,
+            &bq.sum_proof,
+        )? {
             return Err(Error::BadSumProof { question: qn });
         }
         ciphertexts.push(cts);

@@ -11,6 +11,18 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::encoding::{IdentityRule, PointBytes, scalar_u64};
 
+/// w·P by double-and-add, for public small w (variable time).
+pub fn mul_public(p: &RistrettoPoint, w: u64) -> RistrettoPoint {
+    let mut acc = RistrettoPoint::identity();
+    for bit in (0..64 - w.leading_zeros()).rev() {
+        acc = acc + acc;
+        if (w >> bit) & 1 == 1 {
+            acc += p;
+        }
+    }
+    acc
+}
+
 /// A decoded ciphertext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ciphertext {
@@ -54,12 +66,12 @@ impl Ciphertext {
         }
     }
 
-    /// w·C: encrypts w·m.
+    /// w·C: encrypts w·m. Variable time: w is public (a right's weight, an option's
+    /// coefficient), and mostly 1.
     pub fn scale(&self, w: u64) -> Self {
-        let s = scalar_u64(w);
         Ciphertext {
-            alpha: self.alpha * s,
-            beta: self.beta * s,
+            alpha: mul_public(&self.alpha, w),
+            beta: mul_public(&self.beta, w),
         }
     }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::dkg::{DkgOutcome, DkgTranscript};
 use crate::encoding::{Hash32, IdentityRule, PointBytes, Writer};
+use crate::proofs::Bases;
 
 /// Most questions in one poll (an election with yes/no/abstain per candidate has one question
 /// per candidate).
@@ -237,6 +238,7 @@ impl PollHeader {
             context: crate::encoding::sha256(&self.to_bytes()),
             header: self.clone(),
             election_key: h,
+            bases: std::sync::Arc::new(Bases::new(h)),
             outcome,
         })
     }
@@ -253,6 +255,8 @@ pub struct Poll {
     pub election_key: RistrettoPoint,
     /// Qualified members and their verification keys.
     pub outcome: DkgOutcome,
+    /// G and H, precomputed for verifying range proofs.
+    pub bases: std::sync::Arc<Bases>,
 }
 
 impl Poll {

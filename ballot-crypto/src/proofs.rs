@@ -13,8 +13,9 @@
 
 use curve25519_dalek::constants::{RISTRETTO_BASEPOINT_POINT as G, RISTRETTO_BASEPOINT_TABLE};
 use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::ristretto::VartimeRistrettoPrecomputation;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::VartimeMultiscalarMul;
+use curve25519_dalek::traits::{VartimeMultiscalarMul, VartimePrecomputedMultiscalarMul};
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -40,6 +41,30 @@ pub type RangeProof = Vec<ProofBranch>;
 pub type DleqProof = ProofBranch;
 /// Schnorr proof of knowledge of a discrete logarithm.
 pub type SchnorrProof = ProofBranch;
+
+/// The two fixed bases of a poll's range proofs, G and the election key H, with precomputed
+/// tables for variable-time verification.
+pub struct Bases {
+    /// H.
+    pub h: RistrettoPoint,
+    table: VartimeRistrettoPrecomputation,
+}
+
+impl Bases {
+    /// Precompute for G and H (once per poll).
+    pub fn new(h: RistrettoPoint) -> Self {
+        Bases {
+            h,
+            table: VartimeRistrettoPrecomputation::new([G, h]),
+        }
+    }
+}
+
+impl std::fmt::Debug for Bases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bases {{ h: {:?} }}", self.h.compress())
+    }
+}
 
 /// Prove that `ct = (r·G, m·G + r·H)` encrypts `m ∈ lo..=hi`. `transcript` holds the context and
 /// statement (see `ballot.rs`); the commitments (a_k, b_k) for k = lo..=hi are appended.
@@ -107,7 +132,7 @@ const HALF: [u8; 32] = [
 /// point, the same bytes.
 pub fn verify_range(
     mut transcript: Writer,
-    h: &RistrettoPoint,
+    bases: &Bases,
     ct: &Ciphertext,
     lo: u32,
     hi: u32,
@@ -123,13 +148,16 @@ pub fn verify_range(
         let c = branch.c.decode("proof challenge")?;
         let z = branch.z.decode("proof response")?;
         let (hc, hz) = (c * half, z * half);
-        // a/2 = (z/2)·G − (c/2)·α ; b/2 = (z/2)·H − (c/2)·β + (c/2)·k·G
-        halves.push(RistrettoPoint::vartime_double_scalar_mul_basepoint(
-            &-hc, &ct.alpha, &hz,
+        // a/2 = (z/2)·G − (c/2)·α ; b/2 = (c/2)·k·G + (z/2)·H − (c/2)·β
+        halves.push(bases.table.vartime_mixed_multiscalar_mul(
+            [hz, Scalar::ZERO],
+            [-hc],
+            [ct.alpha],
         ));
-        halves.push(RistrettoPoint::vartime_multiscalar_mul(
-            [hz, -hc, hc * scalar_u64(u64::from(k))],
-            [*h, ct.beta, G],
+        halves.push(bases.table.vartime_mixed_multiscalar_mul(
+            [hc * scalar_u64(u64::from(k)), hz],
+            [-hc],
+            [ct.beta],
         ));
         sum += c;
     }

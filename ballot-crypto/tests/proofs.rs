@@ -9,7 +9,8 @@ use curve25519_dalek::scalar::Scalar;
 use plenum_ballot_crypto::elgamal::Ciphertext;
 use plenum_ballot_crypto::encoding::{ScalarBytes, Writer, random_scalar};
 use plenum_ballot_crypto::proofs::{
-    ProofBranch, prove_dleq, prove_range, prove_schnorr, verify_dleq, verify_range, verify_schnorr,
+    Bases, ProofBranch, prove_dleq, prove_range, prove_schnorr, verify_dleq, verify_range,
+    verify_schnorr,
 };
 use proptest::prelude::*;
 
@@ -48,20 +49,20 @@ proptest! {
         let rand = random_scalar(&mut r);
         let ct = Ciphertext::encrypt(&h, u64::from(m), &rand);
         let proof = prove_range(transcript(1), &h, &ct, m, &rand, lo, hi, &mut r).expect("prove");
-        prop_assert!(verify_range(transcript(1), &h, &ct, lo, hi, &proof).expect("decodes"));
+        prop_assert!(verify_range(transcript(1), &Bases::new(h), &ct, lo, hi, &proof).expect("decodes"));
         for changed in single_field_changes(&proof) {
-            prop_assert!(!verify_range(transcript(1), &h, &ct, lo, hi, &changed).expect("decodes"));
+            prop_assert!(!verify_range(transcript(1), &Bases::new(h), &ct, lo, hi, &changed).expect("decodes"));
         }
         // The statement and its context are bound.
-        prop_assert!(!verify_range(transcript(2), &h, &ct, lo, hi, &proof).expect("decodes"));
-        prop_assert!(!verify_range(transcript(1), &(h + G), &ct, lo, hi, &proof).expect("decodes"));
+        prop_assert!(!verify_range(transcript(2), &Bases::new(h), &ct, lo, hi, &proof).expect("decodes"));
+        prop_assert!(!verify_range(transcript(1), &Bases::new(h + G), &ct, lo, hi, &proof).expect("decodes"));
         let moved = Ciphertext { alpha: ct.alpha + G, beta: ct.beta };
-        prop_assert!(!verify_range(transcript(1), &h, &moved, lo, hi, &proof).expect("decodes"));
+        prop_assert!(!verify_range(transcript(1), &Bases::new(h), &moved, lo, hi, &proof).expect("decodes"));
         let moved = Ciphertext { alpha: ct.alpha, beta: ct.beta + G };
-        prop_assert!(!verify_range(transcript(1), &h, &moved, lo, hi, &proof).expect("decodes"));
-        prop_assert!(!verify_range(transcript(1), &h, &ct, lo, hi + 1, &proof).expect("decodes"));
+        prop_assert!(!verify_range(transcript(1), &Bases::new(h), &moved, lo, hi, &proof).expect("decodes"));
+        prop_assert!(!verify_range(transcript(1), &Bases::new(h), &ct, lo, hi + 1, &proof).expect("decodes"));
         if lo > 0 {
-            prop_assert!(!verify_range(transcript(1), &h, &ct, lo - 1, hi - 1, &proof).expect("decodes"));
+            prop_assert!(!verify_range(transcript(1), &Bases::new(h), &ct, lo - 1, hi - 1, &proof).expect("decodes"));
         }
     }
 
@@ -77,7 +78,7 @@ proptest! {
         // A proof for the right range on another ciphertext does not carry over.
         let other = Ciphertext::encrypt(&h, u64::from(hi), &rand);
         let proof = prove_range(transcript(1), &h, &other, hi, &rand, lo, hi, &mut r).expect("prove");
-        prop_assert!(!verify_range(transcript(1), &h, &ct, lo, hi, &proof).expect("decodes"));
+        prop_assert!(!verify_range(transcript(1), &Bases::new(h), &ct, lo, hi, &proof).expect("decodes"));
     }
 
     #[test]
