@@ -231,7 +231,7 @@ async fn one_hundred_fifty_voters_at_once_all_count_exactly() {
     m.request("poll_open", json!({ "poll_id": id }))
         .await
         .unwrap();
-    let choice = |i: usize| if i % 3 == 0 { "no" } else { "yes" };
+    let choice = |i: usize| if i.is_multiple_of(3) { "no" } else { "yes" };
     let started = Instant::now();
     let casts = voters.iter().enumerate().map(|(i, v)| {
         let id = id.clone();
