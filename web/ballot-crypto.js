@@ -5,7 +5,8 @@
 //
 // What a browser does with it:
 // - a voter: credentialGenerate() per right, encryptBallot() (ballot + Benaloh opening),
-//   tracker(), findTracker() on the board; auditBallot() checks a spoiled ballot;
+//   tracker(), findTracker() on the board; auditBallot() checks a spoiled ballot (encrypt the
+//   ballot to audit with a throwaway credentialGenerate(), never registered);
 // - a committee member: dkgKeyGenerate(), deal(), openShare() (complaint on failure),
 //   answerComplaint(), trusteeShare(), partialDecrypt();
 // - anyone: verifyBallot(), verifyPartialDecryption(), verifyBoard().
