@@ -257,13 +257,18 @@ impl Pg {
         result
     }
 
-    /// A call that met a closed connection drops the client at once (its task may not have
-    /// noticed yet), so the next call connects anew.
+    /// A call that met a broken connection — closed, an I/O error, or a FATAL error such as
+    /// `terminating connection due to administrator command` — drops the client at once
+    /// (its task may not have noticed the end yet), so the next call connects anew. Errors of
+    /// a statement (a constraint, say) keep it.
     fn forget_if_closed<T>(slot: &mut Option<Client>, result: &Result<T, StorageError>) {
-        if let Err(StorageError::Postgres(e)) = result
-            && e.is_closed()
-        {
-            *slot = None;
+        if let Err(StorageError::Postgres(e)) = result {
+            let statement_error = e
+                .as_db_error()
+                .is_some_and(|db| !matches!(db.severity(), "FATAL" | "PANIC"));
+            if e.is_closed() || !statement_error {
+                *slot = None;
+            }
         }
     }
 
@@ -1246,6 +1251,24 @@ mod tests {
             })
             .unwrap();
         assert!(killed >= 1);
+        let inspect = db.inspect();
+        for _ in 0..100 {
+            let left: i64 = inspect
+                .with(async |c| {
+                    Ok(c.query_one(
+                        "SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        &[&name],
+                    )
+                    .await?
+                    .try_get(0)?)
+                })
+                .unwrap();
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         // The call that meets the break fails (typed); the next one connects anew.
         let mut outcome = store.cast("p", "a", &yes("r-a"));
         if outcome.is_err() {
