@@ -146,7 +146,8 @@ pub trait PollStore {
     /// A poll's rights.
     fn rights(&self, poll_id: &str) -> Result<Vec<Right>, StorageError>;
     /// Use `holder_id`'s right in an open poll, add the vote to the counters and store its
-    /// receipt, atomically and durably; the WAL is truncated before this returns.
+    /// receipt, atomically and durably; SQLite's WAL is truncated before this returns
+    /// (PostgreSQL: `storage/pg.rs`).
     fn cast(
         &self,
         poll_id: &str,
@@ -171,7 +172,8 @@ pub trait PollStore {
         audit: &str,
     ) -> Result<bool, StorageError>;
     /// Checkpoint and truncate the WAL and rewrite the database file, so no freed page or WAL
-    /// frame keeps an earlier state.
+    /// frame keeps an earlier state (PostgreSQL: rewrite every table, so no dead row version
+    /// does; `storage/pg.rs`).
     fn compact(&self) -> Result<(), StorageError>;
     /// A room's audit chain.
     fn audit(&self, room_id: &str) -> Result<Vec<AuditEntry>, StorageError>;
