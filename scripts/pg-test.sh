@@ -10,7 +10,7 @@
 #
 # Standalone: `source scripts/pg-test.sh` in an interactive bash starts it the same way.
 
-pg_test_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+pg_test_bin="$( (ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true) | sort -V | tail -n 1)"
 if [ -z "$pg_test_bin" ] || [ ! -x "$pg_test_bin/pg_ctl" ]; then
   echo "pg-test.sh: PostgreSQL is not installed (scripts/install-deps.sh installs it)" >&2
   return 1 2>/dev/null || exit 1
