@@ -5,8 +5,8 @@
 //
 // What a browser does with it:
 // - a voter: credentialGenerate() per right, encryptBallot() (ballot + Benaloh opening),
-//   tracker(), findTracker() on the board; auditBallot() checks a spoiled ballot (encrypt the
-//   ballot to audit with a throwaway credentialGenerate(), never registered);
+//   tracker(), findTracker() on the board; or, instead of casting, spoilBallot() and
+//   auditBallot() on another device (Benaloh);
 // - a committee member: dkgKeyGenerate(), deal(), openShare() (complaint on failure),
 //   answerComplaint(), trusteeShare(), partialDecrypt();
 // - anyone: verifyBallot(), verifyPartialDecryption(), verifyBoard().
@@ -663,6 +663,12 @@ function signedMessage(poll, b) {
   return new Writer('ballot-signature').raw(poll.context).raw(ballotBodyBytes(b)).toBytes();
 }
 
+/** What to reveal for a Benaloh audit instead of casting: the ballot with its signature
+ * zeroed (so it can never be cast) and the opening. */
+export function spoilBallot(encrypted) {
+  return { ballot: { ...encrypted.ballot, signature: '00'.repeat(64) }, opening: encrypted.opening };
+}
+
 /** Ed25519 signature of the credential over the ballot (bytes); encryptBallot calls it. */
 export function signBallot(poll, credential, ballot) {
   return ed25519.sign(signedMessage(poll, ballot), credential.seed);
@@ -734,6 +740,19 @@ export function encryptBallot(poll, credential, choices, rng = defaultRng) {
 /** Check a ballot like the server does (poll id, shape, credential, proofs, signature). Returns
  * { ciphertexts, tracker }. */
 export function verifyBallot(poll, b) {
+  const ciphertexts = verifyProofs(poll, b);
+  let ok = false;
+  try {
+    ok = ed25519.verify(unhex(b.signature, 64), signedMessage(poll, b), unhex(b.credential, 32), { zip215: false });
+  } catch {
+    ok = false;
+  }
+  if (!ok) fail('bad_signature');
+  return { ciphertexts, tracker: tracker(b) };
+}
+
+/** Everything of verifyBallot but the signature; returns the ciphertexts. */
+function verifyProofs(poll, b) {
   if (b.poll_id !== poll.header.poll_id) fail('wrong_poll', `${b.poll_id} is not ${poll.header.poll_id}`);
   checkShape(poll, b.questions.map((q) => q.options.length));
   checkCredential(b.credential);
@@ -755,19 +774,14 @@ export function verifyBallot(poll, b) {
     if (!verifyRange(t, H, sum, question.min, question.max, bq.sum_proof)) fail('bad_sum_proof', `question ${qi}`);
     ciphertexts.push(cts);
   });
-  let ok = false;
-  try {
-    ok = ed25519.verify(unhex(b.signature, 64), signedMessage(poll, b), unhex(b.credential, 32), { zip215: false });
-  } catch {
-    ok = false;
-  }
-  if (!ok) fail('bad_signature');
-  return { ciphertexts, tracker: tracker(b) };
+  return ciphertexts;
 }
 
-/** Benaloh audit of a spoiled ballot: returns the choices if the opening re-encrypts to it. */
+/** Benaloh audit of a spoiled ballot: checks its proofs (not its signature: reveal a spoiled
+ * ballot with the signature zeroed, see spoilBallot) and returns the choices if the opening
+ * re-encrypts to it. */
 export function auditBallot(poll, b, opening) {
-  const { ciphertexts } = verifyBallot(poll, b);
+  const ciphertexts = verifyProofs(poll, b);
   checkShape(poll, opening.questions.map((q) => q.length));
   return ciphertexts.map((cts, qi) =>
     cts.map((ct, oi) => {

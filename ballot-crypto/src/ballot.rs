@@ -100,6 +100,15 @@ impl Ballot {
         w.into_bytes()
     }
 
+    /// The ballot as revealed for a Benaloh audit instead of casting: the signature zeroed, so
+    /// that it can never be cast.
+    pub fn spoiled(&self) -> Ballot {
+        Ballot {
+            signature: SignatureBytes([0; 64]),
+            ..self.clone()
+        }
+    }
+
     /// The tracker: SHA-256(tag ‖ canonical bytes). The voter keeps it and finds it on the
     /// board.
     pub fn tracker(&self) -> Hash32 {
@@ -337,6 +346,22 @@ pub struct VerifiedBallot {
 /// ciphertext and 0/1 proof, every bounds proof, the signature. (Whether the credential is
 /// registered and unused is the board's check.)
 pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Error> {
+    let (verifying, ciphertexts) = verify_proofs(poll, ballot)?;
+    let sig = ed25519_dalek::Signature::from_bytes(&ballot.signature.0);
+    verifying
+        .verify_strict(&ballot.signed_message(&poll.context), &sig)
+        .map_err(|_| Error::BadSignature)?;
+    Ok(VerifiedBallot {
+        ciphertexts,
+        tracker: ballot.tracker(),
+    })
+}
+
+/// Everything of [`verify_ballot`] but the signature.
+fn verify_proofs(
+    poll: &Poll,
+    ballot: &Ballot,
+) -> Result<(VerifyingKey, Vec<Vec<Ciphertext>>), Error> {
     if ballot.poll_id != poll.header.poll_id {
         return Err(Error::WrongPoll {
             expected: poll.header.poll_id.clone(),
@@ -390,32 +415,23 @@ pub fn verify_ballot(poll: &Poll, ballot: &Ballot) -> Result<VerifiedBallot, Err
         }
         ciphertexts.push(cts);
     }
-    let sig = ed25519_dalek::Signature::from_bytes(&ballot.signature.0);
-    verifying
-        .verify_strict(&ballot.signed_message(&poll.context), &sig)
-        .map_err(|_| Error::BadSignature)?;
-    Ok(VerifiedBallot {
-        ciphertexts,
-        tracker: ballot.tracker(),
-    })
+    Ok((verifying, ciphertexts))
 }
 
-/// Benaloh audit of a spoiled ballot (never cast): check the ballot, then that the opening
-/// re-encrypts to exactly its ciphertexts; returns the choices it held.
+/// Benaloh audit of a spoiled ballot: check its proofs, then that the opening re-encrypts to
+/// exactly its ciphertexts; returns the choices it held. The signature is **not** checked: a
+/// spoiled ballot is revealed without it (zeroed), so that nobody can cast it — its proofs are
+/// bound to the voter's real credential, which had to be fixed before the voter chose between
+/// casting and auditing (otherwise a cheating browser would know which ballots are audited).
 pub fn audit_ballot(
     poll: &Poll,
     ballot: &Ballot,
     opening: &BallotOpening,
 ) -> Result<Vec<Vec<bool>>, Error> {
-    let verified = verify_ballot(poll, ballot)?;
+    let (_, ciphertexts) = verify_proofs(poll, ballot)?;
     check_shape(poll, opening.questions.iter().map(Vec::len))?;
     let mut choices = Vec::with_capacity(opening.questions.len());
-    for (qi, (cts, ops)) in verified
-        .ciphertexts
-        .iter()
-        .zip(&opening.questions)
-        .enumerate()
-    {
+    for (qi, (cts, ops)) in ciphertexts.iter().zip(&opening.questions).enumerate() {
         let mut q = Vec::with_capacity(ops.len());
         for (oi, (ct, op)) in cts.iter().zip(ops).enumerate() {
             if op.value > 1 {

@@ -166,7 +166,13 @@ fn a_spoiled_ballot_opens_to_its_choices_and_a_false_opening_is_refused() {
         &mut rng(5),
     )
     .expect("ballot");
+    let b = b.spoiled();
     assert_eq!(audit_ballot(&poll, &b, &opening).expect("audit"), choices());
+    // Revealed without its signature, the spoiled ballot cannot be cast by anyone.
+    assert_eq!(
+        verify_ballot(&poll, &b).map(|_| ()),
+        Err(Error::BadSignature)
+    );
     let mut lie = opening.clone();
     lie.questions[1][2].value = 0;
     assert_eq!(

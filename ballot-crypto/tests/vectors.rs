@@ -387,7 +387,7 @@ fn bad_inputs() -> Value {
         .collect();
     json!({
         "header": header_of(&export),
-        "audit": { "ballot": good, "opening": opening, "choices": choices },
+        "audit": { "ballot": good.spoiled(), "opening": opening, "choices": choices },
         "ballots": ballots,
         "boards": board_cases,
     })
@@ -435,6 +435,12 @@ fn javascript_made_vectors_verify_in_rust() {
     assert_eq!(
         audit_ballot(&poll, &ballot, &opening).expect("audit"),
         choices
+    );
+    assert_eq!(
+        verify_ballot(&poll, &ballot)
+            .map(|_| ())
+            .map_err(|e| e.code()),
+        Err("bad_signature")
     );
     let mut lie = opening.clone();
     lie.questions[0][0].value ^= 1;
