@@ -673,6 +673,25 @@ impl TrusteeShare {
     pub fn to_bytes(&self) -> ScalarBytes {
         ScalarBytes::of(&self.secret)
     }
+
+    /// Back from storage: refused unless x_i·G is member i's verification key.
+    pub fn from_bytes(
+        outcome: &DkgOutcome,
+        member: u32,
+        secret: &ScalarBytes,
+    ) -> Result<Self, Error> {
+        let x = secret.decode("trustee share")?;
+        match outcome.verification_keys.get(&member) {
+            Some(vk) if &(&x * RISTRETTO_BASEPOINT_TABLE) == vk => {
+                Ok(TrusteeShare { member, secret: x })
+            }
+            Some(_) => Err(Error::ShareMismatch { member }),
+            None => Err(Error::BadTrustee {
+                member,
+                reason: "not qualified".into(),
+            }),
+        }
+    }
 }
 
 /// After the DKG: member `me` sums its shares from every qualified dealer (its own polynomial,

@@ -7,7 +7,7 @@ mod common;
 use common::rng;
 use plenum_ballot_crypto::Error;
 use plenum_ballot_crypto::dkg::{
-    Complaint, DkgKeyPair, DkgTranscript, answer_complaint, deal, open_share,
+    Complaint, DkgKeyPair, DkgTranscript, TrusteeShare, answer_complaint, deal, open_share,
 };
 use plenum_ballot_crypto::encoding::{PointBytes, ScalarBytes};
 use plenum_ballot_crypto::simulate::run_dkg;
@@ -21,6 +21,19 @@ fn an_honest_run_qualifies_everyone_and_shares_match_verification_keys() {
         for i in 1..=n {
             let share = sim.trustee(i).expect("share matches vk");
             assert_eq!(share.member(), i);
+            let stored = share.to_bytes();
+            let back = TrusteeShare::from_bytes(&outcome, i, &stored).expect("restores");
+            assert_eq!(back.to_bytes(), stored);
+            assert_eq!(
+                TrusteeShare::from_bytes(&outcome, i % n + 1, &stored)
+                    .map(|_| ())
+                    .map_err(|e| e.code()),
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err("share_mismatch")
+                }
+            );
         }
     }
 }
