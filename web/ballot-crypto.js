@@ -228,6 +228,33 @@ export function randomScalar(rng = defaultRng) {
 
 const u32 = (x) => x >>> 0;
 
+/** Like Rust's serde(deny_unknown_fields) on the same types: exactly these keys (an optional
+ * key may be absent), or 'malformed'. */
+function shape(obj, keys, optional = [], what = 'object') {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) fail('malformed', `${what}: expected an object`);
+  for (const k of Object.keys(obj)) {
+    if (!keys.includes(k) && !optional.includes(k)) fail('malformed', `${what}: unknown field ${k}`);
+  }
+  for (const k of keys) if (!(k in obj)) fail('malformed', `${what}: missing field ${k}`);
+}
+
+/** The JSON shape of a ballot (not its cryptography). */
+function ballotShape(b) {
+  shape(b, ['poll_id', 'credential', 'questions', 'signature'], [], 'ballot');
+  if (!Array.isArray(b.questions)) fail('malformed', 'ballot: questions');
+  for (const q of b.questions) {
+    shape(q, ['options', 'sum_proof'], [], 'ballot question');
+    if (!Array.isArray(q.options) || !Array.isArray(q.sum_proof)) fail('malformed', 'ballot question');
+    for (const o of q.options) {
+      shape(o, ['ciphertext', 'proof'], [], 'ballot option');
+      shape(o.ciphertext, ['alpha', 'beta'], [], 'ciphertext');
+      if (!Array.isArray(o.proof)) fail('malformed', 'ballot option: proof');
+      o.proof.forEach((p) => shape(p, ['c', 'z'], [], 'proof'));
+    }
+    q.sum_proof.forEach((p) => shape(p, ['c', 'z'], [], 'proof'));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Proofs
 
@@ -753,6 +780,7 @@ export function verifyBallot(poll, b) {
 
 /** Everything of verifyBallot but the signature; returns the ciphertexts. */
 function verifyProofs(poll, b) {
+  ballotShape(b);
   if (b.poll_id !== poll.header.poll_id) fail('wrong_poll', `${b.poll_id} is not ${poll.header.poll_id}`);
   checkShape(poll, b.questions.map((q) => q.options.length));
   checkCredential(b.credential);
@@ -975,6 +1003,9 @@ export function findTracker(exported, trackerHex) {
 export function verifyBoard(exported) {
   if (exported.format !== FORMAT) throw new BoardError(null, 'format', new BallotCryptoError('malformed', 'format'));
   try {
+    shape(exported, ['format', 'roll', 'entries'], [], 'export');
+    if (!Array.isArray(exported.roll)) fail('malformed', 'roll');
+    exported.roll.forEach((r) => shape(r, ['holder', 'weight'], ['proxy'], 'right'));
     checkRoll(exported.roll);
   } catch (e) {
     throw new BoardError(null, 'roll', e);
@@ -997,9 +1028,21 @@ export function verifyBoard(exported) {
   const expect = (p, what) => {
     if (phase !== p) fail('out_of_order', `${what} in phase ${phase}`);
   };
+  const fields = {
+    header: ['poll_id', 'questions', 'roll_hash', 'committee', 'election_key'],
+    registration: ['credential', 'weight'],
+    ballot: ['poll_id', 'credential', 'questions', 'signature'],
+    closed: ['rejected_ballots', 'participation'],
+    tally: ['ciphertexts'],
+    partial_decryption: ['member', 'factors'],
+    result: ['counts'],
+  };
   exported.entries.forEach((ce, index) => {
     const e = ce.entry;
     try {
+      shape(ce, ['hash', 'entry'], [], 'chained entry');
+      if (!fields[e.kind]) fail('malformed', `unknown entry kind ${e.kind}`);
+      shape(e, ['kind', ...fields[e.kind]], [], e.kind);
       const h = chainHash(head, e);
       if (h !== ce.hash) fail('chain_broken');
       switch (e.kind) {
@@ -1032,7 +1075,8 @@ export function verifyBoard(exported) {
           const cred = credentials.get(e.credential);
           if (!cred) fail('unknown_credential');
           if (cred.used) fail('credential_used');
-          const v = verifyBallot(poll, e);
+          const { kind: _kind, ...ballot } = e;
+          const v = verifyBallot(poll, ballot);
           cred.used = true;
           trackers.add(t);
           v.ciphertexts.forEach((cts, q) => cts.forEach((c, o) => (sums[q][o] = ctAdd(sums[q][o], ctScale(c, cred.weight)))));

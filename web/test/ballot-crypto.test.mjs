@@ -126,7 +126,8 @@ function sumBallots(poll, entries) {
   for (const { entry } of entries) {
     if (entry.kind === 'registration') weights.set(entry.credential, entry.weight);
     if (entry.kind !== 'ballot') continue;
-    const { ciphertexts } = bc.verifyBallot(poll, entry);
+    const { kind: _kind, ...ballot } = entry;
+    const { ciphertexts } = bc.verifyBallot(poll, ballot);
     const w = BigInt(weights.get(entry.credential));
     ciphertexts.forEach((cts, q) =>
       cts.forEach((c, o) => {
@@ -184,6 +185,11 @@ test('bad inputs: every Rust-made bad ballot and board is refused with the same 
   assert.deepEqual(bc.auditBallot(poll, v.audit.ballot, v.audit.opening), v.audit.choices);
   assert.equal(codeOf(() => bc.verifyBallot(poll, v.audit.ballot)), 'bad_signature', 'a spoiled ballot cannot be cast');
   for (const c of v.ballots) assert.equal(codeOf(() => bc.verifyBallot(poll, c.ballot)), c.error, c.name);
+  // Unknown or missing fields are refused as Rust's serde refuses them.
+  assert.equal(codeOf(() => bc.verifyBallot(poll, { ...v.audit.ballot, extra: 1 })), 'malformed');
+  const noProof = structuredClone(v.audit.ballot);
+  delete noProof.questions[0].sum_proof;
+  assert.equal(codeOf(() => bc.verifyBallot(poll, noProof)), 'malformed');
   for (const c of v.boards) {
     let err = null;
     try {
