@@ -2035,8 +2035,19 @@ impl Rtc {
         match input {
             Input::Timeout(now) => self.do_handle_timeout(now)?,
             Input::Receive(recv_time, r) => {
+                // Plenum patch: a received datagram runs the whole timeout (which walks
+                // every stream of the session) only when something was due at `recv_time`
+                // anyway. Otherwise the clock moves to `recv_time` and whatever the datagram
+                // made due shows in the next `Output::Timeout`, which the caller handles as
+                // any other. `cached_timeout` is only trusted when the caller drained to it.
+                let nothing_due =
+                    !self.readiness.wants_timeout() && recv_time < self.cached_timeout;
                 self.do_handle_receive(recv_time, r)?;
-                self.do_handle_timeout(recv_time)?;
+                if nothing_due && recv_time >= self.last_now {
+                    self.last_now = recv_time;
+                } else {
+                    self.do_handle_timeout(recv_time)?;
+                }
             }
         }
         Ok(())

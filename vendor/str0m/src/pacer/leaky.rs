@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use super::Pacer;
 use super::PaddingRequest;
 use super::QueueState;
+use super::QueuePriority;
 use crate::Reason;
 use crate::bwe_::ProbeClusterConfig;
 use crate::bwe_::ProbeClusterState;
@@ -140,7 +141,7 @@ impl Pacer for LeakyBucketPacer {
         Some((next, cluster_id))
     }
 
-    fn register_send(&mut self, now: Instant, packet_size: DataSize, _from: MidRid) {
+    fn register_send(&mut self, now: Instant, packet_size: DataSize, from: MidRid) {
         self.last_emitted = Some(now);
 
         self.media_debt += packet_size;
@@ -160,6 +161,8 @@ impl Pacer for LeakyBucketPacer {
         if let Some(cluster_id) = self.check_probe_complete_internal(now) {
             self.completed_probe = Some(cluster_id);
         }
+
+        self.continue_burst(now, packet_size, from);
     }
 }
 
@@ -462,6 +465,62 @@ impl LeakyBucketPacer {
             midrid: queue.midrid,
             padding,
         })
+    }
+
+    /// Plenum patch: let every packet that is due at `now` go in the same timeout.
+    ///
+    /// Upstream gates `poll_queue()` after each packet until the next `handle_timeout()`,
+    /// so that the next decision sees fresh queue snapshots. That costs one whole
+    /// `handle_timeout()` (which walks every stream of the session) per sent packet. Instead,
+    /// account for the packet just sent in the snapshot it came from and make the same
+    /// decision as `handle_timeout()` would: while it says "a queue, now", that queue is
+    /// polled next without a timeout in between. The debt grows with every send, so this
+    /// stops after at most one burst (`PACING` worth of the pacing rate, at most
+    /// `MAX_BURST_SIZE`), exactly where upstream's pacing would make the next packet wait.
+    /// Probes keep upstream's packet-by-packet timing, and padding keeps needing a
+    /// `handle_timeout()` (it is generated there).
+    fn continue_burst(&mut self, now: Instant, packet_size: DataSize, from: MidRid) {
+        if !self.probe_queue.is_empty() || self.next_poll_queue.is_some() {
+            return;
+        }
+        let Some(queue) = self.queue_states.iter_mut().find(|q| q.midrid == from) else {
+            return;
+        };
+        let snapshot = &mut queue.snapshot;
+        if snapshot.packet_count == 0 {
+            return;
+        }
+        // The packet's share of the accumulated queue time goes with it (the average: the
+        // snapshot does not know each packet's), so the average queue time stays as it was.
+        let share = snapshot.total_queue_time_origin / snapshot.packet_count;
+        snapshot.total_queue_time_origin = snapshot.total_queue_time_origin.saturating_sub(share);
+        snapshot.packet_count -= 1;
+        snapshot.byte_size = snapshot
+            .byte_size
+            .saturating_sub(packet_size.as_bytes_usize());
+        snapshot.last_emitted = Some(now);
+        if snapshot.packet_count == 0 {
+            snapshot.first_unsent = None;
+            snapshot.priority = QueuePriority::Empty;
+        }
+
+        // As in handle_timeout: the rate that drains what is still queued in time.
+        self.maybe_update_adjusted_bitrate(now);
+        let Some((next_at, queue)) = self.next_poll(now) else {
+            // Nothing queued (as far as this timeout knows) and no padding: the regular
+            // handle time, or a write, comes next.
+            self.next_poll_time = None;
+            return;
+        };
+        match queue {
+            Some(queue) if next_at.0 <= now => {
+                self.next_poll_queue = Some(queue.midrid);
+                self.needs_timeout_before_next_poll = false;
+                self.next_poll_time = None;
+            }
+            // Later (debt), or padding (needs handle_timeout): wake up then, not at once.
+            _ => self.next_poll_time = Some(next_at),
+        }
     }
 
     fn request_immediate_timeout(&mut self) {
@@ -1027,6 +1086,123 @@ mod test {
         (burst, next_poll - at)
     }
 
+    /// Plenum patch: the same burst as [`measure_burst`], but without a `handle_timeout()`
+    /// after each packet.
+    fn measure_burst_in_one_timeout(
+        bitrate: Bitrate,
+        size: usize,
+        count: u16,
+    ) -> (DataSize, Duration) {
+        let now = Instant::now();
+        let mut queue = Queue::default();
+        let mut pacer = LeakyBucketPacer::new(bitrate);
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+
+        let at = now + duration_ms(1);
+        for seq_no in 0..count {
+            enqueue_packet_noisy(&mut pacer, &mut queue, seq_no, size, PacketKind::Video, at);
+        }
+
+        let mut burst = DataSize::ZERO;
+        while let Some((qid, _)) = pacer.poll_queue() {
+            let packet = queue.next_packet().unwrap();
+            pacer.register_send(at, DataSize::from(packet.size()), qid);
+            queue.register_send(qid, at);
+            burst += DataSize::from(packet.size());
+        }
+        let next_poll = pacer.poll_timeout().0.unwrap();
+        (burst, next_poll - at)
+    }
+
+    #[test]
+    fn a_burst_needs_no_timeout_per_packet() {
+        for (bitrate, size) in [
+            (Bitrate::kbps(300), 1100),
+            (Bitrate::mbps(1), 1000),
+            (Bitrate::mbps(3), 1180),
+            (Bitrate::mbps(10), 1000),
+            (Bitrate::mbps(50), 1200),
+        ] {
+            let with_timeouts = measure_burst(bitrate, size, 500);
+            let in_one = measure_burst_in_one_timeout(bitrate, size, 500);
+            assert_eq!(
+                in_one.0, with_timeouts.0,
+                "{bitrate}: the same burst without a timeout per packet"
+            );
+            assert_eq!(
+                in_one.1, with_timeouts.1,
+                "{bitrate}: and the same wait after it"
+            );
+        }
+    }
+
+    #[test]
+    fn a_paced_burst_resumes_after_its_debt_drained() {
+        // 1 Mbit/s: one PACING interval (40 ms) is 5 000 bytes.
+        let now = Instant::now();
+        let mut queue = Queue::default();
+        let mut pacer = LeakyBucketPacer::new(Bitrate::mbps(1));
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        for seq_no in 0..12 {
+            enqueue_packet_noisy(&mut pacer, &mut queue, seq_no, 1000, PacketKind::Video, now);
+        }
+        let mut at = now;
+        let mut bursts = Vec::new();
+        while !queue.is_empty() {
+            let mut sent = 0;
+            while let Some((qid, _)) = pacer.poll_queue() {
+                let packet = queue.next_packet().unwrap();
+                pacer.register_send(at, DataSize::from(packet.size()), qid);
+                queue.register_send(qid, at);
+                sent += 1;
+            }
+            bursts.push((at - now, sent));
+            let next = pacer.poll_timeout().0.unwrap();
+            assert!(next > at, "after a burst the pacer waits");
+            at = next;
+            handle_timeout_noisy(&mut pacer, &mut queue, at);
+        }
+        assert_eq!(
+            bursts,
+            vec![
+                (Duration::ZERO, 5),
+                (duration_ms(40), 5),
+                (duration_ms(80), 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn unpaced_audio_leaves_at_once_despite_the_debt() {
+        let now = Instant::now();
+        let mut queue = Queue::default();
+        let mut pacer = LeakyBucketPacer::new(Bitrate::kbps(100));
+        handle_timeout_noisy(&mut pacer, &mut queue, now);
+        // A video burst uses up the budget ...
+        for seq_no in 0..3 {
+            enqueue_packet_noisy(&mut pacer, &mut queue, seq_no, 1000, PacketKind::Video, now);
+        }
+        while let Some((qid, _)) = pacer.poll_queue() {
+            let packet = queue.next_packet().unwrap();
+            pacer.register_send(now, DataSize::from(packet.size()), qid);
+            queue.register_send(qid, now);
+        }
+        // ... audio still goes, every packet of it in the same timeout.
+        let at = now + duration_ms(5);
+        for seq_no in 10..14 {
+            enqueue_packet_noisy(&mut pacer, &mut queue, seq_no, 100, PacketKind::Audio, at);
+        }
+        let mut audio = 0;
+        while let Some((qid, _)) = pacer.poll_queue() {
+            let packet = queue.next_packet().unwrap();
+            assert_eq!(packet.kind, PacketKind::Audio);
+            pacer.register_send(at, DataSize::from(packet.size()), qid);
+            queue.register_send(qid, at);
+            audio += 1;
+        }
+        assert_eq!(audio, 4);
+    }
+
     #[test]
     fn test_priority_ordering() {
         assert!(QueuePriority::Media < QueuePriority::Padding);
@@ -1051,12 +1227,12 @@ mod test {
         pacer.register_send(now, DataSize::from(packet_size), qid);
         queue.register_send(qid, now);
 
+        // Plenum patch: after a send the pacer either goes on with the burst at once or names
+        // when it wants the next timeout (upstream: always an immediate timeout).
         let timeout = pacer.poll_timeout().0;
-        // After gating, the pacer requests a timeout at now + 1µs to ensure time advances
-        const MINIMAL_DELTA: Duration = Duration::from_micros(1);
         assert!(
-            timeout <= Some(now + MINIMAL_DELTA) && timeout.is_some(),
-            "After a successful send the pacer should return an immediate timeout"
+            timeout.is_some(),
+            "After a successful send the pacer should name its next timeout"
         );
 
         // Simulate an immediate call to handle_timeout
