@@ -42,7 +42,7 @@ pub enum StorageError {
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     /// PostgreSQL (or the connection to it) reported an error.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", pg::describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// The PostgreSQL driver's thread could not be started or stopped.
     #[error("PostgreSQL driver: {0}")]

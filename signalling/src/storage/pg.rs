@@ -207,9 +207,12 @@ impl Pg {
             StorageError::Driver(std::io::Error::other("the PostgreSQL driver stopped"))
         })??;
         block_on(async {
-            // Notices (e.g. "skipping") are not for the operator's log.
+            // Notices (e.g. "skipping") are not for the operator's log. A lock that does not
+            // come within 5 s (SQLite's busy timeout here) fails the call instead of stalling
+            // every caller behind it: a `pg_dump` holding its table locks makes a compaction
+            // give up (it runs again at the next end of a secret poll), not the server wait.
             client
-                .batch_execute("SET client_min_messages = warning")
+                .batch_execute("SET client_min_messages = warning; SET lock_timeout = '5s'")
                 .await?;
             // Durable before acknowledged: never `off` (`local`, `remote_write`, `on` and
             // `remote_apply` all flush the local WAL before COMMIT returns).
@@ -301,6 +304,18 @@ impl Pg {
                 .await?
                 .try_get(0)?)
         })
+    }
+}
+
+/// What went wrong, for people: the server's message and code for a database error (the
+/// driver's own `Display` says only "db error"), the cause for a connection failure.
+pub(super) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
     }
 }
 
@@ -586,7 +601,7 @@ impl PgStore {
                 .skip(usize::try_from(found).unwrap_or(0))
             {
                 tx.batch_execute(step).await.map_err(|e| {
-                    StorageError::Unusable(format!("migration {} failed: {e}", i + 1))
+                    StorageError::Unusable(format!("migration {} failed: {}", i + 1, describe(&e)))
                 })?;
             }
             tx.execute(
@@ -977,6 +992,27 @@ mod tests {
     }
 
     #[test]
+    fn errors_say_what_the_server_said() {
+        let Some(db) = TestDb::create("errors") else {
+            return;
+        };
+        let store = db.store();
+        let err = store
+            .pg
+            .execute("SELECT * FROM no_such_table", &[])
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("no_such_table") && text.contains("42P01"),
+            "{text}"
+        );
+        let mut config = db.config.clone();
+        config.dbname("plenum_no_such_database");
+        let text = PgStore::open_config(config).unwrap_err().to_string();
+        assert!(text.contains("plenum_no_such_database"), "{text}");
+    }
+
+    #[test]
     fn postgres_conforms() {
         let Some(db) = TestDb::create("conforms") else {
             return;
@@ -1276,6 +1312,39 @@ mod tests {
         }
         assert_eq!(outcome.unwrap(), CastOutcome::Counted);
         assert_eq!(store.tally("p").unwrap(), vec![1, 1, 1, 0, 0]);
+    }
+
+    /// A `pg_dump` (here: a transaction holding a table lock) during a compaction: the
+    /// compaction gives up after the lock timeout instead of stalling every call behind it,
+    /// and votes go on.
+    #[test]
+    fn a_compaction_behind_a_table_lock_gives_up_and_votes_go_on() {
+        let Some(db) = TestDb::create("locked") else {
+            return;
+        };
+        let store = db.store();
+        demo_poll(&store, "p", &["a"]);
+        let dump = db.inspect();
+        dump.with(async |c| {
+            c.batch_execute("BEGIN; LOCK TABLE poll_tally IN ACCESS SHARE MODE")
+                .await?;
+            Ok(())
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = store.compact().unwrap_err();
+        assert!(err.to_string().contains("lock timeout"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(15));
+        assert_eq!(
+            store.cast("p", "a", &yes("r")).unwrap(),
+            CastOutcome::Counted
+        );
+        dump.with(async |c| {
+            c.batch_execute("ROLLBACK").await?;
+            Ok(())
+        })
+        .unwrap();
+        store.compact().unwrap();
     }
 
     /// What PostgreSQL's files hold of a closed secret poll: no order of the votes in the
