@@ -66,6 +66,13 @@ struct Cli {
     /// Local address of the synthetic participants.
     #[arg(long, default_value = "127.0.0.1")]
     bind_ip: IpAddr,
+    /// Run the started server on these CPUs only (`taskset -c` syntax: `1`, `0-1`, `0,2`), so
+    /// that its share of the machine is clean.
+    #[arg(long, requires = "server", value_parser = parse_cpus)]
+    server_cpus: Option<Vec<usize>>,
+    /// Run the load tester itself on these CPUs only (same syntax).
+    #[arg(long, value_parser = parse_cpus)]
+    loadtest_cpus: Option<Vec<usize>>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -96,8 +103,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// A CPU list as `taskset -c` takes it: numbers and ranges, comma-separated.
+fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        let parse = |n: &str| {
+            n.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("not a CPU list: {text}"))
+        };
+        let (from, to) = (parse(from)?, parse(to)?);
+        if from > to || to >= nix::sched::CpuSet::count() {
+            return Err(format!("not a CPU list: {text}"));
+        }
+        cpus.extend(from..=to);
+    }
+    Ok(cpus)
+}
+
+/// Keep this process (the calling thread and every thread it starts later) on `cpus`.
+fn pin_self(cpus: &[usize]) -> Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu)?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .context("cannot pin the load tester to its CPUs")
+}
+
 fn real_main() -> Result<bool> {
     let cli = Cli::parse();
+    // Before the runtime's threads exist: they inherit the affinity.
+    if let Some(cpus) = &cli.loadtest_cpus {
+        pin_self(cpus)?;
+    }
     let mut scenario = Scenario::load(&cli.scenario).map_err(anyhow::Error::msg)?;
     if let Some(n) = cli.participants
         && let Some(g) = scenario.groups.iter_mut().max_by_key(|g| g.count)
@@ -116,7 +156,8 @@ fn real_main() -> Result<bool> {
     let (url, ca_pem, tokens, pid, metrics_token) = match (&cli.server, &cli.url) {
         (Some(bin), _) => {
             let server =
-                SpawnedServer::start(bin, &cli.bind_ip.to_string()).map_err(anyhow::Error::msg)?;
+                SpawnedServer::start(bin, &cli.bind_ip.to_string(), cli.server_cpus.as_deref())
+                    .map_err(anyhow::Error::msg)?;
             let mut tokens = Vec::new();
             for g in &scenario.groups {
                 tokens.push(

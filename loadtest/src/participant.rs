@@ -8,15 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use plenum_sfu::payload_type;
+use plenum_sfu::udp::MediaSocket;
 use serde_json::{Value, json};
 use str0m::change::{SdpAnswer, SdpApi, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
+use str0m::net::Transmit;
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -58,7 +59,16 @@ pub struct ParticipantConfig {
     /// A bottleneck on the way in: UDP datagrams pass at this many bits per second through a
     /// queue of [`BOTTLENECK_QUEUE`], like a slow access link.
     pub downlink_bps: Option<u64>,
+    /// Keep the arrival time and size of every UDP datagram (before any bottleneck), for
+    /// tests of the server's sending profile ([`MediaSession::arrivals`]).
+    pub record_arrivals: bool,
 }
+
+/// (Unix time in µs, bytes) of every datagram that arrived, shared with the media task.
+type Arrivals = Arc<Mutex<Vec<(u64, usize)>>>;
+
+/// Messages one participant's socket reads per system call (a coalesced GRO run is one).
+const RECV_BATCH: usize = 8;
 
 /// The longest a datagram waits in a simulated downlink's queue before the queue drops it.
 pub const BOTTLENECK_QUEUE: Duration = Duration::from_millis(150);
@@ -92,6 +102,7 @@ impl ParticipantConfig {
             bind_ip: IpAddr::from([127, 0, 0, 1]),
             transport: Transport::Udp,
             downlink_bps: None,
+            record_arrivals: false,
         }
     }
 }
@@ -293,10 +304,11 @@ pub fn add_send_media(
     (audio, video)
 }
 
-/// A UDP socket on `ip` and an RTP-mode `Rtc` (Opus, VP8) with it as host candidate.
+/// A UDP socket on `ip` (batched, GSO and GRO as the server's) and an RTP-mode `Rtc` (Opus,
+/// VP8) with it as host candidate.
 /// Boxed: an `Rtc` is large and lives across awaits.
-pub async fn local_peer(ip: IpAddr) -> Result<(UdpSocket, Box<Rtc>), ParticipantError> {
-    let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+pub async fn local_peer(ip: IpAddr) -> Result<(MediaSocket, Box<Rtc>), ParticipantError> {
+    let socket = MediaSocket::bind(SocketAddr::new(ip, 0), RECV_BATCH)?;
     let mut rtc = Box::new(rtc_config().build(Instant::now()));
     let candidate = Candidate::host(socket.local_addr()?, "udp")
         .map_err(|e| ParticipantError::Rtc(e.to_string()))?;
@@ -312,8 +324,8 @@ fn active_tcp_candidate(ip: IpAddr) -> SocketAddr {
 
 /// Like [`local_peer`], but the `Rtc`'s only candidate is an active TCP one: all media goes
 /// over ICE-TCP. (The UDP socket stays unused; the media task keeps one either way.)
-pub async fn local_tcp_peer(ip: IpAddr) -> Result<(UdpSocket, Box<Rtc>), ParticipantError> {
-    let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+pub async fn local_tcp_peer(ip: IpAddr) -> Result<(MediaSocket, Box<Rtc>), ParticipantError> {
+    let socket = MediaSocket::bind(SocketAddr::new(ip, 0), RECV_BATCH)?;
     let mut rtc = Box::new(rtc_config().build(Instant::now()));
     let candidate = Candidate::builder()
         .tcp()
@@ -337,7 +349,8 @@ fn rtc_config() -> RtcConfig {
 /// whatever signalling set it up (Plenum's or a peer SFU's). Dropping it stops the media.
 #[derive(Debug)]
 pub struct MediaSession {
-    stats: Arc<Mutex<HashMap<String, SlotStats>>>,
+    stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
+    arrivals: Option<Arrivals>,
     connected: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -348,18 +361,18 @@ impl MediaSession {
     /// mids to the names statistics are kept under.
     pub fn start(
         rtc: Box<Rtc>,
-        socket: UdpSocket,
+        socket: MediaSocket,
         audio_mid: Option<Mid>,
         video_mid: Option<Mid>,
         slot_names: Vec<(String, String)>,
         config: &ParticipantConfig,
     ) -> Result<Self, ParticipantError> {
         let local = socket.local_addr()?;
-        let stats: HashMap<String, SlotStats> = slot_names
+        let stats: HashMap<Mid, SlotStats> = slot_names
             .into_iter()
             .map(|(mid, slot)| {
                 (
-                    mid,
+                    Mid::from(mid.as_str()),
                     SlotStats {
                         slot,
                         ..Default::default()
@@ -370,9 +383,18 @@ impl MediaSession {
         let stats = Arc::new(Mutex::new(stats));
         let (stop, stop_rx) = watch::channel(false);
         let (connected_tx, connected) = watch::channel(false);
+        let arrivals = config
+            .record_arrivals
+            .then(|| Arc::new(Mutex::new(Vec::new())));
+        let mut socket = socket;
+        if arrivals.is_some() {
+            socket.enable_timestamps();
+        }
         let media = Media {
             rtc,
-            socket,
+            socket: Some(socket),
+            out: Vec::new(),
+            arrivals: arrivals.clone(),
             local,
             tcp: None,
             tcp_out: Vec::new(),
@@ -397,9 +419,18 @@ impl MediaSession {
         let task = tokio::spawn(media.run(stop_rx));
         Ok(Self {
             stats,
+            arrivals,
             connected,
             stop,
             task: Some(task),
+        })
+    }
+
+    /// (Unix time in µs, bytes) of every UDP datagram that arrived so far, when the config
+    /// asked to record them.
+    pub fn arrivals(&self) -> Vec<(u64, usize)> {
+        self.arrivals.as_ref().map_or_else(Vec::new, |a| {
+            a.lock().unwrap_or_else(|e| e.into_inner()).clone()
         })
     }
 
@@ -439,7 +470,11 @@ impl Drop for MediaSession {
 
 struct Media {
     rtc: Box<Rtc>,
-    socket: UdpSocket,
+    /// Taken out while a batch of datagrams is read (its callback needs the rest of `self`).
+    socket: Option<MediaSocket>,
+    /// UDP datagrams to send at the end of the loop turn (GSO runs, like the server).
+    out: Vec<Transmit>,
+    arrivals: Option<Arrivals>,
     local: SocketAddr,
     /// The ICE-TCP connection, once str0m sent the first TCP datagram.
     tcp: Option<TcpLink>,
@@ -452,34 +487,33 @@ struct Media {
     layers: Vec<VideoLayer>,
     /// Next sequence number per (mid, rid).
     seq: HashMap<(Mid, Option<String>), u64>,
-    stats: Arc<Mutex<HashMap<String, SlotStats>>>,
+    stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
     connected: watch::Sender<bool>,
 }
 
 impl Media {
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut buf = vec![0u8; 2000];
         let tick = Duration::from_millis(5);
         let mut is_connected = false;
         loop {
             let now = Instant::now();
             while let Some((source, data)) = self.bottleneck.as_mut().and_then(|b| b.poll(now)) {
-                if let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &data) {
-                    let _ = self.rtc.handle_input(Input::Receive(now, rx));
-                }
+                self.receive(now, Protocol::Udp, source, &data, &mut is_connected);
             }
             let timeout = self.drain(now, &mut is_connected);
+            self.send_udp();
             let through = self.bottleneck.as_ref().and_then(Bottleneck::next_at);
             let wake = timeout.min(now + tick).min(through.unwrap_or(timeout));
             self.send_tcp().await;
+            let Some(socket) = self.socket.take() else {
+                break;
+            };
             tokio::select! {
                 _ = stop.changed() => break,
-                r = self.socket.recv_from(&mut buf) => {
-                    let Ok((n, source)) = r else { continue };
-                    if let Some(b) = self.bottleneck.as_mut() {
-                        b.offer(Instant::now(), source, &buf[..n]);
-                    } else if let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
-                        let _ = self.rtc.handle_input(Input::Receive(Instant::now(), rx));
+                r = socket.readable() => {
+                    self.socket = Some(socket);
+                    if r.is_ok() {
+                        self.read_datagrams(&mut is_connected);
                     }
                     continue;
                 }
@@ -489,14 +523,15 @@ impl Media {
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let Some(link) = &self.tcp
-                        && let Ok(rx) = Receive::new(Protocol::Tcp, link.remote, link.local, &frame)
-                    {
-                        let _ = self.rtc.handle_input(Input::Receive(Instant::now(), rx));
+                    self.socket = Some(socket);
+                    if let Some((remote, local)) = self.tcp.as_ref().map(|l| (l.remote, l.local)) {
+                        self.receive_from(Instant::now(), Protocol::Tcp, remote, local, &frame);
                     }
                     continue;
                 }
-                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    self.socket = Some(socket);
+                }
             }
             let now = Instant::now();
             if is_connected {
@@ -505,6 +540,74 @@ impl Media {
             let _ = self.rtc.handle_input(Input::Timeout(now));
         }
         self.rtc.disconnect();
+    }
+
+    /// Read what waits on the socket (a few batches at most, so timers still run) and hand
+    /// it to the connection, or to the bottleneck.
+    fn read_datagrams(&mut self, is_connected: &mut bool) {
+        let Some(mut socket) = self.socket.take() else {
+            return;
+        };
+        for _ in 0..4 {
+            let now = Instant::now();
+            let read = socket.try_recv_batch_stamped(|source, data, at| {
+                if let Some(arrivals) = &self.arrivals {
+                    // The kernel's receive time where it has one, not when this task got to it.
+                    let at = at
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or_else(unix_micros, |d| d.as_micros() as u64);
+                    arrivals
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((at, data.len()));
+                }
+                match self.bottleneck.as_mut() {
+                    Some(b) => b.offer(now, source, data),
+                    None => self.receive(now, Protocol::Udp, source, data, is_connected),
+                }
+            });
+            if read.is_err() {
+                break;
+            }
+        }
+        self.socket = Some(socket);
+        self.send_udp();
+    }
+
+    /// One datagram for the connection, then everything it does about it.
+    fn receive(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        data: &[u8],
+        is_connected: &mut bool,
+    ) {
+        self.receive_from(now, proto, source, self.local, data);
+        self.drain(now, is_connected);
+    }
+
+    fn receive_from(
+        &mut self,
+        now: Instant,
+        proto: Protocol,
+        source: SocketAddr,
+        local: SocketAddr,
+        data: &[u8],
+    ) {
+        if let Ok(rx) = Receive::new(proto, source, local, data) {
+            let _ = self.rtc.handle_input(Input::Receive(now, rx));
+        }
+    }
+
+    /// Send the UDP datagrams the connection produced.
+    fn send_udp(&mut self) {
+        if let Some(socket) = &mut self.socket
+            && !self.out.is_empty()
+        {
+            socket.send_all(&self.out);
+        }
+        self.out.clear();
     }
 
     /// Drain outputs; returns the next timeout.
@@ -516,9 +619,7 @@ impl Media {
                     self.tcp_out
                         .push((t.source, t.destination, t.contents.to_vec()));
                 }
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
-                }
+                Ok(Output::Transmit(t)) => self.out.push(t),
                 Ok(Output::Event(e)) => match e {
                     Event::Connected => {
                         *is_connected = true;
@@ -563,7 +664,7 @@ impl Media {
             return;
         };
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(s) = stats.get_mut(&mid.to_string()) else {
+        let Some(s) = stats.get_mut(&mid) else {
             return;
         };
         let keyframe = str0m::format::detect_vp8_keyframe(&p.payload);

@@ -24,12 +24,22 @@ pub struct SpawnedServer {
 }
 
 impl SpawnedServer {
-    /// Start `bin serve` on loopback with a fresh data directory.
-    pub fn start(bin: &Path, bind_ip: &str) -> Result<Self, String> {
+    /// Start `bin serve` on loopback with a fresh data directory; with `cpus`, under
+    /// `taskset -c` on those CPUs only (the process keeps its pid: taskset execs it).
+    pub fn start(bin: &Path, bind_ip: &str, cpus: Option<&[usize]>) -> Result<Self, String> {
         let data_dir = std::env::temp_dir().join(format!("plenum-loadtest-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
-        let mut child = Command::new(bin)
+        let mut command = match cpus {
+            Some(cpus) => {
+                let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(list.join(",")).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(&data_dir)

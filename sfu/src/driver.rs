@@ -143,7 +143,7 @@ pub async fn spawn(
             .name(format!("plenum-media-{id}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    match MediaSocket::from_std(socket) {
+                    match MediaSocket::from_std(socket, crate::udp::BATCH) {
                         Ok(socket) => run(shard, socket, rx, peers).await,
                         Err(e) => warn!(shard = id, "media socket unusable: {e}"),
                     }

@@ -14,7 +14,8 @@
 //!   with its own UDP socket on the shared port, its datagrams and inputs into its shard, its
 //!   transmits out, its messages to the other workers;
 //! - [`tcp`] — ICE-TCP: the TCP listener, RFC 4571 framing, connections handed to their shard;
-//! - `udp` — the batched (`recvmmsg`/`sendmmsg`) UDP sockets;
+//! - [`udp`] — the batched UDP sockets (`recvmmsg`/`sendmmsg`, GSO sends, GRO receives),
+//!   also used by the load tester;
 //! - [`testing`] — an in-memory network of shards and str0m clients for tests and benches.
 //!
 //! Run-loop contract of a worker (per str0m): every input is followed by draining
@@ -31,7 +32,7 @@ pub mod router;
 pub mod shard;
 pub mod tcp;
 pub mod testing;
-mod udp;
+pub mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

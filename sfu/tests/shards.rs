@@ -95,7 +95,9 @@ fn keyframe_requests_reach_a_publisher_on_another_shard() {
         "nothing before a keyframe"
     );
     net.send_frame(publisher, true, 2);
-    net.advance(Duration::from_millis(33));
+    // The subscriber's estimate is low after a second without media: its pacer may hold the
+    // second packet until the first one's debt has drained (tens of ms).
+    net.advance(Duration::from_millis(100));
     assert!(net.clients[1].packets_received() >= 2);
 }
 
