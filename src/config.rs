@@ -109,6 +109,10 @@ pub struct MediaSection {
     pub ice_tcp: bool,
     /// Bandwidth estimation (TWCC) per subscriber drives the layer choice.
     pub bandwidth_estimation: bool,
+    /// UDP segmentation offload on sends (GSO) and coalescing on receives (GRO).
+    pub udp_offload: bool,
+    /// Milliseconds forwarded packets may wait to reach each connection in one flush.
+    pub flush_coalesce_ms: u64,
     /// Stage video slots per subscriber (0 or 1).
     pub stage_slots: u8,
     /// Tile video slots per subscriber.
@@ -179,6 +183,8 @@ impl Default for MediaSection {
             workers: 0,
             ice_tcp: true,
             bandwidth_estimation: true,
+            udp_offload: true,
+            flush_coalesce_ms: 2,
             stage_slots: 1,
             tile_slots: 8,
             audio_slots: 3,

@@ -628,6 +628,8 @@ async fn serve(config: Config) -> Result<()> {
             workers: config.media.workers,
             ice_tcp: config.media.ice_tcp,
             bandwidth_estimation: config.media.bandwidth_estimation,
+            udp_offload: config.media.udp_offload,
+            flush_coalesce: std::time::Duration::from_millis(config.media.flush_coalesce_ms),
             slots,
             router: RouterConfig::default(),
         },

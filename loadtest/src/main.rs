@@ -69,10 +69,10 @@ struct Cli {
     /// Run the started server on these CPUs only (`taskset -c` syntax: `1`, `0-1`, `0,2`), so
     /// that its share of the machine is clean.
     #[arg(long, requires = "server", value_parser = parse_cpus)]
-    server_cpus: Option<Vec<usize>>,
+    server_cpus: Option<CpuList>,
     /// Run the load tester itself on these CPUs only (same syntax).
     #[arg(long, value_parser = parse_cpus)]
-    loadtest_cpus: Option<Vec<usize>>,
+    loadtest_cpus: Option<CpuList>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -103,8 +103,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// CPU numbers (`--server-cpus`, `--loadtest-cpus`).
+#[derive(Debug, Clone)]
+struct CpuList(Vec<usize>);
+
 /// A CPU list as `taskset -c` takes it: numbers and ranges, comma-separated.
-fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
+fn parse_cpus(text: &str) -> Result<CpuList, String> {
     let mut cpus = Vec::new();
     for part in text.split(',').map(str::trim) {
         let (from, to) = part.split_once('-').unwrap_or((part, part));
@@ -119,7 +123,7 @@ fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
         }
         cpus.extend(from..=to);
     }
-    Ok(cpus)
+    Ok(CpuList(cpus))
 }
 
 /// Keep this process (the calling thread and every thread it starts later) on `cpus`.
@@ -135,7 +139,7 @@ fn pin_self(cpus: &[usize]) -> Result<()> {
 fn real_main() -> Result<bool> {
     let cli = Cli::parse();
     // Before the runtime's threads exist: they inherit the affinity.
-    if let Some(cpus) = &cli.loadtest_cpus {
+    if let Some(CpuList(cpus)) = &cli.loadtest_cpus {
         pin_self(cpus)?;
     }
     let mut scenario = Scenario::load(&cli.scenario).map_err(anyhow::Error::msg)?;
@@ -155,9 +159,12 @@ fn real_main() -> Result<bool> {
     let mut _spawned = None;
     let (url, ca_pem, tokens, pid, metrics_token) = match (&cli.server, &cli.url) {
         (Some(bin), _) => {
-            let server =
-                SpawnedServer::start(bin, &cli.bind_ip.to_string(), cli.server_cpus.as_deref())
-                    .map_err(anyhow::Error::msg)?;
+            let server = SpawnedServer::start(
+                bin,
+                &cli.bind_ip.to_string(),
+                cli.server_cpus.as_ref().map(|c| c.0.as_slice()),
+            )
+            .map_err(anyhow::Error::msg)?;
             let mut tokens = Vec::new();
             for g in &scenario.groups {
                 tokens.push(

@@ -127,6 +127,8 @@ pub async fn spawn(
         config.router,
     )?;
     setup.bandwidth_estimation = config.bandwidth_estimation;
+    setup.flush_coalesce = config.flush_coalesce;
+    let udp_offload = config.udp_offload;
 
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..count).map(|_| mpsc::unbounded_channel()).unzip();
@@ -143,7 +145,7 @@ pub async fn spawn(
             .name(format!("plenum-media-{id}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    match MediaSocket::from_std(socket, crate::udp::BATCH) {
+                    match MediaSocket::from_std(socket, crate::udp::BATCH, udp_offload) {
                         Ok(socket) => run(shard, socket, rx, peers).await,
                         Err(e) => warn!(shard = id, "media socket unusable: {e}"),
                     }

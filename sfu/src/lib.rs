@@ -99,6 +99,11 @@ pub struct MediaConfig {
     pub ice_tcp: bool,
     /// Estimate each subscriber's bandwidth (TWCC, str0m's GoogCC) and fit its layers to it.
     pub bandwidth_estimation: bool,
+    /// UDP GSO on sends and GRO on receives (see [`udp`]).
+    pub udp_offload: bool,
+    /// How long forwarded packets may wait to be flushed together
+    /// ([`shard::ShardSetup::flush_coalesce`]).
+    pub flush_coalesce: std::time::Duration,
     /// Receive slots offered to every subscriber.
     pub slots: SlotLayout,
     /// Routing policy.

@@ -40,7 +40,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant as StdInstant;
+use std::time::{Duration, Instant as StdInstant};
 
 use metrics::{Counter, Gauge};
 use rand::Rng;
@@ -78,6 +78,9 @@ pub(crate) fn owner_of_ufrag(ufrag: &str) -> Option<usize> {
 const INITIAL_ESTIMATE: u64 = 1_000_000;
 /// Estimate changes smaller than this (percent) are not passed to the router.
 const ESTIMATE_STEP_PERCENT: u64 = 5;
+
+/// The default of [`ShardSetup::flush_coalesce`].
+pub const DEFAULT_FLUSH_COALESCE: Duration = Duration::from_millis(2);
 
 /// Timer/flush rounds per [`Shard::handle_timeout`] (a bound, in case a connection keeps
 /// asking for an immediate timeout).
@@ -147,8 +150,12 @@ pub struct ShardSetup {
     /// Routing policy.
     pub router: RouterConfig,
     /// Estimate each subscriber's bandwidth (TWCC) and let the router fit its layers to it
-    /// (on by default; costs one extra str0m timeout per forwarded packet, see docs/perf.md).
+    /// (on by default; see docs/perf.md for what it costs).
     pub bandwidth_estimation: bool,
+    /// How long forwarded packets may wait so that what arrives close together reaches each
+    /// subscriber's connection in one flush (one str0m timeout per connection and flush is
+    /// most of the cost of forwarding; docs/perf.md). Zero: flush at once.
+    pub flush_coalesce: Duration,
     /// One DTLS certificate for all peers: generating one per connection costs ~1-2 ms.
     dtls_cert: DtlsCert,
 }
@@ -186,6 +193,7 @@ impl ShardSetup {
             slots,
             router,
             bandwidth_estimation: true,
+            flush_coalesce: DEFAULT_FLUSH_COALESCE,
             dtls_cert,
         })
     }
@@ -397,6 +405,8 @@ pub struct Shard {
     timers: BinaryHeap<Reverse<(StdInstant, PeerId)>>,
     dirty: Vec<PeerId>,
     outbox: Vec<Outgoing>,
+    /// Since when writes (or connections marked dirty) wait for a flush.
+    pending_since: Option<StdInstant>,
     forwards: Vec<Forward>,
     events: mpsc::UnboundedSender<SfuEvent>,
     metrics: Metrics,
@@ -436,6 +446,7 @@ impl Shard {
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             outbox: Vec::new(),
+            pending_since: None,
             forwards: Vec::new(),
             events,
             metrics: Metrics::new(),
@@ -501,13 +512,17 @@ impl Shard {
 
     /// When [`Shard::handle_timeout`] is due (at the latest one second from `now`).
     pub fn poll_timeout(&self, now: StdInstant) -> StdInstant {
-        let far = now + std::time::Duration::from_secs(1);
+        let far = now + Duration::from_secs(1);
         let timer = self.timers.peek().map(|Reverse((t, _))| *t).unwrap_or(far);
         let router = self.router.poll_timeout().unwrap_or(far);
-        timer.min(router)
+        let flush = self
+            .pending_since
+            .map_or(far, |t| t + self.setup.flush_coalesce);
+        timer.min(router).min(flush)
     }
 
-    /// Run what is due at `now`: peer timeouts, the router's evaluation; then flush.
+    /// Run what is due at `now`: peer timeouts, the router's evaluation; then flush the
+    /// writes that have waited [`ShardSetup::flush_coalesce`].
     pub fn handle_timeout(&mut self, now: StdInstant) {
         for _ in 0..FLUSH_ROUNDS {
             self.handle_due_timers(now);
@@ -515,13 +530,22 @@ impl Shard {
                 self.router.handle_timeout(now);
             }
             self.handle_router_outputs(now);
-            self.flush(now);
-            // With bandwidth estimation str0m's pacer releases one packet per timeout and
-            // asks for the next one at once: let those go now, not a loop turn later.
+            if self.pending_since.is_none() && !(self.outbox.is_empty() && self.dirty.is_empty()) {
+                self.pending_since = Some(now);
+            }
+            if self
+                .pending_since
+                .is_some_and(|t| t + self.setup.flush_coalesce <= now)
+            {
+                self.flush(now);
+            }
+            // A connection that asks for an immediate timeout (its pacer): let it go now,
+            // not a loop turn later.
             if self.timers.peek().is_none_or(|Reverse((t, _))| *t > now) {
                 break;
             }
         }
+        self.metrics.publish();
     }
 
     /// Start or stop forwarding a peer's microphone or camera (command to the owner).
@@ -1308,7 +1332,7 @@ impl Shard {
                 break;
             }
         }
-        self.metrics.publish();
+        self.pending_since = None;
     }
 
     fn write(&mut self, out: &Outgoing) {

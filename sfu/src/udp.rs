@@ -153,17 +153,22 @@ impl std::fmt::Debug for MediaSocket {
 
 impl MediaSocket {
     /// Bind one non-blocking UDP socket with an enlarged send buffer that reads up to
-    /// `batch` messages per system call. Must run inside a tokio runtime.
+    /// `batch` messages per system call, with GSO and GRO. Must run inside a tokio runtime.
     pub fn bind(addr: SocketAddr, batch: usize) -> io::Result<Self> {
         let socket = bind_group(addr, 1)?.into_iter().next();
-        Self::from_std(socket.ok_or_else(|| io::Error::other("no socket"))?, batch)
+        Self::from_std(
+            socket.ok_or_else(|| io::Error::other("no socket"))?,
+            batch,
+            true,
+        )
     }
 
-    /// Take over a socket of [`bind_group`], reading up to `batch` messages per system call.
-    /// Must run inside the tokio runtime that polls it.
-    pub fn from_std(socket: std::net::UdpSocket, batch: usize) -> io::Result<Self> {
-        // Best effort: without GRO every datagram arrives on its own, as before.
-        let gro = setsockopt(&socket, sockopt::UdpGroSegment, &true).is_ok();
+    /// Take over a socket of [`bind_group`], reading up to `batch` messages per system call;
+    /// with `offload`, UDP GSO on sends and GRO on receives. Must run inside the tokio runtime
+    /// that polls it.
+    pub fn from_std(socket: std::net::UdpSocket, batch: usize, offload: bool) -> io::Result<Self> {
+        // Best effort: without GRO every datagram arrives on its own.
+        let gro = offload && setsockopt(&socket, sockopt::UdpGroSegment, &true).is_ok();
         let size = if gro { GRO_BUFFER } else { DATAGRAM_MAX };
         let batch = batch.max(1);
         Ok(Self {
@@ -172,7 +177,7 @@ impl MediaSocket {
             received: Vec::with_capacity(batch),
             gro,
             timestamps: false,
-            gso: true,
+            gso: offload,
             plan: Vec::new(),
         })
     }
