@@ -2,8 +2,16 @@ use std::fmt;
 use std::ops::Index;
 
 /// List containing max 31 items.
+///
+/// Plenum patch: the items live in a `Vec` (at most 31) instead of an inline
+/// `[Option<T>; 31]`. The inline array made every list as big as 31 items — an SDES
+/// `Descriptions` (31 `Sdes` of 31 values each) was ~31 KiB, zero-filled and copied into its
+/// `Box` for every sender report of every stream. Same API, same limit.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ReportList<T>([Option<T>; 31]);
+pub struct ReportList<T>(Vec<T>);
+
+/// The most items a [`ReportList`] holds (an RTCP count field has 5 bits).
+const MAX: usize = 31;
 
 impl<T> ReportList<T> {
     pub(crate) fn new() -> Self {
@@ -12,17 +20,18 @@ impl<T> ReportList<T> {
 
     /// Number of elements in the list.
     pub fn len(&self) -> usize {
-        self.0.iter().position(|i| i.is_none()).unwrap_or(31)
+        self.0.len()
     }
 
     pub(crate) fn push(&mut self, v: T) {
-        let pos = self.len();
-        self.0[pos] = Some(v);
+        // As before: pushing onto a full list is a bug of the caller.
+        assert!(self.0.len() < MAX, "ReportList holds at most 31 items");
+        self.0.push(v);
     }
 
     /// Get element at position.
     pub fn get(&self, i: usize) -> Option<&T> {
-        self.0[i].as_ref()
+        self.0.get(i)
     }
 
     /// Iterator over the elements in the list.
@@ -32,7 +41,7 @@ impl<T> ReportList<T> {
 
     /// Tells if the list contains zero elements.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 
     pub(crate) fn lists_from_iter(iterator: impl IntoIterator<Item = T>) -> Vec<Self> {
@@ -40,7 +49,7 @@ impl<T> ReportList<T> {
         let mut current = Self::default();
 
         for (i, item) in iterator.into_iter().enumerate() {
-            if i % 31 == 0 && i != 0 {
+            if i % MAX == 0 && i != 0 {
                 result.push(current);
                 current = Self::default();
             }
@@ -56,47 +65,29 @@ impl<T> ReportList<T> {
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.len() == 31
+        self.0.len() == MAX
     }
 }
 
 impl<T: private::WordSized> ReportList<T> {
     pub(crate) fn append_all_possible(&mut self, other: &mut Self, mut words_left: usize) -> usize {
-        // Position where we start inserting in self.
-        let pos = self.len();
-
         // Max number we can move.
-        let max = (31 - pos).min(other.len());
+        let max = (MAX - self.0.len()).min(other.0.len());
 
-        // after this loop ends, i will hold the number of items moved.
+        // How many of other's first items fit.
         let mut i = 0;
-        loop {
-            if i == max {
-                break;
-            }
-
-            // first borrow item from other, to check the item size will fit.
-            let item = other.0[i].as_ref().unwrap();
-            let item_size = item.word_size();
-
+        while i < max {
+            let item_size = other.0[i].word_size();
             // can we fit one more item?
             if words_left < item_size {
                 break;
             }
-
-            // it fits, move it.
-            self.0[pos + i] = other.0[i].take();
-
-            // reduce space left.
             words_left -= item_size;
-
             i += 1;
         }
 
-        // shift down remaining in other
-        for j in i..31 {
-            other.0[j - i] = other.0[j].take();
-        }
+        // Move them, the rest of other shifts down.
+        self.0.extend(other.0.drain(..i));
 
         // return number of appended items.
         i
@@ -113,18 +104,13 @@ impl<T> Index<usize> for ReportList<T> {
     type Output = T;
 
     fn index(&self, index: usize) -> &Self::Output {
-        self.0[index].as_ref().unwrap()
+        &self.0[index]
     }
 }
 
 impl<T> Default for ReportList<T> {
     fn default() -> Self {
-        // We don't want to require T: Copy.
-        ReportList([
-            None, None, None, None, None, None, None, None, None, None, None, None, None, None,
-            None, None, None, None, None, None, None, None, None, None, None, None, None, None,
-            None, None, None,
-        ])
+        ReportList(Vec::new())
     }
 }
 
@@ -133,7 +119,7 @@ impl<'a, T> IntoIterator for &'a ReportList<T> {
     type IntoIter = Iter<'a, T>;
 
     fn into_iter(self) -> Self::IntoIter {
-        Iter(self, 0)
+        Iter(self.0.iter())
     }
 }
 
@@ -142,28 +128,19 @@ impl<T> IntoIterator for ReportList<T> {
     type IntoIter = IterOwned<T>;
 
     fn into_iter(self) -> Self::IntoIter {
-        IterOwned(self, 0)
+        IterOwned(self.0.into_iter())
     }
 }
 
-pub struct Iter<'a, T>(&'a ReportList<T>, usize);
+pub struct Iter<'a, T>(std::slice::Iter<'a, T>);
 
-pub struct IterOwned<T>(ReportList<T>, usize);
+pub struct IterOwned<T>(std::vec::IntoIter<T>);
 
 impl<'a, T> Iterator for Iter<'a, T> {
     type Item = &'a T;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.1 > 30 {
-            return None;
-        }
-
-        let n = self.0.0[self.1].as_ref();
-        if n.is_some() {
-            self.1 += 1;
-        }
-
-        n
+        self.0.next()
     }
 }
 
@@ -171,15 +148,7 @@ impl<T> Iterator for IterOwned<T> {
     type Item = T;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.1 > 30 {
-            return None;
-        }
-
-        let n = self.0.0[self.1].take();
-        if n.is_some() {
-            self.1 += 1;
-        }
-        n
+        self.0.next()
     }
 }
 
@@ -195,7 +164,7 @@ impl<T: fmt::Debug> fmt::Debug for ReportList<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "[")?;
         let len = self.len();
-        for (i, s) in self.0.iter().filter_map(|f| f.as_ref()).enumerate() {
+        for (i, s) in self.0.iter().enumerate() {
             if i == len - 1 {
                 write!(f, "{s:?}")?;
             } else {
