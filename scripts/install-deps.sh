@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing Plenum needs on Debian, if missing (needs root):
-# cmake (libopus for the load tester), Chromium (browser tests), unshare and ip (private
-# network namespaces for tests), Node.js and npm (the browser test driver), poppler-utils
-# (pdftotext and pdftoppm read the minutes' PDF back in tests), PostgreSQL (the storage tests
-# run against a throwaway cluster as well: scripts/pg-test.sh).
+# cmake (libopus for the load tester), Chromium and Firefox ESR (browser tests), unshare and
+# ip (private network namespaces for tests), Node.js and npm (the browser test drivers),
+# poppler-utils (pdftotext and pdftoppm read the minutes' PDF back in tests), PostgreSQL (the
+# storage tests run against a throwaway cluster as well: scripts/pg-test.sh).
 set -euo pipefail
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
