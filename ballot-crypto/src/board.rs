@@ -289,6 +289,14 @@ impl Board {
         Ok(board)
     }
 
+    /// Count a ballot refused before it reached the board's checks (it did not even parse),
+    /// while voting is open.
+    pub fn count_refused(&mut self) {
+        if self.phase == Phase::Voting {
+            self.rejected += 1;
+        }
+    }
+
     /// How many ballots were refused so far.
     pub fn rejected(&self) -> u64 {
         self.rejected
@@ -376,6 +384,74 @@ impl Board {
                 Err(e)
             }
         }
+    }
+
+    /// Register a fresh credential for a right of `weight` and accept its ballot, both or
+    /// neither (the server's `cast_ballot`): the registration is checked, then the ballot as
+    /// [`Board::cast`] would check it once the credential is registered. Returns the
+    /// tracker; a refusal is counted as a refused ballot and changes nothing else.
+    pub fn register_and_cast(
+        &mut self,
+        credential: CredentialKey,
+        weight: u64,
+        ballot: Ballot,
+    ) -> Result<Hash32, Error> {
+        let checked = self.check_pair(credential, weight, &ballot);
+        let (register, cast) = match checked {
+            Ok(effects) => effects,
+            Err(e) => {
+                if self.phase == Phase::Voting {
+                    self.rejected += 1;
+                }
+                return Err(e);
+            }
+        };
+        let tracker = ballot.tracker();
+        let registration = Entry::Registration(Registration { credential, weight });
+        let hash = chain_hash(&self.head(), &registration);
+        self.apply(register);
+        self.entries.push(ChainedEntry {
+            hash,
+            entry: registration,
+        });
+        let entry = Entry::Ballot(ballot);
+        let hash = chain_hash(&self.head(), &entry);
+        self.apply(cast);
+        self.entries.push(ChainedEntry { hash, entry });
+        Ok(tracker)
+    }
+
+    fn check_pair(
+        &self,
+        credential: CredentialKey,
+        weight: u64,
+        ballot: &Ballot,
+    ) -> Result<(Effect, Effect), Error> {
+        let register =
+            self.check_inner(&Entry::Registration(Registration { credential, weight }))?;
+        if ballot.credential != credential {
+            return Err(Error::UnknownCredential);
+        }
+        let poll = self.poll_or_err()?;
+        if ballot.poll_id != poll.header.poll_id {
+            return Err(Error::WrongPoll {
+                expected: poll.header.poll_id.clone(),
+                got: ballot.poll_id.clone(),
+            });
+        }
+        if self.trackers.contains(&ballot.tracker()) {
+            return Err(Error::DuplicateBallot);
+        }
+        let v = verify_ballot(poll, ballot)?;
+        Ok((
+            register,
+            Effect::Cast {
+                credential,
+                tracker: v.tracker,
+                ciphertexts: v.ciphertexts,
+                weight,
+            },
+        ))
     }
 
     /// End voting; `participation` lists the holders whose right registered a credential.

@@ -183,6 +183,24 @@ fn constant_proof_transcript(
     w
 }
 
+impl MemberKey {
+    /// Check one member's round-1 message on its own: its label's length, a key that decodes
+    /// and is not the identity, and the proof of knowledge bound to the committee's id, t and
+    /// this index. The server checks each key as it arrives; [`Committee::new`] checks them
+    /// all (and the indices) once the round is complete. Returns E_i.
+    pub fn verify(&self, committee_id: &str, threshold: u32) -> Result<RistrettoPoint, Error> {
+        if self.label.len() > MAX_TEXT {
+            return Err(Error::InvalidCommittee("label too long".into()));
+        }
+        let key = self.key.decode("DKG key", IdentityRule::Forbidden)?;
+        let t = key_proof_transcript(committee_id, threshold, self.index, &self.label, &key);
+        if !verify_schnorr(t, &key, &self.proof)? {
+            return Err(Error::BadKeyProof { member: self.index });
+        }
+        Ok(key)
+    }
+}
+
 impl Committee {
     /// Check round 1: t and n within bounds, indices exactly 1..=n in order, labels and keys
     /// well formed (no identity), every proof valid.
@@ -205,14 +223,7 @@ impl Committee {
                     "indices must be 1..=n in order".into(),
                 ));
             }
-            if m.label.len() > MAX_TEXT {
-                return Err(Error::InvalidCommittee("label too long".into()));
-            }
-            let key = m.key.decode("DKG key", IdentityRule::Forbidden)?;
-            let t = key_proof_transcript(id, threshold, m.index, &m.label, &key);
-            if !verify_schnorr(t, &key, &m.proof)? {
-                return Err(Error::BadKeyProof { member: m.index });
-            }
+            let key = m.verify(id, threshold)?;
             w.u32(m.index).str(&m.label).point(&key);
             keys.insert(m.index, key);
         }

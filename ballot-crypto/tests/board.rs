@@ -275,3 +275,59 @@ fn a_restored_board_goes_on_where_it_stopped() {
         })
     ));
 }
+
+#[test]
+fn register_and_cast_appends_both_or_neither() {
+    use plenum_ballot_crypto::ballot::encrypt_ballot;
+    use plenum_ballot_crypto::board::Board;
+    use plenum_ballot_crypto::simulate;
+
+    let mut rng = rng(9);
+    let committee = simulate::run_dkg("LPT 2025", 2, 3, &[], &mut rng).expect("dkg");
+    let roll = common::roll();
+    let header = simulate::header("poll-7", common::questions(), &roll, &committee.transcript)
+        .expect("header");
+    let mut board = Board::new(roll).expect("board");
+    board.open(header).expect("open");
+    let poll = board.poll().cloned().expect("poll");
+    let choices = &common::ballots()[0].2;
+    let alice = Credential::generate(&mut rng);
+    let (ballot, _) = encrypt_ballot(&poll, &alice, choices, &mut rng).expect("encrypt");
+
+    // A broken proof: refused, counted, the board unchanged (no registration either).
+    let mut bad = ballot.clone();
+    bad.questions[0].sum_proof[0].z.0[0] ^= 1;
+    let before = board.head();
+    assert!(board.register_and_cast(alice.public(), 1, bad).is_err());
+    assert_eq!(
+        (board.head(), board.entries().len(), board.rejected()),
+        (before, 1, 1)
+    );
+    // Signed by another credential than the one registered.
+    let bob = Credential::generate(&mut rng);
+    assert_eq!(
+        board.register_and_cast(bob.public(), 1, ballot.clone()),
+        Err(Error::UnknownCredential)
+    );
+    // A weight nobody has.
+    assert!(matches!(
+        board.register_and_cast(alice.public(), 2, ballot.clone()),
+        Err(Error::BadRegistration(_))
+    ));
+    assert_eq!((board.entries().len(), board.rejected()), (1, 3));
+
+    let tracker = board
+        .register_and_cast(alice.public(), 1, ballot.clone())
+        .expect("cast");
+    assert_eq!(tracker, ballot.tracker());
+    assert!(board.contains_tracker(&tracker));
+    assert_eq!(board.entries().len(), 3);
+    // The same again: the credential is registered already.
+    assert_eq!(
+        board.register_and_cast(alice.public(), 1, ballot),
+        Err(Error::CredentialRegistered)
+    );
+    // What the server appended verifies like any board.
+    let summary = verify_board(&board.export()).expect("verifies");
+    assert_eq!((summary.registrations, summary.ballots), (1, 1));
+}

@@ -154,9 +154,16 @@ pub fn need(command: &Command) -> Need {
         | C::PollReceipts { .. }
         | C::AuditExport
         | C::SetSlotSizes { .. }
+        | C::PollBoard { .. }
+        // The room checks that the sender is on the poll's tally committee.
+        | C::DkgKey { .. }
+        | C::DkgDeal { .. }
+        | C::DkgComplain { .. }
+        | C::DkgAnswer { .. }
+        | C::DkgDecrypt { .. }
         // Plugins authorize each of their commands through `allows` (plugin.rs).
         | C::Plugin { .. } => Need::Anyone,
-        C::CastVote { .. } | C::SetProxy { .. } => Need::Vote,
+        C::CastVote { .. } | C::CastBallot { .. } | C::SetProxy { .. } => Need::Vote,
         C::Publish { .. } | C::Unpublish { .. } => Need::Publish,
         C::RequestFloor { .. } | C::WithdrawFloorRequest { .. } => Need::Speak,
         C::QueueEndFloor => Need::ModerateOrFloorHolder,
@@ -186,7 +193,8 @@ pub fn need(command: &Command) -> Need {
         | C::PollOpen { .. }
         | C::PollClose { .. }
         | C::PollPublish { .. }
-        | C::PollCancel { .. } => Need::Moderate,
+        | C::PollCancel { .. }
+        | C::PollDkgAdvance { .. } => Need::Moderate,
     }
 }
 
@@ -336,6 +344,45 @@ mod tests {
                 choice: Choice::Vote(Answer::Yes),
                 on_behalf_of: None,
             },
+            Command::DkgKey {
+                poll_id: p(),
+                key: serde_json::from_value(serde_json::json!({
+                    "index": 1, "label": "p-1", "key": "00".repeat(32),
+                    "proof": { "c": "00".repeat(32), "z": "00".repeat(32) }
+                }))
+                .unwrap(),
+            },
+            Command::DkgDeal {
+                poll_id: p(),
+                dealing: serde_json::from_value(serde_json::json!({
+                    "dealer": 1, "commitments": [],
+                    "proof": { "c": "00".repeat(32), "z": "00".repeat(32) }, "shares": []
+                }))
+                .unwrap(),
+            },
+            Command::DkgComplain {
+                poll_id: p(),
+                complaints: vec![],
+            },
+            Command::DkgAnswer {
+                poll_id: p(),
+                answers: vec![],
+            },
+            Command::PollDkgAdvance { poll_id: p() },
+            Command::CastBallot {
+                poll_id: p(),
+                on_behalf_of: None,
+                credential: serde_json::json!("00"),
+                ballot: serde_json::json!({}),
+            },
+            Command::DkgDecrypt {
+                poll_id: p(),
+                partial: serde_json::from_value(serde_json::json!({
+                    "member": 1, "factors": []
+                }))
+                .unwrap(),
+            },
+            Command::PollBoard { poll_id: p() },
             Command::PollList,
             Command::PollReceipts { poll_id: p() },
             Command::SetProxy { proxy_id: None },
@@ -390,6 +437,14 @@ mod tests {
         ("poll_publish", [true, true, false, false, false]),
         ("poll_cancel", [true, true, false, false, false]),
         ("cast_vote", [false, false, true, false, false]),
+        ("dkg_key", [true, true, true, true, true]),
+        ("dkg_deal", [true, true, true, true, true]),
+        ("dkg_complain", [true, true, true, true, true]),
+        ("dkg_answer", [true, true, true, true, true]),
+        ("poll_dkg_advance", [true, true, false, false, false]),
+        ("cast_ballot", [false, false, true, false, false]),
+        ("dkg_decrypt", [true, true, true, true, true]),
+        ("poll_board", [true, true, true, true, true]),
         ("poll_list", [true, true, true, true, true]),
         ("poll_receipts", [true, true, true, true, true]),
         ("set_proxy", [false, false, true, false, false]),

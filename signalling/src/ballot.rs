@@ -1,14 +1,21 @@
 //! Polls as pure logic: what a poll asks (motion or election), which choices are valid,
 //! and how the cast ballots are counted and judged against quorum and majority rules.
 //! Storage, eligibility and the lifecycle live in the room (`room/ballots.rs`) and the store;
-//! the scheme and its guarantees are in docs/ballot.md.
+//! the scheme and its guarantees are in docs/ballot.md. A verifiable poll (`verifiable` in
+//! the spec) maps its kind to the board's questions ([`PollSpec::board_questions`]) and its
+//! decrypted counts back to [`Tally`] ([`Tally::from_board`]), so the same rules judge it.
 
+use plenum_ballot_crypto::poll::{PollOption, Question};
 use serde::{Deserialize, Serialize};
 
 /// Longest poll title.
 pub const MAX_TITLE: usize = 200;
 /// Most candidates in an election.
 pub const MAX_CANDIDATES: usize = 100;
+/// Fewest members of a verifiable poll's tally committee.
+pub const MIN_COMMITTEE: usize = 2;
+/// Most members of a verifiable poll's tally committee.
+pub const MAX_COMMITTEE: usize = 9;
 
 /// Where a poll is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,10 +76,24 @@ pub struct PollSpec {
     /// When a motion passes or a candidate is elected.
     #[serde(default)]
     pub majority: Majority,
+    /// End-to-end verifiable (encrypted ballots, a tally committee): absent for polls the
+    /// server counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifiable: Option<Verifiable>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// The tally committee of a verifiable poll (docs/protocol.md, *Verifiable polls*).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Verifiable {
+    /// Participant ids, in member order (member index = position + 1).
+    pub committee: Vec<String>,
+    /// How many members it takes to decrypt.
+    pub threshold: u32,
 }
 
 /// Motion or election.
@@ -245,7 +266,113 @@ impl PollSpec {
                 return bad("k must be between 1 and the number of candidates");
             }
         }
+        if let Some(v) = &self.verifiable {
+            if !self.secret {
+                return bad("only a secret poll can be verifiable");
+            }
+            let n = v.committee.len();
+            if !(MIN_COMMITTEE..=MAX_COMMITTEE).contains(&n) {
+                return bad("the tally committee needs 2–9 members");
+            }
+            let mut ids: Vec<&str> = v.committee.iter().map(String::as_str).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() != n {
+                return bad("the tally committee's members must differ");
+            }
+            if v.threshold == 0 || v.threshold as usize > n {
+                return bad("the threshold must be between 1 and the committee's size");
+            }
+        }
         Ok(())
+    }
+
+    /// The questions of a verifiable poll's board (docs/ballot.md, *Mapping Plenum's poll
+    /// kinds*): a motion is one question (yes, no, abstain; exactly one); a yes/no election
+    /// one such question per candidate; choose-up-to-k one question with the candidates
+    /// (coefficient 1), then the global "no" and "abstain" where offered (coefficient k, so
+    /// either excludes everything else), 1 to k of them.
+    pub fn board_questions(&self) -> Vec<Question> {
+        let option = |label: &str, coefficient: u32| PollOption {
+            label: label.to_owned(),
+            coefficient,
+        };
+        let yes_no_abstain = |text: &str| Question {
+            text: text.to_owned(),
+            options: vec![option("yes", 1), option("no", 1), option("abstain", 1)],
+            min: 1,
+            max: 1,
+        };
+        match &self.kind {
+            PollKind::Motion => vec![yes_no_abstain(&self.title)],
+            PollKind::Election {
+                candidates,
+                method: Method::YesNo,
+            } => candidates.iter().map(|c| yes_no_abstain(c)).collect(),
+            PollKind::Election {
+                candidates,
+                method:
+                    Method::Choose {
+                        k,
+                        global_no,
+                        global_abstain,
+                    },
+            } => {
+                let mut options: Vec<PollOption> =
+                    candidates.iter().map(|c| option(c, 1)).collect();
+                if *global_no {
+                    options.push(option("no", *k));
+                }
+                if *global_abstain {
+                    options.push(option("abstain", *k));
+                }
+                vec![Question {
+                    text: self.title.clone(),
+                    options,
+                    min: 1,
+                    max: *k,
+                }]
+            }
+        }
+    }
+
+    /// A valid choice as a verifiable ballot encrypts it: per board question, per option,
+    /// chosen or not (what the browser does; the server never sees it).
+    pub fn choice_vector(&self, choice: &Choice) -> Result<Vec<Vec<bool>>, BallotError> {
+        self.validate_choice(choice)?;
+        let one_hot = |a: Answer| vec![a == Answer::Yes, a == Answer::No, a == Answer::Abstain];
+        Ok(match (&self.kind, choice) {
+            (_, Choice::Vote(a)) => vec![one_hot(*a)],
+            (_, Choice::Answers(answers)) => answers.iter().map(|a| one_hot(*a)).collect(),
+            (
+                PollKind::Election {
+                    candidates,
+                    method:
+                        Method::Choose {
+                            global_no,
+                            global_abstain,
+                            ..
+                        },
+                },
+                chosen,
+            ) => {
+                let mut v: Vec<bool> = (0..candidates.len())
+                    .map(|i| matches!(chosen, Choice::Select(s) if s.iter().any(|&c| c as usize == i)))
+                    .collect();
+                if *global_no {
+                    v.push(*chosen == Choice::Global(Global::No));
+                }
+                if *global_abstain {
+                    v.push(*chosen == Choice::Global(Global::Abstain));
+                }
+                vec![v]
+            }
+            _ => {
+                return Err(BallotError::InvalidChoice(
+                    "this kind of answer does not fit the poll".into(),
+                ));
+            }
+        })
     }
 
     /// How many questions the poll has (one per candidate in elections).
@@ -481,6 +608,84 @@ impl Tally {
         })
     }
 
+    /// The totals of a verifiable poll from its decrypted board: `ballots` accepted, of total
+    /// weight `weight`, and per board question, per option, the weighted count (see
+    /// [`PollSpec::board_questions`]). In choose-k, a candidate's "no" is every weight that
+    /// did not choose it and did not abstain globally, as [`Tally::add`] counts it. `None`
+    /// if the counts do not have the poll's shape or do not add up.
+    pub fn from_board(
+        spec: &PollSpec,
+        ballots: u64,
+        weight: u64,
+        counts: &[Vec<u64>],
+    ) -> Option<Self> {
+        let shape: Vec<usize> = spec
+            .board_questions()
+            .iter()
+            .map(|q| q.options.len())
+            .collect();
+        if counts.iter().map(Vec::len).collect::<Vec<_>>() != shape {
+            return None;
+        }
+        let counts = match &spec.kind {
+            PollKind::Motion
+            | PollKind::Election {
+                method: Method::YesNo,
+                ..
+            } => counts
+                .iter()
+                .map(|c| {
+                    let counts = Counts {
+                        yes: c[0],
+                        no: c[1],
+                        abstain: c[2],
+                    };
+                    // Exactly one answer per question and ballot.
+                    (counts
+                        .yes
+                        .checked_add(counts.no)?
+                        .checked_add(counts.abstain)?
+                        == weight)
+                        .then_some(counts)
+                })
+                .collect::<Option<Vec<Counts>>>()?,
+            PollKind::Election {
+                candidates,
+                method:
+                    Method::Choose {
+                        global_no,
+                        global_abstain,
+                        ..
+                    },
+            } => {
+                let c = counts.first()?;
+                let n = candidates.len();
+                let global_abstain_weight = if *global_abstain {
+                    c[n + usize::from(*global_no)]
+                } else {
+                    0
+                };
+                c[..n]
+                    .iter()
+                    .map(|&yes| {
+                        Some(Counts {
+                            yes,
+                            no: weight
+                                .checked_sub(yes)?
+                                .checked_sub(global_abstain_weight)?,
+                            abstain: global_abstain_weight,
+                        })
+                    })
+                    .collect::<Option<Vec<Counts>>>()?
+            }
+        };
+        Some(Self {
+            ballots,
+            weight,
+            counts,
+        })
+    }
+
     /// Judge the totals against the poll's rules.
     pub fn evaluate(
         &self,
@@ -620,6 +825,10 @@ pub struct PollView {
     pub votes: Option<Vec<NamedVote>>,
     /// The rights this participant may cast in it (own, and delegated to them).
     pub my_rights: Vec<MyRight>,
+    /// A verifiable poll's committee, key generation, board and decryption (the spec's
+    /// `verifiable` is shown here, with them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifiable: Option<crate::verifiable::VerifiableView>,
 }
 
 /// One vote of a named poll.
@@ -677,6 +886,7 @@ mod tests {
             secret: true,
             quorum,
             majority: Majority { rule, abstentions },
+            verifiable: None,
         }
     }
 
@@ -690,6 +900,7 @@ mod tests {
             secret: true,
             quorum: None,
             majority: Majority::default(),
+            verifiable: None,
         }
     }
 

@@ -20,6 +20,9 @@
 //!   [`plenum_sfu::SfuHandle`] and turns its events into protocol events;
 //! - `ws` — one WebSocket connection: parse, check, ask the room, answer;
 //! - [`storage`] — the `Store` trait and its SQLite backend with migrations;
+//! - [`ballot`] — polls as pure logic: definitions, choices, counting, majority rules;
+//! - [`verifiable`] — verifiable polls as pure logic: the tally committee's key generation
+//!   in rounds, what a poll view shows of it (the cryptography is `plenum-ballot-crypto`);
 //! - [`tls`] — certificate files, self-signed on first start;
 //! - `web` — the embedded browser client.
 //!
@@ -52,6 +55,7 @@ pub mod roster;
 pub mod storage;
 pub mod tls;
 pub mod turn;
+pub mod verifiable;
 mod web;
 pub mod whip;
 mod ws;

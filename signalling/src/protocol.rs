@@ -2,9 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use plenum_ballot_crypto::board::Entry;
+use plenum_ballot_crypto::dkg::{Complaint, ComplaintAnswer, Dealing, DkgTranscript, MemberKey};
+use plenum_ballot_crypto::encoding::Hash32;
+use plenum_ballot_crypto::tally::PartialDecryption;
+
 use crate::authz::{GrantOverrides, Grants};
 use crate::ballot::{Choice, PollSpec, PollView};
 use crate::queue::{QueueView, RequestKind, Speech};
+use crate::verifiable::Round;
 
 /// The protocol version this server speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -216,6 +222,66 @@ pub enum Command {
         #[serde(default)]
         on_behalf_of: Option<String>,
     },
+    /// A tally committee member's DKG key (round `keys` of a verifiable poll).
+    DkgKey {
+        /// The poll.
+        poll_id: String,
+        /// The key with its proof.
+        key: MemberKey,
+    },
+    /// A committee member's dealing (round `dealings`).
+    DkgDeal {
+        /// The poll.
+        poll_id: String,
+        /// Commitments, proof, encrypted shares.
+        dealing: Dealing,
+    },
+    /// A committee member's complaints about shares it received (round `complaints`; none:
+    /// every share checked out).
+    DkgComplain {
+        /// The poll.
+        poll_id: String,
+        /// The complaints.
+        complaints: Vec<Complaint>,
+    },
+    /// An accused dealer reveals the shares it was accused of (round `answers`).
+    DkgAnswer {
+        /// The poll.
+        poll_id: String,
+        /// One per complaint about it.
+        answers: Vec<ComplaintAnswer>,
+    },
+    /// Moderators: end the current DKG round now (the silent are treated as absent).
+    PollDkgAdvance {
+        /// The poll.
+        poll_id: String,
+    },
+    /// Cast an encrypted ballot in a verifiable poll: registers the credential for the right
+    /// and casts the ballot signed with it.
+    CastBallot {
+        /// The poll.
+        poll_id: String,
+        /// A delegator whose right to cast (default: one's own).
+        #[serde(default)]
+        on_behalf_of: Option<String>,
+        /// The credential's public key (hex); read by the room, so that a malformed one is a
+        /// refused ballot like any other.
+        credential: serde_json::Value,
+        /// The ballot (ballot.md, *JSON*); read by the room, as `credential`.
+        ballot: serde_json::Value,
+    },
+    /// A qualified committee member's partial decryption of a closed verifiable poll's tally.
+    DkgDecrypt {
+        /// The poll.
+        poll_id: String,
+        /// The decryption factors with their proofs.
+        partial: PartialDecryption,
+    },
+    /// A verifiable poll's bulletin board (`plenum-board/v1`), for `plenum-verify`.
+    PollBoard {
+        /// The poll.
+        poll_id: String,
+    },
     /// The room's polls.
     PollList,
     /// The receipts of a published poll's counted ballots.
@@ -288,6 +354,14 @@ impl Command {
             Command::PollPublish { .. } => "poll_publish",
             Command::PollCancel { .. } => "poll_cancel",
             Command::CastVote { .. } => "cast_vote",
+            Command::DkgKey { .. } => "dkg_key",
+            Command::DkgDeal { .. } => "dkg_deal",
+            Command::DkgComplain { .. } => "dkg_complain",
+            Command::DkgAnswer { .. } => "dkg_answer",
+            Command::PollDkgAdvance { .. } => "poll_dkg_advance",
+            Command::CastBallot { .. } => "cast_ballot",
+            Command::DkgDecrypt { .. } => "dkg_decrypt",
+            Command::PollBoard { .. } => "poll_board",
             Command::PollList => "poll_list",
             Command::PollReceipts { .. } => "poll_receipts",
             Command::SetProxy { .. } => "set_proxy",
@@ -341,9 +415,9 @@ pub struct Envelope {
     pub command: Command,
 }
 
-/// Error codes a client can show (see docs/protocol.md).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+/// Error codes a client can show (see docs/protocol.md). Serialized as the snake_case name;
+/// [`ErrorCode::Crypto`] as the cryptography's own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// Malformed frame, unknown command, bad field.
     BadRequest,
@@ -387,8 +461,51 @@ pub enum ErrorCode {
     RateLimited,
     /// The room has as many participants as it admits (`http.max_room_participants`).
     RoomFull,
+    /// A verifiable poll cannot open before its committee's key generation is done.
+    DkgIncomplete,
+    /// A verifiable poll's cryptography refused the input: `plenum_ballot_crypto::Error::code`
+    /// (`bad_proof`, `malformed`, `credential_used`, …).
+    Crypto(&'static str),
     /// Anything else.
     Internal,
+}
+
+impl ErrorCode {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::InvalidSdp => "invalid_sdp",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MediaUnavailable => "media_unavailable",
+            ErrorCode::InLobby => "in_lobby",
+            ErrorCode::QueueClosed => "queue_closed",
+            ErrorCode::AlreadyQueued => "already_queued",
+            ErrorCode::Banned => "banned",
+            ErrorCode::PollNotOpen => "poll_not_open",
+            ErrorCode::NotEligible => "not_eligible",
+            ErrorCode::AlreadyVoted => "already_voted",
+            ErrorCode::InvalidChoice => "invalid_choice",
+            ErrorCode::PluginError => "plugin_error",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::DkgIncomplete => "dkg_incomplete",
+            ErrorCode::Crypto(code) => code,
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl ErrorCode {
@@ -602,6 +719,26 @@ pub enum Event {
         /// The poll.
         poll: Box<PollView>,
     },
+    /// To a verifiable poll's committee and the moderators: its key generation moved on.
+    DkgChanged {
+        /// The poll.
+        poll_id: String,
+        /// The round now.
+        round: Round,
+        /// The record so far (keys, dealings, complaints, answers).
+        committee: Box<DkgTranscript>,
+    },
+    /// An entry was appended to a verifiable poll's bulletin board.
+    BoardEntry {
+        /// The poll.
+        poll_id: String,
+        /// Its position (from 0).
+        index: u64,
+        /// Its chain hash.
+        hash: Hash32,
+        /// The entry.
+        entry: Box<Entry>,
+    },
     /// Someone voted: only the count.
     PollProgress {
         /// The poll.
@@ -804,6 +941,43 @@ mod tests {
             parse_envelope(r#"{"id":7,"cmd":"request_floor","kind":"shout"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::BadRequest);
         let (_, err) = parse_envelope(r#"{"id":8,"cmd":"set_mode","mode":"chaos"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn crypto_refusals_carry_the_crypto_code_as_their_code() {
+        let body = ErrorBody::new(ErrorCode::Crypto("bad_option_proof"), "no");
+        let v = serde_json::to_value(&body).unwrap();
+        assert_eq!(v["code"], "bad_option_proof");
+        let v = serde_json::to_value(ErrorBody::new(ErrorCode::DkgIncomplete, "no")).unwrap();
+        assert_eq!(v["code"], "dkg_incomplete");
+    }
+
+    #[test]
+    fn verifiable_poll_commands_parse() {
+        let e = parse_envelope(
+            r#"{"id":1,"cmd":"cast_ballot","poll_id":"p","credential":"00","ballot":{}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            e.command,
+            Command::CastBallot {
+                on_behalf_of: None,
+                ..
+            }
+        ));
+        let e = parse_envelope(r#"{"id":2,"cmd":"dkg_complain","poll_id":"p","complaints":[]}"#)
+            .unwrap();
+        assert_eq!(
+            e.command,
+            Command::DkgComplain {
+                poll_id: "p".into(),
+                complaints: vec![]
+            }
+        );
+        let (_, err) =
+            parse_envelope(r#"{"id":3,"cmd":"dkg_key","poll_id":"p","key":{"index":1}}"#)
+                .unwrap_err();
         assert_eq!(err.code, ErrorCode::BadRequest);
     }
 

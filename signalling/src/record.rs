@@ -121,6 +121,10 @@ pub struct PollEntry {
     pub result: Option<PollResult>,
     /// Named polls, once published: who chose what.
     pub roll_call: Option<Vec<RollCall>>,
+    /// A verifiable poll's bulletin board: its last entry's chain hash (hex), which pins the
+    /// whole board (`plenum-verify` prints the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_head: Option<String>,
 }
 
 /// One line of a roll call.
@@ -299,7 +303,19 @@ pub fn session_record(
         } else {
             None
         };
+        let board_head = if spec.verifiable.is_some() {
+            store
+                .board(&poll.id)?
+                .last()
+                .map(|e| serde_json::from_str::<plenum_ballot_crypto::board::ChainedEntry>(e))
+                .transpose()
+                .map_err(|e| StorageError::Corrupt(format!("board of {}: {e}", poll.id)))?
+                .map(|e| hex::encode(e.hash.0))
+        } else {
+            None
+        };
         polls.push(PollEntry {
+            board_head,
             voted: store.rights(&poll.id)?.iter().filter(|r| r.voted).count() as u64,
             present_at_opening: opened_at_ms.map_or(0, present_at),
             agenda_item: opened_at_ms

@@ -11,6 +11,7 @@ mod ballots;
 mod congress;
 mod invites;
 mod plugins;
+mod verifiable;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -590,6 +591,7 @@ impl RoomActor {
         }
         self.broadcast_except(id, Event::ParticipantJoined { participant: info });
         self.plugins_joined(id);
+        self.send_dkg_records(id);
     }
 
     /// What `join` (and `admitted`) returns to a member in the room.
@@ -780,6 +782,14 @@ impl RoomActor {
             | Command::PollPublish { .. }
             | Command::PollCancel { .. }
             | Command::CastVote { .. }
+            | Command::DkgKey { .. }
+            | Command::DkgDeal { .. }
+            | Command::DkgComplain { .. }
+            | Command::DkgAnswer { .. }
+            | Command::PollDkgAdvance { .. }
+            | Command::CastBallot { .. }
+            | Command::DkgDecrypt { .. }
+            | Command::PollBoard { .. }
             | Command::PollList
             | Command::PollReceipts { .. }
             | Command::SetProxy { .. }

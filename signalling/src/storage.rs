@@ -378,6 +378,21 @@ fn migration_steps() -> Vec<M<'static>> {
                 PRIMARY KEY (namespace, key)
             ) WITHOUT ROWID;",
         ),
+        // Verifiable polls (polls.rs): the committee's key generation record and the count of
+        // refused ballots per poll, the bulletin board's entries in order. Public data only.
+        M::up(
+            "CREATE TABLE verifiable_polls (
+                poll_id TEXT PRIMARY KEY NOT NULL REFERENCES polls(id),
+                dkg TEXT NOT NULL,
+                rejected INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID;
+            CREATE TABLE board_entries (
+                poll_id TEXT NOT NULL REFERENCES polls(id),
+                seq INTEGER NOT NULL,
+                entry TEXT NOT NULL,
+                PRIMARY KEY (poll_id, seq)
+            ) WITHOUT ROWID;",
+        ),
     ]
 }
 
@@ -877,6 +892,7 @@ mod tests {
         assert!(store.save_room_state("missing", "{}").is_err());
 
         polls_conformance(store);
+        verifiable_conformance(store);
         org_conformance(store);
         account_conformance(store);
         retention_conformance(store);
@@ -960,11 +976,11 @@ mod tests {
         };
         assert!(
             store
-                .open_poll("poll-1", &[right("p-1"), right("p-2")], 5, "{}")
+                .open_poll("poll-1", &[right("p-1"), right("p-2")], 5, &[], "{}")
                 .unwrap()
         );
         assert!(
-            !store.open_poll("poll-1", &[], 5, "{}").unwrap(),
+            !store.open_poll("poll-1", &[], 5, &[], "{}").unwrap(),
             "only once"
         );
         assert_eq!(store.polls("demo").unwrap()[0].eligible_weight, 4);
@@ -1004,6 +1020,7 @@ mod tests {
                     PollState::Open,
                     PollState::Closed,
                     Some(("{}", "00")),
+                    &[],
                     "{}"
                 )
                 .unwrap()
@@ -1014,7 +1031,14 @@ mod tests {
         );
         assert!(
             !store
-                .set_poll_state("poll-1", PollState::Open, PollState::Closed, None, "{}")
+                .set_poll_state(
+                    "poll-1",
+                    PollState::Open,
+                    PollState::Closed,
+                    None,
+                    &[],
+                    "{}"
+                )
                 .unwrap()
         );
         assert_eq!(
@@ -1036,7 +1060,11 @@ mod tests {
             ..poll
         };
         store.create_poll(&named, "{}").unwrap();
-        assert!(store.open_poll("poll-2", &[right("p-1")], 5, "{}").unwrap());
+        assert!(
+            store
+                .open_poll("poll-2", &[right("p-1")], 5, &[], "{}")
+                .unwrap()
+        );
         let vote = NamedVote {
             voter_id: "p-1".into(),
             weight: 2,
@@ -1053,7 +1081,14 @@ mod tests {
         assert_eq!(store.named_votes("poll-2").unwrap(), vec![vote]);
         assert!(
             store
-                .set_poll_state("poll-2", PollState::Open, PollState::Cancelled, None, "{}")
+                .set_poll_state(
+                    "poll-2",
+                    PollState::Open,
+                    PollState::Cancelled,
+                    None,
+                    &[],
+                    "{}"
+                )
                 .unwrap()
         );
         assert!(store.tally("poll-2").unwrap().is_empty());
@@ -1065,6 +1100,125 @@ mod tests {
             1,
             "other polls stay"
         );
+    }
+
+    /// A verifiable poll's storage: the key generation record, refused ballots, the board
+    /// in order, a cast that uses the right and appends in one step, and cancelling.
+    pub(super) fn verifiable_conformance(store: &dyn Store) {
+        let poll = PollRecord {
+            id: "poll-v".into(),
+            room_id: "demo".into(),
+            spec: "{}".into(),
+            state: PollState::Draft,
+            eligible_voters: 0,
+            eligible_weight: 0,
+            result: None,
+            result_nonce: None,
+        };
+        store.create_poll(&poll, "{}").unwrap();
+        assert_eq!(store.verifiable("poll-v").unwrap(), None);
+        store.save_dkg("poll-v", r#"{"round":"keys"}"#).unwrap();
+        store.save_dkg("poll-v", r#"{"round":"done"}"#).unwrap();
+        assert_eq!(
+            store.verifiable("poll-v").unwrap(),
+            Some((r#"{"round":"done"}"#.to_owned(), 0))
+        );
+        let right = |h: &str| Right {
+            holder_id: h.into(),
+            proxy_id: None,
+            weight: 1,
+            voted: false,
+        };
+        assert_eq!(
+            store
+                .cast_ballot("poll-v", "p-1", &["r".into(), "b".into()])
+                .unwrap(),
+            CastOutcome::NotOpen
+        );
+        assert!(
+            store
+                .open_poll(
+                    "poll-v",
+                    &[right("p-1"), right("p-2")],
+                    0,
+                    &["h".into()],
+                    "{}"
+                )
+                .unwrap()
+        );
+        assert_eq!(store.board("poll-v").unwrap(), vec!["h"]);
+        assert_eq!(
+            store
+                .cast_ballot("poll-v", "p-1", &["r1".into(), "b1".into()])
+                .unwrap(),
+            CastOutcome::Counted
+        );
+        assert_eq!(
+            store
+                .cast_ballot("poll-v", "p-1", &["r2".into(), "b2".into()])
+                .unwrap(),
+            CastOutcome::AlreadyVoted,
+            "nothing appended"
+        );
+        assert_eq!(
+            store
+                .cast_ballot("poll-v", "p-9", &["r3".into(), "b3".into()])
+                .unwrap(),
+            CastOutcome::NotOpen
+        );
+        store.count_rejected("poll-v").unwrap();
+        store.count_rejected("poll-v").unwrap();
+        assert_eq!(store.verifiable("poll-v").unwrap().unwrap().1, 2);
+        assert!(
+            store
+                .set_poll_state(
+                    "poll-v",
+                    PollState::Open,
+                    PollState::Closed,
+                    None,
+                    &["c".into(), "t".into()],
+                    "{}"
+                )
+                .unwrap()
+        );
+        store.append_board("poll-v", &["p1".into()]).unwrap();
+        // Closed → closed sets the result and appends the last entries.
+        assert!(
+            store
+                .set_poll_state(
+                    "poll-v",
+                    PollState::Closed,
+                    PollState::Closed,
+                    Some(("{}", "00")),
+                    &["p2".into(), "res".into()],
+                    "{}"
+                )
+                .unwrap()
+        );
+        assert_eq!(
+            store.board("poll-v").unwrap(),
+            vec!["h", "r1", "b1", "c", "t", "p1", "p2", "res"]
+        );
+        let polls = store.polls("demo").unwrap();
+        let stored = polls.iter().find(|p| p.id == "poll-v").unwrap();
+        assert_eq!(
+            (stored.state, stored.result.as_deref()),
+            (PollState::Closed, Some("{}"))
+        );
+        assert!(
+            store
+                .set_poll_state(
+                    "poll-v",
+                    PollState::Closed,
+                    PollState::Cancelled,
+                    None,
+                    &[],
+                    "{}"
+                )
+                .unwrap()
+        );
+        assert!(store.board("poll-v").unwrap().is_empty());
+        assert_eq!(store.verifiable("poll-v").unwrap(), None);
     }
 
     pub(super) fn org_conformance(store: &dyn Store) {
@@ -1442,7 +1596,7 @@ mod tests {
             weight: 1,
             voted: false,
         };
-        assert!(store.open_poll("poll-3", &[right], 2, "{}").unwrap());
+        assert!(store.open_poll("poll-3", &[right], 2, &[], "{}").unwrap());
         let cast = Cast {
             receipt: "r".into(),
             delta: vec![1, 1],

@@ -77,7 +77,10 @@ struct Gate {
 fn exempt(command: &Command) -> bool {
     matches!(
         command,
-        Command::CastVote { .. } | Command::Leave | Command::Join { .. }
+        Command::CastVote { .. }
+            | Command::CastBallot { .. }
+            | Command::Leave
+            | Command::Join { .. }
     )
 }
 

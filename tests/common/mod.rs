@@ -108,11 +108,16 @@ impl TestServer {
     }
 
     /// Stop the server (SIGKILL: no chance to flush anything) and start it again on the same
-    /// data directory. The URL changes (new port); tokens stay valid.
+    /// data directory. The URL changes (new port); tokens stay valid. A logged server goes
+    /// on logging into the same file.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url, _) = spawn(&self.data_dir, 0, None, &self.env);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data_dir.join("server.log"))
+            .ok();
+        let (child, url, _) = spawn(&self.data_dir, 0, log, &self.env);
         self.child = child;
         self.url = url;
     }

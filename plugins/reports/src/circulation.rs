@@ -369,6 +369,7 @@ pub fn create(ctx: &OrgContext<'_>, p: Proposal, now_ms: u64) -> Result<Circulat
             percent,
         }),
         majority: p.majority,
+        verifiable: None,
     };
     spec.validate().map_err(|e| invalid(e.to_string()))?;
     let mut n = load_all(ctx.store())?.len();

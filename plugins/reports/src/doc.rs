@@ -336,6 +336,10 @@ fn poll_blocks(poll: &PollEntry, lang: Lang, clock: &Clock, blocks: &mut Vec<Blo
         },
     ));
     facts.push((t("poll.voted"), poll.voted.to_string()));
+    if let Some(head) = &poll.board_head {
+        // The whole 64 hex digits: anyone can compare them with `plenum-verify`'s output.
+        facts.push((t("poll.board_head"), head.clone()));
+    }
     blocks.push(Block::Facts(facts));
     if poll.state == PollState::Cancelled {
         blocks.push(Block::Paragraph(t("poll.cancelled")));
@@ -512,6 +516,7 @@ mod tests {
                 rule: Rule::TwoThirds,
                 abstentions: Abstentions::Counted,
             },
+            verifiable: None,
         };
         assert_eq!(
             rule_text(&spec, Lang::De),

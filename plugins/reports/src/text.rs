@@ -61,6 +61,10 @@ impl Lang {
             "poll.eligible" => ("Stimmberechtigte", "Eligible voters"),
             "poll.present" => ("Anwesend bei Eröffnung", "Present at opening"),
             "poll.voted" => ("Abgegebene Stimmen", "Votes cast"),
+            "poll.board_head" => (
+                "Prüfkette (letzter Hash des Bulletin-Boards)",
+                "Bulletin board head hash",
+            ),
             "poll.unpublished" => ("Ergebnis nicht veröffentlicht", "Result not published"),
             "poll.cancelled" => ("abgebrochen", "cancelled"),
             "poll.quorum_missed" => ("Beschlussfähigkeit nicht erreicht", "Quorum not reached"),

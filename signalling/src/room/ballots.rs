@@ -11,6 +11,7 @@ use rand::RngCore;
 use serde_json::json;
 use tracing::{info, warn};
 
+use super::verifiable::{self, Verifiable};
 use super::{Member, Outbound, RoomActor};
 use crate::ballot::{Choice, MyRight, NamedVote, PollSpec, PollState, PollView, Tally};
 use crate::protocol::{Command, ErrorBody, ErrorCode, Event};
@@ -22,14 +23,16 @@ use crate::storage::{
 /// A poll as the actor keeps it (the store has the same).
 #[derive(Debug)]
 pub(super) struct Poll {
-    record: PollRecord,
-    spec: PollSpec,
+    pub(super) record: PollRecord,
+    pub(super) spec: PollSpec,
     /// The rights, once open.
-    rights: Vec<Right>,
+    pub(super) rights: Vec<Right>,
+    /// A verifiable poll's key generation and board (room/verifiable.rs).
+    pub(super) verifiable: Option<Verifiable>,
 }
 
 impl Poll {
-    fn voted(&self) -> u64 {
+    pub(super) fn voted(&self) -> u64 {
         self.rights.iter().filter(|r| r.voted).count() as u64
     }
 }
@@ -43,31 +46,33 @@ pub(super) fn load(store: &dyn Store, room_id: &str) -> Result<Vec<Poll>, Storag
             let spec: PollSpec = serde_json::from_str(&record.spec)
                 .map_err(|e| StorageError::Corrupt(format!("poll {}: {e}", record.id)))?;
             let rights = store.rights(&record.id)?;
+            let verifiable = verifiable::load(store, &record, &spec, &rights)?;
             Ok(Poll {
                 record,
                 spec,
                 rights,
+                verifiable,
             })
         })
         .collect()
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(super) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut b);
     hex::encode(b)
 }
 
-fn storage_failed(e: StorageError) -> ErrorBody {
+pub(super) fn storage_failed(e: StorageError) -> ErrorBody {
     warn!("poll storage failed: {e}");
     ErrorBody::new(ErrorCode::Internal, "storage unavailable")
 }
 
-fn no_poll(id: &str) -> ErrorBody {
+pub(super) fn no_poll(id: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::NotFound, format!("no poll {id}"))
 }
 
-fn wrong_state(state: PollState, wanted: &str) -> ErrorBody {
+pub(super) fn wrong_state(state: PollState, wanted: &str) -> ErrorBody {
     ErrorBody::new(
         ErrorCode::BadRequest,
         format!("the poll is {}, not {wanted}", state.as_str()),
@@ -92,6 +97,14 @@ impl RoomActor {
                 choice,
                 on_behalf_of,
             } => self.cast_vote(who, &poll_id, &choice, on_behalf_of.as_deref()),
+            verifiable @ (Command::DkgKey { .. }
+            | Command::DkgDeal { .. }
+            | Command::DkgComplain { .. }
+            | Command::DkgAnswer { .. }
+            | Command::PollDkgAdvance { .. }
+            | Command::CastBallot { .. }
+            | Command::DkgDecrypt { .. }
+            | Command::PollBoard { .. }) => self.verifiable_command(who, verifiable),
             Command::PollList => {
                 let me = self.members.get(who);
                 let polls: Vec<PollView> =
@@ -119,27 +132,34 @@ impl RoomActor {
         }
     }
 
-    fn poll(&self, id: &str) -> Result<&Poll, ErrorBody> {
+    pub(super) fn poll(&self, id: &str) -> Result<&Poll, ErrorBody> {
         self.polls
             .iter()
             .find(|p| p.record.id == id)
             .ok_or_else(|| no_poll(id))
     }
 
-    fn poll_index(&self, id: &str) -> Result<usize, ErrorBody> {
+    pub(super) fn poll_index(&self, id: &str) -> Result<usize, ErrorBody> {
         self.polls
             .iter()
             .position(|p| p.record.id == id)
             .ok_or_else(|| no_poll(id))
     }
 
-    fn audit_event(&self, poll_id: &str, event: &str, now: u64, data: serde_json::Value) -> String {
+    pub(super) fn audit_event(
+        &self,
+        poll_id: &str,
+        event: &str,
+        now: u64,
+        data: serde_json::Value,
+    ) -> String {
         json!({ "poll_id": poll_id, "event": event, "at_ms": now, "data": data }).to_string()
     }
 
     fn poll_create(&mut self, spec: PollSpec, now: u64) -> Result<serde_json::Value, ErrorBody> {
         spec.validate()
             .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
+        self.check_committee(&spec)?;
         let id = format!("poll-{}", random_hex(6));
         let spec_json = serde_json::to_string(&spec).unwrap_or_default();
         let record = PollRecord {
@@ -156,13 +176,16 @@ impl RoomActor {
         self.store
             .create_poll(&record, &audit)
             .map_err(storage_failed)?;
+        let verifiable = self.start_dkg(&id, &spec)?;
         self.polls.push(Poll {
             record,
             spec,
             rights: Vec::new(),
+            verifiable,
         });
         let idx = self.polls.len() - 1;
         self.send_poll(idx);
+        self.send_dkg(idx, None);
         Ok(json!({ "poll": self.poll_view(&self.polls[idx], None) }))
     }
 
@@ -216,10 +239,15 @@ impl RoomActor {
             now,
             json!({ "eligible_voters": rights.len(), "eligible_weight": weight }),
         );
-        let slots = Tally::slots(&self.polls[idx].spec);
+        let board = self.open_board(idx, &rights)?;
+        // A verifiable poll's counts are on its board, not in counters.
+        let (slots, entries) = match &board {
+            None => (Tally::slots(&self.polls[idx].spec), Vec::new()),
+            Some(b) => (0, Self::board_entries(b)),
+        };
         if !self
             .store
-            .open_poll(id, &rights, slots, &audit)
+            .open_poll(id, &rights, slots, &entries, &audit)
             .map_err(storage_failed)?
         {
             return Err(wrong_state(state, "a draft"));
@@ -230,6 +258,9 @@ impl RoomActor {
         poll.record.eligible_weight = weight;
         poll.rights = rights;
         info!(room = %self.record.id, poll = id, "poll opened");
+        if let Some(board) = board {
+            self.opened_board(idx, board);
+        }
         self.send_poll(idx);
         Ok(json!({}))
     }
@@ -239,6 +270,9 @@ impl RoomActor {
         let poll = &self.polls[idx];
         if poll.record.state != PollState::Open {
             return Err(wrong_state(poll.record.state, "open"));
+        }
+        if poll.verifiable.is_some() {
+            return self.close_verifiable(idx, now);
         }
         let slots = self.store.tally(id).map_err(storage_failed)?;
         let tally = Tally::from_slots(&poll.spec, &slots).ok_or_else(|| {
@@ -268,6 +302,7 @@ impl RoomActor {
                 PollState::Open,
                 PollState::Closed,
                 Some((&result_json, &nonce)),
+                &[],
                 &audit,
             )
             .map_err(storage_failed)?
@@ -285,7 +320,14 @@ impl RoomActor {
     }
 
     fn poll_publish(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
-        let record = &self.poll(id)?.record;
+        let poll = self.poll(id)?;
+        if poll.verifiable.as_ref().is_some_and(|v| !v.decrypted()) {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "the tally committee has not decrypted the result yet",
+            ));
+        }
+        let record = &poll.record;
         let data = json!({ "result": record.result, "nonce": record.result_nonce });
         self.transition(
             id,
@@ -298,12 +340,16 @@ impl RoomActor {
     }
 
     /// Cancelling discards the poll's votes: its counters, receipts, named votes and the
-    /// rights with their "voted" marks (docs/ballot.md, *Cancelling*). The audit chain
-    /// keeps how many had voted.
+    /// rights with their "voted" marks, a verifiable poll's key generation and board
+    /// (docs/ballot.md, *Cancelling*). The audit chain keeps how many had voted. A
+    /// verifiable poll that fewer than t committee members can decrypt can be cancelled
+    /// once closed.
     fn poll_cancel(&mut self, id: &str, now: u64) -> Result<serde_json::Value, ErrorBody> {
         let poll = self.poll(id)?;
         let state = poll.record.state;
-        if !matches!(state, PollState::Draft | PollState::Open) {
+        let undecrypted =
+            state == PollState::Closed && poll.verifiable.as_ref().is_some_and(|v| !v.decrypted());
+        if !matches!(state, PollState::Draft | PollState::Open) && !undecrypted {
             return Err(wrong_state(state, "a draft or open"));
         }
         let data = json!({ "voted": poll.voted() });
@@ -314,7 +360,7 @@ impl RoomActor {
 
     /// After a secret poll ends (closed or cancelled): rewrite the database so no freed page
     /// or WAL frame keeps a state from while it was open.
-    fn seal(&self, idx: usize) {
+    pub(super) fn seal(&self, idx: usize) {
         if self.polls[idx].spec.secret
             && let Err(e) = self.store.compact()
         {
@@ -339,7 +385,7 @@ impl RoomActor {
         let audit = self.audit_event(id, event, now, data);
         if !self
             .store
-            .set_poll_state(id, from, to, None, &audit)
+            .set_poll_state(id, from, to, None, &[], &audit)
             .map_err(storage_failed)?
         {
             return Err(wrong_state(state, from.as_str()));
@@ -347,6 +393,9 @@ impl RoomActor {
         self.polls[idx].record.state = to;
         if to == PollState::Cancelled {
             self.polls[idx].rights.clear();
+            if let Some(v) = self.polls[idx].verifiable.as_mut() {
+                v.cancelled();
+            }
         }
         info!(room = %self.record.id, poll = id, event, "poll changed");
         self.send_poll(idx);
@@ -362,37 +411,14 @@ impl RoomActor {
     ) -> Result<serde_json::Value, ErrorBody> {
         let idx = self.poll_index(id)?;
         let poll = &self.polls[idx];
-        if poll.record.state != PollState::Open {
+        if poll.verifiable.is_some() {
             return Err(ErrorBody::new(
-                ErrorCode::PollNotOpen,
-                format!("the poll is {}", poll.record.state.as_str()),
+                ErrorCode::BadRequest,
+                "a verifiable poll takes encrypted ballots (cast_ballot)",
             ));
         }
         let holder = on_behalf_of.unwrap_or(who);
-        let right = poll
-            .rights
-            .iter()
-            .find(|r| r.holder_id == holder)
-            .filter(|r| match &r.proxy_id {
-                None => holder == who,
-                Some(proxy) => proxy == who,
-            })
-            .ok_or_else(|| {
-                ErrorBody::new(
-                    ErrorCode::NotEligible,
-                    if holder == who {
-                        "you have no voting right in this poll (not present when it opened, or delegated)"
-                    } else {
-                        "that voting right was not delegated to you"
-                    },
-                )
-            })?;
-        if right.voted {
-            return Err(ErrorBody::new(
-                ErrorCode::AlreadyVoted,
-                "this vote has been cast already",
-            ));
-        }
+        let right = self.unused_right(poll, who, holder)?;
         poll.spec
             .validate_choice(choice)
             .map_err(|e| ErrorBody::new(ErrorCode::InvalidChoice, e.to_string()))?;
@@ -423,23 +449,69 @@ impl RoomActor {
                 ));
             }
         }
+        self.counted(idx, who, holder);
+        Ok(json!({ "receipt": receipt }))
+    }
+
+    /// The right `who` casts for `holder` in an open poll, if it is theirs and unused.
+    pub(super) fn unused_right<'a>(
+        &self,
+        poll: &'a Poll,
+        who: &str,
+        holder: &str,
+    ) -> Result<&'a Right, ErrorBody> {
+        if poll.record.state != PollState::Open {
+            return Err(ErrorBody::new(
+                ErrorCode::PollNotOpen,
+                format!("the poll is {}", poll.record.state.as_str()),
+            ));
+        }
+        let right = poll
+            .rights
+            .iter()
+            .find(|r| r.holder_id == holder)
+            .filter(|r| match &r.proxy_id {
+                None => holder == who,
+                Some(proxy) => proxy == who,
+            })
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::NotEligible,
+                    if holder == who {
+                        "you have no voting right in this poll (not present when it opened, or delegated)"
+                    } else {
+                        "that voting right was not delegated to you"
+                    },
+                )
+            })?;
+        if right.voted {
+            return Err(ErrorBody::new(
+                ErrorCode::AlreadyVoted,
+                "this vote has been cast already",
+            ));
+        }
+        Ok(right)
+    }
+
+    /// After the store took a vote: the right is used; everyone gets the count, the voter
+    /// their view.
+    pub(super) fn counted(&mut self, idx: usize, who: &str, holder: &str) {
         let poll = &mut self.polls[idx];
         if let Some(r) = poll.rights.iter_mut().find(|r| r.holder_id == holder) {
             r.voted = true;
         }
-        let (voted, eligible) = (poll.voted(), poll.record.eligible_voters);
-        self.broadcast(Event::PollProgress {
-            poll_id: id.to_owned(),
-            voted,
-            eligible,
-        });
+        let progress = Event::PollProgress {
+            poll_id: poll.record.id.clone(),
+            voted: poll.voted(),
+            eligible: poll.record.eligible_voters,
+        };
+        self.broadcast(progress);
         if let Some(m) = self.members.get(who) {
             let view = self.poll_view(&self.polls[idx], Some(m));
             let _ = m.out.send(Outbound::Event(Event::PollChanged {
                 poll: Box::new(view),
             }));
         }
-        Ok(json!({ "receipt": receipt }))
     }
 
     fn set_proxy(
@@ -503,11 +575,12 @@ impl RoomActor {
             result,
             votes,
             my_rights,
+            verifiable: poll.verifiable.as_ref().and_then(|v| v.view(&poll.spec)),
         }
     }
 
     /// Every present member gets their own view of the poll.
-    fn send_poll(&self, idx: usize) {
+    pub(super) fn send_poll(&self, idx: usize) {
         let Some(poll) = self.polls.get(idx) else {
             return;
         };

@@ -89,6 +89,8 @@ const TABLES: &[&str] = &[
     "member_invites",
     "events",
     "attendance",
+    "verifiable_polls",
+    "board_entries",
 ];
 
 /// Wakes the thread waiting in [`block_on`].
@@ -508,6 +510,17 @@ fn migration_steps() -> Vec<&'static str> {
             key TEXT COLLATE "C" NOT NULL,
             value TEXT COLLATE "C" NOT NULL,
             PRIMARY KEY (namespace, key)
+        );"#,
+        r#"CREATE TABLE verifiable_polls (
+            poll_id TEXT COLLATE "C" PRIMARY KEY REFERENCES polls(id),
+            dkg TEXT COLLATE "C" NOT NULL,
+            rejected BIGINT NOT NULL DEFAULT 0
+        );
+        CREATE TABLE board_entries (
+            poll_id TEXT COLLATE "C" NOT NULL REFERENCES polls(id),
+            seq BIGINT NOT NULL,
+            entry TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (poll_id, seq)
         );"#,
     ]
 }
@@ -1107,7 +1120,10 @@ mod tests {
         drop(store);
         let err = PgStore::open_config(db.config.clone()).unwrap_err();
         assert!(
-            matches!(&err, StorageError::Unusable(m) if m.contains("schema version 13")),
+            matches!(&err, StorageError::Unusable(m) if m.contains(&format!(
+                "schema version {}",
+                migration_steps().len() + 1
+            ))),
             "{err}"
         );
     }
@@ -1174,7 +1190,7 @@ mod tests {
             })
             .collect();
         // Ballots, weight, yes, no, abstain.
-        assert!(store.open_poll(id, &rights, 5, "{}").unwrap());
+        assert!(store.open_poll(id, &rights, 5, &[], "{}").unwrap());
     }
 
     fn yes(receipt: &str) -> Cast {
@@ -1409,6 +1425,7 @@ mod tests {
                     PollState::Open,
                     PollState::Closed,
                     Some(("{}", "00")),
+                    &[],
                     "{}"
                 )
                 .unwrap()

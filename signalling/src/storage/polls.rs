@@ -134,13 +134,15 @@ pub trait PollStore {
     fn create_poll(&self, poll: &PollRecord, audit: &str) -> Result<(), StorageError>;
     /// A room's polls, oldest first.
     fn polls(&self, room_id: &str) -> Result<Vec<PollRecord>, StorageError>;
-    /// Draft → open with these rights and `slots` zeroed counters; `false` (nothing
-    /// changed) if it was not a draft.
+    /// Draft → open with these rights, `slots` zeroed counters and, for a verifiable poll,
+    /// the board's first entries (`board`: JSON of `ChainedEntry`, the header); `false`
+    /// (nothing changed) if it was not a draft.
     fn open_poll(
         &self,
         poll_id: &str,
         rights: &[Right],
         slots: usize,
+        board: &[String],
         audit: &str,
     ) -> Result<bool, StorageError>;
     /// A poll's rights.
@@ -161,16 +163,39 @@ pub trait PollStore {
     /// A named poll's votes, by voter id.
     fn named_votes(&self, poll_id: &str) -> Result<Vec<NamedVote>, StorageError>;
     /// Change state `from` → `to` (with the result and its commitment nonce, when
-    /// closing); `false` if it was not in `from`. Cancelling deletes the poll's rights,
-    /// counters, receipts and named votes.
+    /// closing; `from` = `to` only sets them) and append `board` entries to a verifiable
+    /// poll's board, in one transaction; `false` if it was not in `from`. Cancelling deletes
+    /// the poll's rights, counters, receipts, named votes, key generation and board.
     fn set_poll_state(
         &self,
         poll_id: &str,
         from: PollState,
         to: PollState,
         result: Option<(&str, &str)>,
+        board: &[String],
         audit: &str,
     ) -> Result<bool, StorageError>;
+    /// A verifiable poll's key generation record (JSON of `verifiable::Dkg`) and how many
+    /// ballots were refused so far; `None` for other polls.
+    fn verifiable(&self, poll_id: &str) -> Result<Option<(String, u64)>, StorageError>;
+    /// Store a verifiable poll's key generation record (replacing the last); durable when it
+    /// returns.
+    fn save_dkg(&self, poll_id: &str, dkg: &str) -> Result<(), StorageError>;
+    /// Count a refused ballot.
+    fn count_rejected(&self, poll_id: &str) -> Result<(), StorageError>;
+    /// A verifiable poll's board entries (JSON of `ChainedEntry`), in order.
+    fn board(&self, poll_id: &str) -> Result<Vec<String>, StorageError>;
+    /// Append entries to a verifiable poll's board.
+    fn append_board(&self, poll_id: &str, entries: &[String]) -> Result<(), StorageError>;
+    /// Use `holder_id`'s right in an open verifiable poll and append its registration and
+    /// ballot to the board, atomically and durably (as [`PollStore::cast`]); which
+    /// credential the right registered is not stored.
+    fn cast_ballot(
+        &self,
+        poll_id: &str,
+        holder_id: &str,
+        entries: &[String],
+    ) -> Result<CastOutcome, StorageError>;
     /// Checkpoint and truncate the WAL and rewrite the database file, so no freed page or WAL
     /// frame keeps an earlier state (PostgreSQL: rewrite every table, so no dead row version
     /// does; `storage/pg.rs`).
@@ -255,7 +280,95 @@ pub(super) fn add_to_tally(
     Ok(())
 }
 
+/// Mark `holder_id`'s right in an open poll used, inside the caller's transaction: `Counted`
+/// if it was unused (and is now used), otherwise what stands in the way (nothing changed).
+fn use_right(
+    tx: &rusqlite::Transaction<'_>,
+    poll_id: &str,
+    holder_id: &str,
+) -> Result<CastOutcome, StorageError> {
+    let open: bool = tx
+        .query_row(
+            "SELECT state = 'open' FROM polls WHERE id = ?1",
+            params![poll_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
+    if !open {
+        return Ok(CastOutcome::NotOpen);
+    }
+    let used = tx.execute(
+        "UPDATE poll_rights SET voted = 1
+         WHERE poll_id = ?1 AND holder_id = ?2 AND voted = 0",
+        params![poll_id, holder_id],
+    )?;
+    if used == 1 {
+        return Ok(CastOutcome::Counted);
+    }
+    let exists: bool = tx.query_row(
+        "SELECT COUNT(*) > 0 FROM poll_rights WHERE poll_id = ?1 AND holder_id = ?2",
+        params![poll_id, holder_id],
+        |r| r.get(0),
+    )?;
+    Ok(if exists {
+        CastOutcome::AlreadyVoted
+    } else {
+        CastOutcome::NotOpen
+    })
+}
+
+/// Append to a poll's board inside the caller's transaction, after its last entry.
+fn append_entries(
+    tx: &rusqlite::Transaction<'_>,
+    poll_id: &str,
+    entries: &[String],
+) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let next: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq) + 1, 0) FROM board_entries WHERE poll_id = ?1",
+        params![poll_id],
+        |r| r.get(0),
+    )?;
+    for (i, e) in entries.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO board_entries (poll_id, seq, entry) VALUES (?1, ?2, ?3)",
+            params![poll_id, next + to_i64(i as u64), e],
+        )?;
+    }
+    Ok(())
+}
+
+/// The tables a cancelled poll is removed from (the poll's row stays).
+pub(super) const POLL_DATA: [&str; 6] = [
+    "poll_tally",
+    "poll_receipts",
+    "named_votes",
+    "poll_rights",
+    "board_entries",
+    "verifiable_polls",
+];
+
 impl SqliteStore {
+    /// Run a cast's transaction; once it counted, merge and truncate the WAL before
+    /// returning (before the voter is answered): the commit is durable, but the WAL would
+    /// still hold this vote's frames next to the previous state. A failure of that step
+    /// loses nothing: the vote is counted.
+    fn durable_cast(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<CastOutcome, StorageError>,
+    ) -> Result<CastOutcome, StorageError> {
+        let outcome = self.with_tx(f)?;
+        if outcome == CastOutcome::Counted
+            && let Err(e) = self.with(Self::checkpoint)
+        {
+            tracing::warn!("checkpoint after a vote failed: {e}");
+        }
+        Ok(outcome)
+    }
+
     /// Merge the WAL into the database file and truncate it to zero bytes.
     pub(super) fn checkpoint(c: &rusqlite::Connection) -> Result<(), StorageError> {
         c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -327,6 +440,7 @@ impl PollStore for SqliteStore {
         poll_id: &str,
         rights: &[Right],
         slots: usize,
+        board: &[String],
         audit: &str,
     ) -> Result<bool, StorageError> {
         self.with_tx(|tx| {
@@ -347,6 +461,7 @@ impl PollStore for SqliteStore {
                 )?;
             }
             create_tally(tx, poll_id, slots)?;
+            append_entries(tx, poll_id, board)?;
             if let Some(room) = room_of(tx, poll_id)? {
                 append_audit(tx, &room, audit)?;
             }
@@ -377,34 +492,10 @@ impl PollStore for SqliteStore {
         holder_id: &str,
         cast: &Cast,
     ) -> Result<CastOutcome, StorageError> {
-        let outcome = self.with_tx(|tx| {
-            let open: bool = tx
-                .query_row(
-                    "SELECT state = 'open' FROM polls WHERE id = ?1",
-                    params![poll_id],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .unwrap_or(false);
-            if !open {
-                return Ok(CastOutcome::NotOpen);
-            }
-            let used = tx.execute(
-                "UPDATE poll_rights SET voted = 1
-                 WHERE poll_id = ?1 AND holder_id = ?2 AND voted = 0",
-                params![poll_id, holder_id],
-            )?;
-            if used == 0 {
-                let exists: bool = tx.query_row(
-                    "SELECT COUNT(*) > 0 FROM poll_rights WHERE poll_id = ?1 AND holder_id = ?2",
-                    params![poll_id, holder_id],
-                    |r| r.get(0),
-                )?;
-                return Ok(if exists {
-                    CastOutcome::AlreadyVoted
-                } else {
-                    CastOutcome::NotOpen
-                });
+        self.durable_cast(|tx| {
+            let outcome = use_right(tx, poll_id, holder_id)?;
+            if outcome != CastOutcome::Counted {
+                return Ok(outcome);
             }
             add_to_tally(tx, poll_id, &cast.delta)?;
             tx.execute(
@@ -419,16 +510,67 @@ impl PollStore for SqliteStore {
                 )?;
             }
             Ok(CastOutcome::Counted)
-        })?;
-        if outcome == CastOutcome::Counted {
-            // The commit is durable; the WAL would still hold this vote's frames (right and
-            // counters in one commit) next to the previous state. Merge and truncate it now,
-            // before the voter is answered. A failure here loses nothing: the vote is counted.
-            if let Err(e) = self.with(Self::checkpoint) {
-                tracing::warn!("checkpoint after a vote failed: {e}");
+        })
+    }
+
+    fn cast_ballot(
+        &self,
+        poll_id: &str,
+        holder_id: &str,
+        entries: &[String],
+    ) -> Result<CastOutcome, StorageError> {
+        self.durable_cast(|tx| {
+            let outcome = use_right(tx, poll_id, holder_id)?;
+            if outcome == CastOutcome::Counted {
+                append_entries(tx, poll_id, entries)?;
             }
-        }
-        Ok(outcome)
+            Ok(outcome)
+        })
+    }
+
+    fn verifiable(&self, poll_id: &str) -> Result<Option<(String, u64)>, StorageError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT dkg, rejected FROM verifiable_polls WHERE poll_id = ?1",
+                params![poll_id],
+                |r| Ok((r.get(0)?, to_u64(r.get(1)?))),
+            )
+            .optional()?)
+        })
+    }
+
+    fn save_dkg(&self, poll_id: &str, dkg: &str) -> Result<(), StorageError> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "INSERT INTO verifiable_polls (poll_id, dkg) VALUES (?1, ?2)
+                 ON CONFLICT (poll_id) DO UPDATE SET dkg = excluded.dkg",
+                params![poll_id, dkg],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn count_rejected(&self, poll_id: &str) -> Result<(), StorageError> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "UPDATE verifiable_polls SET rejected = rejected + 1 WHERE poll_id = ?1",
+                params![poll_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn board(&self, poll_id: &str) -> Result<Vec<String>, StorageError> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT entry FROM board_entries WHERE poll_id = ?1 ORDER BY seq")?;
+            let rows = stmt.query_map(params![poll_id], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    fn append_board(&self, poll_id: &str, entries: &[String]) -> Result<(), StorageError> {
+        self.with_tx(|tx| append_entries(tx, poll_id, entries))
     }
 
     fn tally(&self, poll_id: &str) -> Result<Vec<u64>, StorageError> {
@@ -472,6 +614,7 @@ impl PollStore for SqliteStore {
         from: PollState,
         to: PollState,
         result: Option<(&str, &str)>,
+        board: &[String],
         audit: &str,
     ) -> Result<bool, StorageError> {
         self.with_tx(|tx| {
@@ -486,13 +629,14 @@ impl PollStore for SqliteStore {
                 return Ok(false);
             }
             if to == PollState::Cancelled {
-                for table in ["poll_tally", "poll_receipts", "named_votes", "poll_rights"] {
+                for table in POLL_DATA {
                     tx.execute(
                         &format!("DELETE FROM {table} WHERE poll_id = ?1"),
                         params![poll_id],
                     )?;
                 }
             }
+            append_entries(tx, poll_id, board)?;
             if let Some(room) = room_of(tx, poll_id)? {
                 append_audit(tx, &room, audit)?;
             }

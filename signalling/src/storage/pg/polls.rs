@@ -5,6 +5,7 @@
 
 use tokio_postgres::Transaction;
 
+use super::super::polls::POLL_DATA;
 use super::super::{
     AuditEntry, Cast, CastOutcome, NamedVote, PollRecord, PollStore, Right, StorageError,
     audit_hash,
@@ -43,6 +44,75 @@ async fn room_of(tx: &Transaction<'_>, poll_id: &str) -> Result<Option<String>, 
         .await?
         .map(|r| r.try_get(0))
         .transpose()?)
+}
+
+/// Mark `holder_id`'s right in an open poll used: `Counted` if it was unused (and is now
+/// used), otherwise what stands in the way (nothing changed).
+async fn use_right(
+    tx: &Transaction<'_>,
+    poll_id: &str,
+    holder_id: &str,
+) -> Result<CastOutcome, StorageError> {
+    let open = tx
+        .query_opt(
+            "SELECT state = 'open' FROM polls WHERE id = $1",
+            &[&poll_id],
+        )
+        .await?
+        .map(|r| r.try_get::<_, bool>(0))
+        .transpose()?
+        .unwrap_or(false);
+    if !open {
+        return Ok(CastOutcome::NotOpen);
+    }
+    let used = tx
+        .execute(
+            "UPDATE poll_rights SET voted = true
+             WHERE poll_id = $1 AND holder_id = $2 AND NOT voted",
+            &[&poll_id, &holder_id],
+        )
+        .await?;
+    if used == 1 {
+        return Ok(CastOutcome::Counted);
+    }
+    let exists: bool = tx
+        .query_one(
+            "SELECT COUNT(*) > 0 FROM poll_rights WHERE poll_id = $1 AND holder_id = $2",
+            &[&poll_id, &holder_id],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(if exists {
+        CastOutcome::AlreadyVoted
+    } else {
+        CastOutcome::NotOpen
+    })
+}
+
+/// Append to a poll's board after its last entry.
+async fn append_entries(
+    tx: &Transaction<'_>,
+    poll_id: &str,
+    entries: &[String],
+) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let next: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(seq) + 1, 0) FROM board_entries WHERE poll_id = $1",
+            &[&poll_id],
+        )
+        .await?
+        .try_get(0)?;
+    for (i, e) in entries.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO board_entries (poll_id, seq, entry) VALUES ($1, $2, $3)",
+            &[&poll_id, &(next + to_sql(i as u64)), e],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Add `delta` to a poll's counters. Every counter is written, also with 0, so each vote
@@ -121,6 +191,7 @@ impl PollStore for PgStore {
         poll_id: &str,
         rights: &[Right],
         slots: usize,
+        board: &[String],
         audit: &str,
     ) -> Result<bool, StorageError> {
         self.pg.with_tx(async |tx| {
@@ -155,6 +226,7 @@ impl PollStore for PgStore {
                 )
                 .await?;
             }
+            append_entries(tx, poll_id, board).await?;
             if let Some(room) = room_of(tx, poll_id).await? {
                 append_audit(tx, &room, audit).await?;
             }
@@ -189,35 +261,9 @@ impl PollStore for PgStore {
         // One transaction; COMMIT returns once it is flushed (synchronous_commit is never
         // off), so the vote is durable before the voter is answered.
         self.pg.with_tx(async |tx| {
-            let open = tx
-                .query_opt("SELECT state = 'open' FROM polls WHERE id = $1", &[&poll_id])
-                .await?
-                .map(|r| r.try_get::<_, bool>(0))
-                .transpose()?
-                .unwrap_or(false);
-            if !open {
-                return Ok(CastOutcome::NotOpen);
-            }
-            let used = tx
-                .execute(
-                    "UPDATE poll_rights SET voted = true
-                     WHERE poll_id = $1 AND holder_id = $2 AND NOT voted",
-                    &[&poll_id, &holder_id],
-                )
-                .await?;
-            if used == 0 {
-                let exists: bool = tx
-                    .query_one(
-                        "SELECT COUNT(*) > 0 FROM poll_rights WHERE poll_id = $1 AND holder_id = $2",
-                        &[&poll_id, &holder_id],
-                    )
-                    .await?
-                    .try_get(0)?;
-                return Ok(if exists {
-                    CastOutcome::AlreadyVoted
-                } else {
-                    CastOutcome::NotOpen
-                });
+            let outcome = use_right(tx, poll_id, holder_id).await?;
+            if outcome != CastOutcome::Counted {
+                return Ok(outcome);
             }
             add_to_tally(tx, poll_id, &cast.delta).await?;
             tx.execute(
@@ -235,6 +281,70 @@ impl PollStore for PgStore {
             }
             Ok(CastOutcome::Counted)
         })
+    }
+
+    fn cast_ballot(
+        &self,
+        poll_id: &str,
+        holder_id: &str,
+        entries: &[String],
+    ) -> Result<CastOutcome, StorageError> {
+        // As `cast`: one transaction, durable at COMMIT.
+        self.pg.with_tx(async |tx| {
+            let outcome = use_right(tx, poll_id, holder_id).await?;
+            if outcome == CastOutcome::Counted {
+                append_entries(tx, poll_id, entries).await?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn verifiable(&self, poll_id: &str) -> Result<Option<(String, u64)>, StorageError> {
+        self.pg
+            .query_opt(
+                "SELECT dkg, rejected FROM verifiable_polls WHERE poll_id = $1",
+                &[&poll_id],
+            )?
+            .map(|r| Ok((r.try_get(0)?, from_sql(r.try_get(1)?))))
+            .transpose()
+    }
+
+    fn save_dkg(&self, poll_id: &str, dkg: &str) -> Result<(), StorageError> {
+        self.pg.with_tx(async |tx| {
+            tx.execute(
+                "INSERT INTO verifiable_polls (poll_id, dkg) VALUES ($1, $2)
+                 ON CONFLICT (poll_id) DO UPDATE SET dkg = excluded.dkg",
+                &[&poll_id, &dkg],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn count_rejected(&self, poll_id: &str) -> Result<(), StorageError> {
+        self.pg.with_tx(async |tx| {
+            tx.execute(
+                "UPDATE verifiable_polls SET rejected = rejected + 1 WHERE poll_id = $1",
+                &[&poll_id],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn board(&self, poll_id: &str) -> Result<Vec<String>, StorageError> {
+        collect(
+            &self.pg.query(
+                "SELECT entry FROM board_entries WHERE poll_id = $1 ORDER BY seq",
+                &[&poll_id],
+            )?,
+            |r| Ok(r.try_get(0)?),
+        )
+    }
+
+    fn append_board(&self, poll_id: &str, entries: &[String]) -> Result<(), StorageError> {
+        self.pg
+            .with_tx(async |tx| append_entries(tx, poll_id, entries).await)
     }
 
     fn tally(&self, poll_id: &str) -> Result<Vec<u64>, StorageError> {
@@ -280,6 +390,7 @@ impl PollStore for PgStore {
         from: PollState,
         to: PollState,
         result: Option<(&str, &str)>,
+        board: &[String],
         audit: &str,
     ) -> Result<bool, StorageError> {
         self.pg.with_tx(async |tx| {
@@ -297,7 +408,7 @@ impl PollStore for PgStore {
             }
             match to {
                 PollState::Cancelled => {
-                    for table in ["poll_tally", "poll_receipts", "named_votes", "poll_rights"] {
+                    for table in POLL_DATA {
                         tx.execute(
                             &format!("DELETE FROM {table} WHERE poll_id = $1"),
                             &[&poll_id],
@@ -325,6 +436,7 @@ impl PollStore for PgStore {
                 }
                 _ => {}
             }
+            append_entries(tx, poll_id, board).await?;
             if let Some(room) = room_of(tx, poll_id).await? {
                 append_audit(tx, &room, audit).await?;
             }
