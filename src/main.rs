@@ -632,6 +632,7 @@ async fn serve(config: Config) -> Result<()> {
             flush_coalesce: std::time::Duration::from_millis(config.media.flush_coalesce_ms),
             slots,
             router: RouterConfig::default(),
+            relay_sink: None,
         },
         sfu_events_tx,
     )

@@ -128,6 +128,7 @@ pub async fn spawn(
     )?;
     setup.bandwidth_estimation = config.bandwidth_estimation;
     setup.flush_coalesce = config.flush_coalesce;
+    setup.relay_sink = config.relay_sink.clone();
     let udp_offload = config.udp_offload;
 
     let (senders, receivers): (Vec<_>, Vec<_>) =
@@ -295,5 +296,19 @@ fn handle_command(shard: &mut Shard, cmd: Command) {
         Command::SetAudioAllowed { peer, allowed } => shard.set_audio_allowed(now, peer, allowed),
         Command::SetSlotWidth { peer, mid, width } => shard.set_slot_width(now, peer, &mid, width),
         Command::SetStagePin { room, peer } => shard.set_stage_pin(now, room, peer),
+        Command::AddRelay {
+            relay,
+            room,
+            layout,
+            widths,
+        } => shard.add_relay(now, relay, room, layout, &widths),
+        Command::RelayKeyframe { relay, slot } => shard.relay_keyframe_request(now, relay, slot),
+        Command::AddMirror {
+            mirror,
+            room,
+            kinds,
+        } => shard.add_mirror(now, mirror, room, &kinds),
+        Command::RemoveRelay { peer } => shard.remove_relay(now, peer),
+        Command::Inject(packet) => shard.inject(now, *packet),
     }
 }

@@ -14,6 +14,8 @@
 //!   with its own UDP socket on the shared port, its datagrams and inputs into its shard, its
 //!   transmits out, its messages to the other workers;
 //! - [`tcp`] — ICE-TCP: the TCP listener, RFC 4571 framing, connections handed to their shard;
+//! - [`relay`] — cascading to other nodes: relays (the origin's subscribers without a
+//!   connection) and mirrors (an edge's publishers without one), around a [`relay::RelaySink`];
 //! - [`udp`] — the batched UDP sockets (`recvmmsg`/`sendmmsg`, GSO sends, GRO receives),
 //!   also used by the load tester;
 //! - [`testing`] — an in-memory network of shards and str0m clients for tests and benches.
@@ -27,6 +29,7 @@
 //! congress rules.
 
 mod driver;
+pub mod relay;
 pub mod rewrite;
 pub mod router;
 pub mod shard;
@@ -108,6 +111,9 @@ pub struct MediaConfig {
     pub slots: SlotLayout,
     /// Routing policy.
     pub router: RouterConfig,
+    /// Where relays' packets and mirrors' keyframe requests go (cluster nodes); `None`: no
+    /// cascade.
+    pub relay_sink: Option<Arc<dyn relay::RelaySink>>,
 }
 
 /// One negotiated receive slot of a subscriber.
@@ -192,6 +198,25 @@ pub(crate) enum Command {
         room: RoomId,
         peer: Option<PeerId>,
     },
+    AddRelay {
+        relay: PeerId,
+        room: RoomId,
+        layout: SlotLayout,
+        widths: Vec<(usize, u32)>,
+    },
+    RelayKeyframe {
+        relay: PeerId,
+        slot: usize,
+    },
+    AddMirror {
+        mirror: PeerId,
+        room: RoomId,
+        kinds: Vec<Kind>,
+    },
+    RemoveRelay {
+        peer: PeerId,
+    },
+    Inject(Box<relay::InjectedPacket>),
 }
 
 /// A cheap, cloneable handle to the running media plane.
@@ -253,6 +278,15 @@ impl std::fmt::Debug for Command {
                 write!(f, "SetSlotWidth({peer:?}, {mid}, {width})")
             }
             Command::SetStagePin { room, peer } => write!(f, "SetStagePin({room:?}, {peer:?})"),
+            Command::AddRelay { relay, room, .. } => write!(f, "AddRelay({relay:?}, {room:?})"),
+            Command::RelayKeyframe { relay, slot } => {
+                write!(f, "RelayKeyframe({relay:?}, {slot})")
+            }
+            Command::AddMirror { mirror, room, .. } => {
+                write!(f, "AddMirror({mirror:?}, {room:?})")
+            }
+            Command::RemoveRelay { peer } => write!(f, "RemoveRelay({peer:?})"),
+            Command::Inject(p) => write!(f, "Inject({:?})", p.mirror),
         }
     }
 }
@@ -327,6 +361,66 @@ impl SfuHandle {
     pub fn set_stage_pin(&self, room: RoomId, peer: Option<PeerId>) -> Result<(), SfuError> {
         let home = shard::home_of(room, self.inputs.len());
         self.send(home, Command::SetStagePin { room, peer })
+    }
+
+    /// Origin side: a relay (`relay`) joins `room` with these receive slots and widths; its
+    /// packets go to the media plane's [`relay::RelaySink`].
+    pub fn add_relay(
+        &self,
+        relay: PeerId,
+        room: RoomId,
+        layout: SlotLayout,
+        widths: Vec<(usize, u32)>,
+    ) -> Result<(), SfuError> {
+        let cmd = Command::AddRelay {
+            relay,
+            room,
+            layout,
+            widths,
+        };
+        self.send_home(room, cmd)
+    }
+
+    /// Origin side: the edge behind `relay` wants a keyframe on slot `slot`.
+    pub fn relay_keyframe_request(
+        &self,
+        relay: PeerId,
+        room: RoomId,
+        slot: usize,
+    ) -> Result<(), SfuError> {
+        self.send_home(room, Command::RelayKeyframe { relay, slot })
+    }
+
+    /// Edge side: a mirror publisher (`mirror`) of `kinds` joins `room`.
+    pub fn add_mirror(
+        &self,
+        mirror: PeerId,
+        room: RoomId,
+        kinds: Vec<Kind>,
+    ) -> Result<(), SfuError> {
+        self.send_home(
+            room,
+            Command::AddMirror {
+                mirror,
+                room,
+                kinds,
+            },
+        )
+    }
+
+    /// A relay or mirror of `room` leaves.
+    pub fn remove_relay(&self, peer: PeerId, room: RoomId) -> Result<(), SfuError> {
+        self.send_home(room, Command::RemoveRelay { peer })
+    }
+
+    /// Edge side: a packet from the origin for a mirror of `room`.
+    pub fn inject(&self, room: RoomId, packet: relay::InjectedPacket) -> Result<(), SfuError> {
+        self.send_home(room, Command::Inject(Box::new(packet)))
+    }
+
+    fn send_home(&self, room: RoomId, cmd: Command) -> Result<(), SfuError> {
+        let home = shard::home_of(room, self.inputs.len());
+        self.send(home, cmd)
     }
 
     fn placement(&self) -> std::sync::MutexGuard<'_, Placement> {

@@ -58,6 +58,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig}
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::relay::{InjectedPacket, RelaySink, RelayedPacket};
 use crate::rewrite::PacketIds;
 use crate::router::{
     Forward, IncomingPacket, Kind, PeerId, RoomId, Router, RouterConfig, RouterOutput,
@@ -96,7 +97,9 @@ struct Metrics {
     pending_forwarded: u64,
     pending_forwarded_bytes: u64,
     pending_timeouts: u64,
+    pending_relayed: u64,
     received: Counter,
+    relayed: Counter,
     timeouts: Counter,
     forwarded: Counter,
     forwarded_bytes: Counter,
@@ -112,6 +115,8 @@ impl Metrics {
             pending_forwarded: 0,
             pending_forwarded_bytes: 0,
             pending_timeouts: 0,
+            pending_relayed: 0,
+            relayed: metrics::counter!("plenum_media_rtp_relayed_total"),
             timeouts: metrics::counter!("plenum_media_peer_timeouts_total"),
             received: metrics::counter!("plenum_media_rtp_received_total"),
             forwarded: metrics::counter!("plenum_media_rtp_forwarded_total"),
@@ -131,6 +136,8 @@ impl Metrics {
             .increment(std::mem::take(&mut self.pending_forwarded_bytes));
         self.timeouts
             .increment(std::mem::take(&mut self.pending_timeouts));
+        self.relayed
+            .increment(std::mem::take(&mut self.pending_relayed));
     }
 }
 
@@ -156,6 +163,9 @@ pub struct ShardSetup {
     /// subscriber's connection in one flush (one str0m timeout per connection and flush is
     /// most of the cost of forwarding; docs/perf.md). Zero: flush at once.
     pub flush_coalesce: Duration,
+    /// Where relays' packets and mirrors' keyframe requests go (`crate::relay`); `None`: this
+    /// node cascades nothing.
+    pub relay_sink: Option<Arc<dyn RelaySink>>,
     /// One DTLS certificate for all peers: generating one per connection costs ~1-2 ms.
     dtls_cert: DtlsCert,
 }
@@ -194,6 +204,7 @@ impl ShardSetup {
             router,
             bandwidth_estimation: true,
             flush_coalesce: DEFAULT_FLUSH_COALESCE,
+            relay_sink: None,
             dtls_cert,
         })
     }
@@ -203,6 +214,7 @@ impl ShardSetup {
 #[derive(Debug)]
 pub struct PacketData {
     payload: Arc<[u8]>,
+    keyframe: bool,
     marker: bool,
     wallclock: StdInstant,
     vp8: Option<Vp8Descriptor>,
@@ -400,6 +412,10 @@ pub struct Shard {
     /// Routing for the rooms this shard is home to.
     router: Router,
     members: HashMap<PeerId, Member>,
+    /// Relays (origin side) and mirrors (edge side) of the rooms this shard is home to, with
+    /// their room (`crate::relay`).
+    relays: HashMap<PeerId, RoomId>,
+    mirrors: HashMap<PeerId, RoomId>,
     /// Lazy min-heap of peer timeouts; entries that no longer match a peer's
     /// `next_timeout` are skipped.
     timers: BinaryHeap<Reverse<(StdInstant, PeerId)>>,
@@ -443,6 +459,8 @@ impl Shard {
             foreign: HashMap::new(),
             router,
             members: HashMap::new(),
+            relays: HashMap::new(),
+            mirrors: HashMap::new(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             outbox: Vec::new(),
@@ -602,6 +620,86 @@ impl Shard {
             let room = p.room;
             self.send_home(now, room, ShardMessage::SlotWidth { peer, slot, width });
         }
+    }
+
+    /// Origin side: a relay joins `room`'s router with these receive slots and slot widths
+    /// (command to the room's home; `crate::relay`).
+    pub fn add_relay(
+        &mut self,
+        now: StdInstant,
+        relay: PeerId,
+        room: RoomId,
+        layout: SlotLayout,
+        widths: &[(usize, u32)],
+    ) {
+        if self.relays.insert(relay, room).is_some() {
+            self.router.remove_peer(now, relay);
+        }
+        self.router.add_peer(now, relay, room, layout);
+        for &(slot, width) in widths {
+            self.router.set_slot_width(now, relay, slot, width);
+        }
+    }
+
+    /// Origin side: the edge behind a relay asks for a keyframe on one of its slots.
+    pub fn relay_keyframe_request(&mut self, now: StdInstant, relay: PeerId, slot: usize) {
+        if self.relays.contains_key(&relay) {
+            self.router.handle_keyframe_request(now, relay, slot);
+        }
+    }
+
+    /// Edge side: a mirror publisher joins `room`'s router, publishing `kinds`.
+    pub fn add_mirror(&mut self, now: StdInstant, mirror: PeerId, room: RoomId, kinds: &[Kind]) {
+        if self.mirrors.insert(mirror, room).is_some() {
+            self.router.remove_peer(now, mirror);
+        }
+        let none = SlotLayout {
+            stage: 0,
+            tiles: 0,
+            audio: 0,
+        };
+        self.router.add_peer(now, mirror, room, none);
+        for &kind in kinds {
+            self.router.set_publishing(now, mirror, kind, true);
+        }
+    }
+
+    /// A relay or mirror leaves its room's router.
+    pub fn remove_relay(&mut self, now: StdInstant, peer: PeerId) {
+        if self.relays.remove(&peer).is_some() || self.mirrors.remove(&peer).is_some() {
+            self.router.remove_peer(now, peer);
+        }
+    }
+
+    /// Edge side: route a packet the origin sent for a mirror as if its browser had sent it
+    /// (does not flush).
+    pub fn inject(&mut self, now: StdInstant, packet: InjectedPacket) {
+        if !self.mirrors.contains_key(&packet.mirror) {
+            return;
+        }
+        self.metrics.pending_received += 1;
+        let vp8 = match packet.kind {
+            Kind::Video => Vp8Descriptor::parse(&packet.payload).ok(),
+            Kind::Audio => None,
+        };
+        let incoming = IncomingPacket {
+            source: packet.mirror,
+            kind: packet.kind,
+            layer: packet.layer.min(2),
+            ids: packet.ids,
+            keyframe: packet.keyframe,
+            audio_level: packet.audio_level,
+            size: packet.payload.len(),
+        };
+        let data = Arc::new(PacketData {
+            payload: packet.payload,
+            keyframe: packet.keyframe,
+            marker: packet.marker,
+            wallclock: now,
+            vp8,
+            audio_level: packet.audio_level,
+        });
+        self.route(now, &incoming, data);
     }
 
     /// Pin a peer to the room's stage, or follow the speaker (command to the room's home).
@@ -1176,6 +1274,7 @@ impl Shard {
         };
         let data = Arc::new(PacketData {
             payload,
+            keyframe,
             marker: packet.header.marker,
             wallclock: packet.timestamp,
             vp8,
@@ -1195,6 +1294,21 @@ impl Shard {
         self.forwards.clear();
         self.router.handle_packet(now, incoming, &mut self.forwards);
         for forward in self.forwards.drain(..) {
+            if self.relays.contains_key(&forward.subscriber) {
+                if let Some(sink) = &self.setup.relay_sink {
+                    let packet = RelayedPacket {
+                        kind: incoming.kind,
+                        ids: forward.ids,
+                        keyframe: data.keyframe,
+                        marker: data.marker,
+                        audio_level: data.audio_level,
+                        payload: &data.payload,
+                    };
+                    sink.packet(forward.subscriber, forward.slot, &packet);
+                    self.metrics.pending_relayed += 1;
+                }
+                continue;
+            }
             let Some(member) = self.members.get(&forward.subscriber) else {
                 continue;
             };
@@ -1214,6 +1328,12 @@ impl Shard {
         while let Some(out) = self.router.poll_output() {
             match out {
                 RouterOutput::RequestKeyframe { source, layer } => {
+                    if self.mirrors.contains_key(&source) {
+                        if let Some(sink) = &self.setup.relay_sink {
+                            sink.keyframe_request(source, layer);
+                        }
+                        continue;
+                    }
                     let msg = ShardMessage::RequestKeyframe { source, layer };
                     self.send_owner(now, source, msg);
                 }
