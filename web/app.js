@@ -558,6 +558,7 @@ function enterRoom(signal, result) {
   showScreen('room');
   renderHeader();
   renderRoom();
+  ballots.sync(); // a committee member's share, a board to follow
   if (!rejoining) $('leave').focus();
   loadHistory();
   connectRoomMedia(signal, result.slots ?? { stage: 1, tiles: 0, audio: 0 }).catch((err) => {
@@ -897,9 +898,16 @@ const ROOM_EVENTS = {
     if (i >= 0) state.polls[i] = msg.poll;
     else state.polls.push(msg.poll);
     ballots.render();
+    ballots.sync();
     if (before?.state === msg.poll.state) return;
     if (msg.poll.state === 'open') announce('announce.pollOpened', { title: msg.poll.title });
     if (msg.poll.state === 'published') announce('announce.pollPublished', { title: msg.poll.title });
+  },
+  dkg_changed(msg) {
+    ballots.handleEvent(msg);
+  },
+  board_entry(msg) {
+    ballots.handleEvent(msg);
   },
   poll_progress(msg) {
     const poll = state.polls.find((p) => p.id === msg.poll_id);
@@ -1205,6 +1213,7 @@ window.plenumTest = {
       polls: copy(state.polls),
       proxy: state.proxy,
       receipts: copy(state.receipts),
+      verifiable: ballots.snapshot(),
       reconnecting: Boolean(state.reconnect),
       sessions: state.sessions,
       mediaReady: state.mediaReady,
@@ -1217,6 +1226,15 @@ window.plenumTest = {
    */
   castVote(pollId, choice, holderId = null) {
     return ballots.cast(pollId, choice, holderId);
+  },
+  /**
+   * Sends any command of the current session, for what the UI has no control for (e.g. a
+   * moderator's `set_grants` with a vote weight); resolves with the result or `{ error }`.
+   */
+  async command(cmd, args = {}) {
+    let error = null;
+    const result = await command(cmd, args, { onError: (code) => (error = code) });
+    return result ?? { error: error ?? 'internal' };
   },
   /** Breaks the WebSocket as a network failure would (no `leave`): the client reconnects. */
   breakConnection() {
@@ -1282,6 +1300,7 @@ window.plenumTest = {
 function ballotView() {
   return {
     self: state.self,
+    room: state.room,
     polls: state.polls,
     proxy: state.proxy,
     receipts: state.receipts,

@@ -8,10 +8,14 @@
 // `{ [pollId]: { [holderId]: receipt } }`. `send(cmd, args, { onError })` resolves with the
 // result or null; with `onError` a failure is reported there instead of in the banner.
 // What a person is doing right now (an unfinished choice, the confirmation step, errors of
-// one right) stays here: the server's state is in app.js.
+// one right) stays here: the server's state is in app.js. Verifiable polls (encrypted in the
+// browser, a tally committee) reuse the choice forms; their own parts are in verifiable.js.
+// The panel also returns `handleEvent` (dkg_changed, board_entry), `sync` (after the polls
+// changed) and `snapshot` of the verifiable parts.
 
 import { t, errorText } from './i18n.js';
 import { $, h, icon, smallButton, replaceKeepingFocus } from './dom.js';
+import { createVerifiable } from './verifiable.js';
 
 const ANSWERS = ['yes', 'no', 'abstain'];
 const RULE_TEXT = { simple: 'rule.simple', absolute: 'rule.absolute', two_thirds: 'rule.two_thirds' };
@@ -71,10 +75,13 @@ function choiceOf(poll, draft) {
   return draft.select?.length ? { select: [...draft.select].sort((a, b) => a - b) } : null;
 }
 
-/** Who sees a poll: drafts and polls cancelled before they opened only concern moderators. */
-function shown(poll, moderate) {
+/**
+ * Who sees a poll: drafts and polls cancelled before they opened only concern moderators (and
+ * the tally committee of a verifiable draft, whose browsers generate its key).
+ */
+function shown(poll, moderate, selfId) {
   if (moderate) return true;
-  if (poll.state === 'draft') return false;
+  if (poll.state === 'draft') return Boolean(selfId && poll.verifiable?.committee?.includes(selfId));
   return poll.state !== 'cancelled' || poll.eligible_voters > 0;
 }
 
@@ -90,6 +97,9 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
   let copied = null; // { key, manual } after a copy
   let proxyOptions = '';
   let pollKind = 'motion';
+  const committeeChosen = new Set(); // participant ids ticked for a verifiable poll's committee
+  let committeeOptions = '';
+  const verifiable = createVerifiable({ view, send, render: () => render(), describe: choiceText });
 
   const nameOf = (id) => view().participants.find((p) => p.id === id)?.name ?? id;
 
@@ -215,7 +225,7 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
     ];
   }
 
-  function choiceForm(poll, key) {
+  function choiceForm(poll, key, right) {
     const draft = drafts.get(key) ?? {};
     let controls;
     if (poll.kind === 'motion') controls = motionChoices(poll, key, draft);
@@ -224,6 +234,7 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
     const choice = choiceOf(poll, draft);
     const submit = smallButton(t('vote.submit'), 'vote-submit', () => {
       confirming.add(key);
+      if (poll.verifiable) verifiable.prepare(poll, right, choice);
       render();
     }, { iconName: 'ballot', className: 'primary' });
     submit.disabled = !choice;
@@ -294,12 +305,19 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
     const key = rightKey(poll.id, right.holder_id);
     const own = right.holder_id === v.self?.id;
     const receipt = v.receipts[poll.id]?.[right.holder_id] ?? null;
-    const done = right.voted || Boolean(receipt);
+    const done = right.voted || Boolean(receipt) || (poll.verifiable && verifiable.hasCast(poll, right));
     let label = own ? t('vote.own') : t('vote.delegated', { name: nameOf(right.holder_id) });
     if (right.weight !== 1) label += ` · ${t('vote.weight', { n: right.weight })}`;
     let body = null;
-    if (done) body = receiptBlock(key, receipt);
-    else if (poll.state === 'open') body = confirming.has(key) ? confirmStep(poll, key, right.holder_id) : choiceForm(poll, key);
+    if (done && poll.verifiable) body = verifiable.castBlock(poll, right) ?? receiptBlock(key, null);
+    else if (done) body = receiptBlock(key, receipt);
+    else if (poll.state === 'open' && confirming.has(key) && poll.verifiable) {
+      const leave = () => {
+        confirming.delete(key);
+        render();
+      };
+      body = verifiable.confirmStep(poll, right, choiceOf(poll, drafts.get(key)), { onBack: leave, onCast: () => drafts.delete(key) });
+    } else if (poll.state === 'open') body = confirming.has(key) ? confirmStep(poll, key, right.holder_id) : choiceForm(poll, key, right);
     if (!body && !errors.has(key)) return null;
     return h(
       'section',
@@ -484,7 +502,9 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
 
   function moderatorActions(poll, v) {
     if (!v.can(v.self, 'moderate')) return null;
-    const canCancel = poll.state === 'draft' || poll.state === 'open';
+    // A verifiable poll that fewer than t members could decrypt stays closed: it can only be cancelled.
+    const stuck = poll.state === 'closed' && poll.verifiable && !poll.result;
+    const canCancel = poll.state === 'draft' || poll.state === 'open' || stuck;
     if (canCancel && cancelArmed.has(poll.id)) {
       const disarm = () => {
         cancelArmed.delete(poll.id);
@@ -499,10 +519,21 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
       );
     }
     cancelArmed.delete(poll.id);
+    let open = null;
+    if (poll.state === 'draft') {
+      open = smallButton(t('ballot.open'), 'poll-open', () => act('poll_open', poll), { iconName: 'play', className: 'primary' });
+      // A verifiable poll opens once its committee's key exists.
+      if (poll.verifiable && !verifiable.canOpen(poll)) {
+        open.disabled = true;
+        open.title = t('vp.openWaits');
+      }
+    }
+    // A verifiable poll's result exists once enough members decrypted the tally.
+    const publishable = poll.state === 'closed' && (!poll.verifiable || poll.result);
     const buttons = [
-      poll.state === 'draft' ? smallButton(t('ballot.open'), 'poll-open', () => act('poll_open', poll), { iconName: 'play', className: 'primary' }) : null,
+      open,
       poll.state === 'open' ? smallButton(t('ballot.close'), 'poll-close', () => act('poll_close', poll), { iconName: 'stop', className: 'primary' }) : null,
-      poll.state === 'closed' ? smallButton(t('ballot.publish'), 'poll-publish', () => act('poll_publish', poll), { iconName: 'up', className: 'primary' }) : null,
+      publishable ? smallButton(t('ballot.publish'), 'poll-publish', () => act('poll_publish', poll), { iconName: 'up', className: 'primary' }) : null,
       canCancel
         ? smallButton(t('ballot.cancel'), 'poll-cancel', () => {
             cancelArmed.add(poll.id);
@@ -516,10 +547,17 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
   // --- The list -------------------------------------------------------------------------
 
   function pollCard(poll, v) {
-    const meta = [t(`ballot.kind.${poll.kind}`), t(poll.secret === false ? 'ballot.named' : 'ballot.secret')].join(' · ');
+    const meta = [t(`ballot.kind.${poll.kind}`), t(poll.secret === false ? 'ballot.named' : 'ballot.secret'), poll.verifiable ? t('ballot.verifiable') : null]
+      .filter(Boolean)
+      .join(' · ');
     return h(
       'li',
-      { className: `poll state-${poll.state}`, key: poll.id, testid: 'poll', dataset: { pollId: poll.id, state: poll.state, kind: poll.kind } },
+      {
+        className: `poll state-${poll.state}${poll.verifiable ? ' verifiable-poll' : ''}`,
+        key: poll.id,
+        testid: 'poll',
+        dataset: { pollId: poll.id, state: poll.state, kind: poll.kind, verifiable: String(Boolean(poll.verifiable)) },
+      },
       h(
         'div',
         { className: 'poll-head' },
@@ -538,10 +576,12 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
             text: t('ballot.progress', { n: poll.voted, m: poll.eligible_voters }),
           })
         : null,
+      verifiable.section(poll, v),
       moderatorActions(poll, v),
       actionError(poll),
       voteArea(poll, v),
       resultView(poll, v),
+      verifiable.boardSection(poll),
     );
   }
 
@@ -574,10 +614,11 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
   function render() {
     const v = view();
     const moderate = v.can(v.self, 'moderate');
-    const polls = v.polls.filter((p) => shown(p, moderate)).reverse(); // newest first
+    const polls = v.polls.filter((p) => shown(p, moderate, v.self?.id)).reverse(); // newest first
     $('ballot-panel').hidden = !(moderate || v.can(v.self, 'vote') || polls.length);
     $('ballot-panel').classList.toggle('attention', mayVoteNow(v));
     $('poll-create').hidden = !moderate;
+    if (moderate) renderCommitteeChoices(v);
     renderProxy(v);
     replaceKeepingFocus($('polls'), polls.map((p) => pollCard(p, v)));
     $('polls-empty').hidden = polls.length > 0;
@@ -613,6 +654,13 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
         spec.method = { type: 'choose', k, global_no: $('poll-global-no').checked, global_abstain: $('poll-global-abstain').checked };
       }
     }
+    if (spec.secret && $('poll-verifiable').checked) {
+      const committee = committeeCandidates(view()).map((p) => p.id).filter((id) => committeeChosen.has(id));
+      if (committee.length < 2 || committee.length > 9) return formError('create.badCommittee');
+      const threshold = Number($('poll-threshold').value);
+      if (!Number.isInteger(threshold) || threshold < 1 || threshold > committee.length) return formError('create.badThreshold');
+      spec.verifiable = { committee, threshold };
+    }
     const of = $('poll-quorum-of').value;
     if (of) {
       const percent = Number($('poll-quorum-percent').value);
@@ -622,10 +670,49 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
     return spec;
   }
 
+  /** Who may sit on a tally committee: present participants with a vote, by name. */
+  function committeeCandidates(v) {
+    return v.participants.filter((p) => v.can(p, 'vote')).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+  }
+
+  function renderCommitteeChoices(v) {
+    const people = committeeCandidates(v);
+    for (const id of [...committeeChosen]) if (!people.some((p) => p.id === id)) committeeChosen.delete(id);
+    const signature = JSON.stringify([people.map((p) => [p.id, p.name]), [...committeeChosen], t('create.committeeNobody')]);
+    if (signature === committeeOptions) return;
+    committeeOptions = signature;
+    const choices = people.map((p) =>
+      h(
+        'label',
+        { className: 'check', key: `committee|${p.id}` },
+        h('input', {
+          type: 'checkbox',
+          checked: committeeChosen.has(p.id),
+          testid: 'committee-choice',
+          dataset: { participantId: p.id },
+          onChange: (ev) => {
+            if (ev.target.checked) committeeChosen.add(p.id);
+            else committeeChosen.delete(p.id);
+            committeeOptions = '';
+            renderCommitteeChoices(view());
+          },
+        }),
+        h('span', { text: p.name }),
+      ),
+    );
+    const n = [...committeeChosen].length;
+    const count = h('p', { className: 'vote-hint', testid: 'committee-count', text: t('create.committeeCount', { n }) });
+    replaceKeepingFocus($('poll-committee-list'), people.length ? [...choices, count] : [h('p', { className: 'muted', text: t('create.committeeNobody') })]);
+  }
+
   function syncForm() {
     for (const button of document.querySelectorAll('[data-poll-kind]')) {
       button.setAttribute('aria-pressed', String(button.dataset.pollKind === pollKind));
     }
+    // Only a secret poll can be verifiable: a roll call has nothing to encrypt.
+    if (!$('poll-secret').checked) $('poll-verifiable').checked = false;
+    $('poll-verifiable').disabled = !$('poll-secret').checked;
+    $('poll-committee').hidden = !$('poll-verifiable').checked;
     $('poll-election').hidden = pollKind !== 'election';
     $('poll-choose').hidden = $('poll-method').value !== 'choose';
     $('poll-quorum-percent').disabled = !$('poll-quorum-of').value;
@@ -666,6 +753,8 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
     }
     $('poll-method').addEventListener('change', syncForm);
     $('poll-quorum-of').addEventListener('change', syncForm);
+    $('poll-secret').addEventListener('change', syncForm);
+    $('poll-verifiable').addEventListener('change', syncForm);
     $('poll-form').addEventListener('submit', createPoll);
     $('proxy-form').addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -676,5 +765,5 @@ export function createBallotPanel({ view, send, onReceipt, onProxy }) {
   }
 
   wire();
-  return { render, cast };
+  return { render, cast, handleEvent: verifiable.handleEvent, sync: verifiable.sync, snapshot: verifiable.snapshot };
 }
