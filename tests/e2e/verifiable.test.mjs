@@ -9,7 +9,8 @@
 // browsers run the key generation by themselves and keep only their share (localStorage). M
 // opens; A audits an encrypted ballot first (Benaloh), then everyone casts encrypted ballots
 // (Dana twice: her own and Emil's), sees the ballot tracker and finds it on the board. Carla
-// leaves before the tally; A's and B's browsers decrypt it by themselves; M publishes: Anna 2,
+// leaves before the tally, B reloads its page (the share comes back from localStorage); A's and
+// B's browsers decrypt the tally by themselves; M publishes: Anna 2,
 // Ben 4, Cem 1 (Ben elected). The board export is downloaded through the UI and `plenum-verify`
 // accepts it; a copy with one flipped byte in any one ballot is refused (exit non-zero) — also
 // with the hash chain recomputed, then for the ballot's own fault —, and so is one in the
@@ -417,6 +418,21 @@ describe('verifiable polls: committee key generation, encrypted ballots, thresho
     assert.deepEqual([onBoard.registered, onBoard.weight], [3, 3]);
     await card(Dana.page, pollId).screenshot({ path: path.join(ARTIFACTS, 'dana-two-trackers.png') });
   }, 90_000);
+
+  step('B (committee member) reloads the page: its share comes back from localStorage', async () => {
+    const { B } = people;
+    await B.page.goto('about:blank');
+    await B.page.goto(B.invite.url);
+    await B.page.click('[data-testid=join]', { timeout: 15_000 });
+    await poll("B's page to be back with its share", async (saw) => {
+      const s = await state(B.page);
+      const status = s.joined ? await memberStatus(B) : null;
+      saw({ joined: s.joined, status, snapshot: s.verifiable?.members?.[pollId] });
+      return status?.status === 'shareStored' && s.verifiable.members[pollId].hasShare;
+    }, { timeout: 20_000 });
+    assert.equal(pollIn(await state(B.page), pollId).my_rights[0].voted, true, 'B has voted');
+    assert.equal(await panelOf(B, B).locator('[data-testid=vote-cast-elsewhere]').count(), 1, 'the tracker stayed with the page that cast');
+  }, 30_000);
 
   step('Carla (committee member) leaves; M closes; A and B decrypt by themselves; M publishes: Anna 2, Ben 4, Cem 1', async () => {
     const { M, Carla, A, B } = people;
