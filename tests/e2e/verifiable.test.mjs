@@ -14,7 +14,9 @@
 // Ben 4, Cem 1 (Ben elected). The board export is downloaded through the UI and `plenum-verify`
 // accepts it; a copy with one flipped byte in any one ballot is refused (exit non-zero) — also
 // with the hash chain recomputed, then for the ballot's own fault —, and so is one in the
-// browser's own check. No share is in the server's log or data directory.
+// browser's own check. No share is in the server's log or data directory. Last, a motion whose
+// committee (Dana and Emil, 2 of 2) loses Emil before the tally: one partial decryption of two,
+// no result; M can only cancel it.
 // Run from the repo root (see README.md): tests/e2e/netns.sh node --test tests/e2e/
 
 import { describe, before, after } from 'node:test';
@@ -147,7 +149,7 @@ describe('verifiable polls: committee key generation, encrypted ballots, thresho
   }
 
   /** The vote panel of `holder`'s right on `person`'s page. */
-  const panelOf = (person, holder) => card(person.page, pollId).locator(`[data-testid=vote-panel][data-holder-id="${holder.id}"]`);
+  const panelOf = (person, holder, id = pollId) => card(person.page, id).locator(`[data-testid=vote-panel][data-holder-id="${holder.id}"]`);
 
   /** Confirms the choice made in `panel` and waits until the browser has encrypted it. */
   async function confirmAndEncrypt(person, panel, confirmText) {
@@ -167,8 +169,8 @@ describe('verifiable polls: committee key generation, encrypted ballots, thresho
    * `confirmText`, the browser encrypts, "cast" sends it. Resolves with the tracker, once the
    * browser found it on the board.
    */
-  async function castBallot(person, pick, confirmText, holder = person) {
-    const panel = panelOf(person, holder);
+  async function castBallot(person, pick, confirmText, holder = person, id = pollId) {
+    const panel = panelOf(person, holder, id);
     await pick(panel);
     await confirmAndEncrypt(person, panel, confirmText);
     await panel.locator('[data-testid=vote-confirm]').click();
@@ -185,7 +187,7 @@ describe('verifiable polls: committee key generation, encrypted ballots, thresho
       return found.onBoard === 'true' && Number(found.index) > 0;
     }, { timeout: 15_000 });
     assert.equal(await panel.locator('[data-testid=vote-submit], [data-testid=vote-confirm], input').count(), 0, `${person.name}: nothing left to vote with`);
-    trackers[`${person.key}|${holder.key}`] = tracker;
+    if (id === pollId) trackers[`${person.key}|${holder.key}`] = tracker;
     return tracker;
   }
 
@@ -568,4 +570,35 @@ describe('verifiable polls: committee key generation, encrypted ballots, thresho
       }
     }
   }, 30_000);
+  step('fewer than t members left at the tally: no result, M can only cancel; the share is deleted', async () => {
+    const { M, Dana, Emil } = people;
+    const id = await createVerifiable(async (page) => {
+      await page.fill('[data-testid=new-poll-title]', 'Antrag B2');
+      await page.click('[data-testid=new-poll-motion]');
+    }, [Dana, Emil], 2);
+    await poll('the key generation to be done', async () => (await roundOnM(id)) === 'done', { timeout: 30_000 });
+    await allSee('hold a share', async (person) => (await card(person.page, id).locator('[data-testid=committee-panel]').getAttribute('data-status')) === 'shareStored', { who: [Dana, Emil], timeout: 20_000 });
+    await card(M.page, id).locator('[data-testid=poll-open]').click();
+    await poll('Dana to see the motion open', async () => pollIn(await state(Dana.page), id)?.state === 'open', { timeout: 10_000 });
+    await castBallot(Dana, (panel) => panel.locator('[data-testid=choice-yes]').click(), 'Stimme abgeben? Ihre Wahl: Ja', Dana, id);
+    await Emil.context.close();
+    Emil.gone = true;
+    await card(M.page, id).locator('[data-testid=poll-close]').click();
+    await poll("Dana's partial decryption, one of two needed, and no result", async (saw) => {
+      const line = card(M.page, id).locator('[data-testid=poll-decryption]');
+      const shown = (await line.count()) ? { valid: await line.getAttribute('data-valid'), needed: await line.getAttribute('data-needed') } : null;
+      const p = pollIn(await state(M.page), id);
+      saw({ shown, state: p?.state, result: Boolean(p?.result) });
+      return p?.state === 'closed' && !p.result && shown?.valid === '1' && shown.needed === '2';
+    }, { timeout: 30_000 });
+    assert.equal(await card(M.page, id).locator('[data-testid=poll-publish]').count(), 0, 'nothing to publish');
+    await card(M.page, id).locator('[data-testid=poll-cancel]').click();
+    await card(M.page, id).locator('[data-testid=poll-cancel-confirm]').click();
+    await poll('the poll to be cancelled and Dana\'s share deleted', async (saw) => {
+      const stored = await Dana.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('plenum.ballot-share/')));
+      const cancelled = pollIn(await state(M.page), id)?.state === 'cancelled';
+      saw({ stored, cancelled });
+      return cancelled && stored.length === 0;
+    }, { timeout: 15_000 });
+  }, 90_000);
 });
