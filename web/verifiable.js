@@ -1086,6 +1086,8 @@ export function createVerifiable({ view, send, render, describe, storage = pageS
       records: Object.fromEntries([...records].map(([id, r]) => [id, r.round])),
       boards: Object.fromEntries([...boards].map(([id, b]) => [id, b.entries.length])),
       verdicts: Object.fromEntries([...verdicts].map(([id, d]) => [id, { ok: d.ok ?? null, index: d.index ?? null, code: d.code ?? null, busy: Boolean(d.busy) }])),
+      // Where board checks run: 'worker' (board-worker.js), 'page' (it could not start), or null.
+      checksIn: workerBroken ? 'page' : worker ? 'worker' : null,
     };
   }
 

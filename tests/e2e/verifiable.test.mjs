@@ -508,6 +508,7 @@ describe('verifiable polls: committee key generation, encrypted ballots, thresho
       saw(shown);
       return shown.ok === 'true' && shown.phase === 'published' && shown.ballots === '5';
     }, { timeout: 30_000 });
+    assert.equal((await state(Dana.page)).verifiable.checksIn, 'worker', 'the check ran off the main thread (board-worker.js)');
   }, 60_000);
 
   step('one flipped byte in any one ballot: plenum-verify refuses the board, naming that entry; so does the browser', async () => {
