@@ -39,6 +39,65 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// TURN for clients behind restrictive networks.
     pub turn: plenum_signalling::turn::TurnConfig,
+    /// Origin and edge nodes (docs/cluster.md).
+    pub cluster: ClusterConfig,
+}
+
+/// A node's part in a cluster.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterRole {
+    /// A single server (default).
+    #[default]
+    None,
+    /// Hosts the rooms; accepts edges on `cluster.listen`.
+    Origin,
+    /// Relays an origin's rooms to viewers (WHEP).
+    Edge,
+}
+
+/// `[cluster]` (docs/cluster.md)
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// `none`, `origin` or `edge`.
+    pub role: ClusterRole,
+    /// This node's name: the name in its certificate, in logs and placement answers.
+    pub node: String,
+    /// Origin: the UDP address edges connect to (QUIC).
+    pub listen: SocketAddr,
+    /// Edge: the origin's cluster address.
+    pub origin: Option<SocketAddr>,
+    /// Edge: the name in the origin's certificate.
+    pub origin_name: String,
+    /// The cluster CA's certificate (PEM): only nodes with a certificate it signed connect.
+    pub ca: Option<PathBuf>,
+    /// This node's certificate (PEM), signed by the cluster CA.
+    pub cert: Option<PathBuf>,
+    /// This node's private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Edge: the origin's token key (a copy of its `<data_dir>/token.key`), so that the
+    /// origin's access tokens work here; default: this node's own `<data_dir>/token.key`.
+    pub token_key: Option<PathBuf>,
+    /// Edge: viewers it accepts (0: no limit); placement sends no more.
+    pub capacity: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            role: ClusterRole::None,
+            node: "origin".into(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 7443)),
+            origin: None,
+            origin_name: "origin".into(),
+            ca: None,
+            cert: None,
+            key: None,
+            token_key: None,
+            capacity: 0,
+        }
+    }
 }
 
 /// `[database]`
@@ -152,6 +211,7 @@ impl Default for Config {
             mail: plenum_signalling::mail::MailConfig::default(),
             reports: plenum_reports::ReportsConfig::default(),
             metrics: MetricsConfig::default(),
+            cluster: ClusterConfig::default(),
             turn: plenum_signalling::turn::TurnConfig::default(),
         }
     }
@@ -223,6 +283,7 @@ const ENV_ROOTS: &[&str] = &[
     "reports",
     "metrics",
     "turn",
+    "cluster",
 ];
 
 /// Command-line values that override file and environment.

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use plenum_cluster::{EdgeNode, NodeTls, OriginNode};
 use plenum_sfu::{MediaConfig, RouterConfig, SlotLayout};
 use plenum_signalling::auth::{Role, TokenKeys};
+use plenum_signalling::cluster::{Edge, Node, Origin};
 use plenum_signalling::invite::{self, Invite};
 use plenum_signalling::plugin::Registry;
 use plenum_signalling::room::Rooms;
@@ -21,7 +23,7 @@ use plenum_signalling::storage::{PgStore, SqliteStore, Store};
 use plenum_signalling::{AppState, TlsSetup, system_clock};
 use tracing::info;
 
-use crate::config::{Config, HttpOverrides, MediaOverrides, Overrides};
+use crate::config::{ClusterRole, Config, HttpOverrides, MediaOverrides, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,6 +67,30 @@ enum Cmd {
     Restore {
         /// The backup file.
         file: PathBuf,
+    },
+    /// Certificates of a cluster of nodes (docs/cluster.md).
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCmd {
+    /// Create the cluster CA in DIR: ca.pem (give it to every node) and ca.key (keep it
+    /// offline; it makes node certificates).
+    Ca {
+        /// Where to write (must not hold a CA yet).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// A certificate for the node NAME signed by the CA in DIR: NAME.pem and NAME.key (and
+    /// the CA's certificate beside them), for the node's [cluster] cert, key and ca.
+    Cert {
+        /// The CA's directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's name (a DNS name or IP address), as in its [cluster] node.
+        #[arg(long)]
+        node: String,
     },
 }
 
@@ -252,6 +278,7 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Some(Cmd::Cluster(cmd)) => cluster_command(cmd),
         Some(Cmd::Restore { file }) => {
             refuse_with_postgres(&config, "restore", "pg_restore")?;
             plenum_signalling::storage::secure_dir(&config.data_dir)?;
@@ -302,6 +329,37 @@ fn warn_open_secret_polls(store: &dyn Store) -> Result<()> {
 }
 
 /// `plenum backup` and `restore` copy the SQLite file; PostgreSQL has its own tools.
+fn cluster_command(cmd: ClusterCmd) -> Result<()> {
+    match cmd {
+        ClusterCmd::Ca { dir } => {
+            let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
+            if cert.exists() || key.exists() {
+                bail!("{} holds a CA already", dir.display());
+            }
+            std::fs::create_dir_all(&dir)?;
+            let ca = plenum_cluster::generate_ca()?;
+            plenum_signalling::tls::write_private(&key, ca.key_pem().as_bytes())?;
+            std::fs::write(&cert, ca.cert_pem())?;
+            println!("cluster CA: {} (key {})", cert.display(), key.display());
+        }
+        ClusterCmd::Cert { dir, node } => {
+            let read = |f: &str| {
+                std::fs::read_to_string(dir.join(f))
+                    .with_context(|| format!("cannot read {}", dir.join(f).display()))
+            };
+            let ca = plenum_cluster::ClusterCa::from_pem(&read("ca.pem")?, &read("ca.key")?)?;
+            let tls = ca.issue(&node)?;
+            let (cert, key) = (
+                dir.join(format!("{node}.pem")),
+                dir.join(format!("{node}.key")),
+            );
+            tls.write_files(&dir.join("ca.pem"), &cert, &key)?;
+            println!("node {node}: {} (key {})", cert.display(), key.display());
+        }
+    }
+    Ok(())
+}
+
 fn refuse_with_postgres(config: &Config, command: &str, tool: &str) -> Result<()> {
     if config.database.postgres_url().is_some() {
         bail!(
@@ -610,7 +668,34 @@ fn show_secret_lines(data_dir: &Path, lines: &[String]) -> Result<()> {
 }
 
 async fn serve(config: Config) -> Result<()> {
-    let (store, keys) = open_data(&config)?;
+    let (store, mut keys) = open_data(&config)?;
+    let role = config.cluster.role;
+    if role == ClusterRole::Edge
+        && let Some(path) = &config.cluster.token_key
+    {
+        // The origin's key: its access tokens work at this edge.
+        keys = TokenKeys::new(&token_secret(path)?);
+    }
+    let cluster_tls = match role {
+        ClusterRole::None => None,
+        _ => {
+            let c = &config.cluster;
+            let (Some(ca), Some(cert), Some(key)) = (&c.ca, &c.cert, &c.key) else {
+                bail!("[cluster] needs ca, cert and key (docs/cluster.md)");
+            };
+            Some(
+                NodeTls::from_files(ca, cert, key)
+                    .context("cannot read the cluster certificates")?,
+            )
+        }
+    };
+    let origin_sink = Arc::new(plenum_signalling::cluster::OriginSink::default());
+    let edge_sink = Arc::new(plenum_signalling::cluster::EdgeSink::default());
+    let relay_sink: Option<Arc<dyn plenum_sfu::relay::RelaySink>> = match role {
+        ClusterRole::None => None,
+        ClusterRole::Origin => Some(origin_sink.clone()),
+        ClusterRole::Edge => Some(edge_sink.clone()),
+    };
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
@@ -632,7 +717,7 @@ async fn serve(config: Config) -> Result<()> {
             flush_coalesce: std::time::Duration::from_millis(config.media.flush_coalesce_ms),
             slots,
             router: RouterConfig::default(),
-            relay_sink: None,
+            relay_sink,
         },
         sfu_events_tx,
     )
@@ -653,7 +738,18 @@ async fn serve(config: Config) -> Result<()> {
         .with_max_participants(config.http.max_room_participants),
     );
     let presence = rooms.presence();
-    tokio::spawn(rooms.clone().dispatch_sfu_events(sfu_events));
+    // An edge's media plane carries only relayed rooms: its events go to the edge.
+    let mut sfu_events = Some(sfu_events);
+    if role != ClusterRole::Edge
+        && let Some(events) = sfu_events.take()
+    {
+        tokio::spawn(rooms.clone().dispatch_sfu_events(events));
+    }
+    let mut cluster_line = String::new();
+    let mut cluster = None;
+    // The origin's QUIC endpoint lives as long as the server.
+    let mut _origin_node = None;
+
     tokio::spawn(rooms.clone().watch_revocations(Duration::from_secs(2)));
 
     let tls = if config.http.tls {
@@ -685,6 +781,45 @@ async fn serve(config: Config) -> Result<()> {
         .with_context(|| format!("cannot bind {}", config.http.bind))?;
     let bound = listener.local_addr()?;
     let public_url = config.public_url(bound);
+    if let (ClusterRole::Origin, Some(tls)) = (role, cluster_tls.clone()) {
+        let (node, connected) = OriginNode::bind_as(
+            config.cluster.listen,
+            tls,
+            config.cluster.node.clone(),
+            Some(public_url.clone()),
+        )
+        .await
+        .with_context(|| format!("cannot bind the cluster port {}", config.cluster.listen))?;
+        cluster_line = format!(", cluster origin {}", node.local_addr());
+        let origin = Origin::new(rooms.clone(), sfu.clone(), origin_sink.clone());
+        tokio::spawn(origin.clone().run(connected));
+        _origin_node = Some(node);
+        cluster = Some(Node::Origin(origin));
+    }
+    if let (ClusterRole::Edge, Some(tls)) = (role, cluster_tls) {
+        let Some(origin) = config.cluster.origin else {
+            bail!("an edge needs [cluster] origin (the origin's cluster address)");
+        };
+        let (node, link_events) = EdgeNode::start(
+            origin,
+            &config.cluster.origin_name,
+            tls,
+            config.cluster.node.clone(),
+            Some(public_url.clone()),
+        )
+        .context("cannot start the link to the origin")?;
+        cluster_line = format!(", cluster edge of {origin}");
+        let edge = Edge::new(
+            node,
+            sfu.clone(),
+            edge_sink.clone(),
+            config.cluster.capacity,
+        );
+        if let Some(events) = sfu_events.take() {
+            tokio::spawn(edge.clone().run(link_events, events));
+        }
+        cluster = Some(Node::Edge(edge));
+    }
     plenum_signalling::tls::write_private(
         &config.data_dir.join(PUBLIC_URL_FILE),
         public_url.as_bytes(),
@@ -692,7 +827,7 @@ async fn serve(config: Config) -> Result<()> {
     let state = Arc::new(AppState {
         keys: keys.clone(),
         store: store_dyn.clone(),
-        rooms,
+        rooms: rooms.clone(),
         allowed_origins: config.allowed_origins(&public_url),
         metrics: Some(metrics),
         clock: system_clock,
@@ -712,6 +847,8 @@ async fn serve(config: Config) -> Result<()> {
         mailer: plenum_signalling::mail::Mailer::new(&config.mail)
             .context("cannot set up mail")?
             .map(Arc::new),
+        cluster,
+        edge_sessions: Default::default(),
         limits: plenum_signalling::limits::Limits::new(
             Duration::from_secs(config.http.join_timeout_secs),
             config.http.max_pending_connections,
@@ -735,7 +872,7 @@ async fn serve(config: Config) -> Result<()> {
         None => None,
     };
     say(&format!(
-        "plenum: listening on {public_url} ({} {bound}, media udp {}{})",
+        "plenum: listening on {public_url} ({} {bound}, media udp {}{}{cluster_line})",
         if config.http.tls { "https" } else { "http" },
         sfu.local_addr(),
         match sfu.tcp_addr() {

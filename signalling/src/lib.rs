@@ -23,6 +23,8 @@
 //! - [`ballot`] — polls as pure logic: definitions, choices, counting, majority rules;
 //! - [`verifiable`] — verifiable polls as pure logic: the tally committee's key generation
 //!   in rounds, what a poll view shows of it (the cryptography is `plenum-ballot-crypto`);
+//! - [`cluster`] — origin and edge nodes: relays to edges over QUIC (`plenum-cluster`),
+//!   placement, WHEP viewers at an edge (docs/cluster.md);
 //! - [`tls`] — certificate files, self-signed on first start;
 //! - `web` — the embedded browser client.
 //!
@@ -37,6 +39,7 @@ pub mod account;
 pub mod auth;
 pub mod authz;
 pub mod ballot;
+pub mod cluster;
 pub mod demo;
 pub mod events;
 pub mod gdpr;
@@ -126,6 +129,10 @@ pub struct AppState {
     pub public_url: String,
     /// The mail server, if configured (`[mail]`).
     pub mailer: Option<Arc<mail::Mailer>>,
+    /// This server's part in a cluster of nodes (`[cluster]`), if any.
+    pub cluster: Option<cluster::Node>,
+    /// WHEP sessions of viewers, when this server is an edge node.
+    pub edge_sessions: cluster::EdgeSessions,
 }
 
 /// The HTTP routes.
@@ -140,6 +147,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(whip::routes())
+        .merge(cluster::routes())
         .merge(account::routes())
         .merge(org_plugin::routes())
         .merge(gdpr::routes())
@@ -178,14 +186,23 @@ async fn security_headers(State(state): State<Arc<AppState>>, mut resp: Response
             HeaderValue::from_static("max-age=31536000"),
         );
     }
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; \
-             img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
+    // An origin's pages may also talk to its edges (the watch page's WHEP there).
+    let edges = match &state.cluster {
+        Some(cluster::Node::Origin(o)) => o.edge_origins(),
+        _ => Vec::new(),
+    };
+    let connect = std::iter::once("'self'")
+        .chain(edges.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let csp = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: blob:; media-src 'self' blob:; connect-src {connect}; \
+         frame-ancestors 'none'; base-uri 'none'"
     );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -226,6 +243,14 @@ async fn ws_upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    if matches!(state.cluster, Some(cluster::Node::Edge(_))) {
+        // An edge only relays (docs/cluster.md): rooms live at the origin.
+        return (
+            StatusCode::NOT_FOUND,
+            "this is an edge node: join at the origin",
+        )
+            .into_response();
+    }
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())

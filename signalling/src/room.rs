@@ -115,6 +115,8 @@ pub enum RoomMsg {
 pub struct RoomHandle {
     /// The room's id.
     pub id: String,
+    /// The room's id in the media plane.
+    pub media_room: RoomId,
     tx: mpsc::UnboundedSender<RoomMsg>,
 }
 
@@ -251,6 +253,7 @@ impl Rooms {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = RoomHandle {
             id: record.id.clone(),
+            media_room: sfu_room,
             tx: tx.clone(),
         };
         let mut actor = RoomActor {
@@ -281,6 +284,11 @@ impl Rooms {
             .unwrap_or_else(|e| e.into_inner())
             .insert(sfu_room, handle.clone());
         Ok(Some(handle))
+    }
+
+    /// A fresh media-plane peer id (for a relay to another node: docs/cluster.md).
+    pub fn next_peer_id(&self) -> PeerId {
+        PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Every `every`, look for invites revoked outside the room actors (the CLI) and end

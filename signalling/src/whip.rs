@@ -42,9 +42,12 @@ struct Session {
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/whip/{room}", post(whip))
-        .route("/whep/{room}", post(whep))
+        .route("/whep/{room}", post(whep).options(preflight))
         .route("/whip/{room}/{resource}", delete(end).patch(no_trickle))
-        .route("/whep/{room}/{resource}", delete(end).patch(no_trickle))
+        .route(
+            "/whep/{room}/{resource}",
+            delete(end).patch(no_trickle).options(preflight),
+        )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -90,7 +93,7 @@ fn error_response(e: &ErrorBody) -> Response {
         ErrorCode::Forbidden | ErrorCode::Banned => StatusCode::FORBIDDEN,
         ErrorCode::InvalidSdp | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::MediaUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::MediaUnavailable | ErrorCode::RoomFull => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut resp = plain(status, &e.message);
@@ -127,6 +130,20 @@ async fn start(
     let Ok(offer) = String::from_utf8(body.to_vec()) else {
         return plain(StatusCode::BAD_REQUEST, "the offer is not UTF-8");
     };
+    if let Some(crate::cluster::Node::Edge(edge)) = &state.cluster {
+        // An edge node only relays: WHEP viewers, no ingest (docs/cluster.md).
+        if kind == Kind::Whip {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "this is an edge node: publish at the origin",
+            );
+        }
+        let resp = match edge.whep(&state, &room_id, token, offer).await {
+            Ok((answer, resource)) => created(&format!("/whep/{room_id}/{resource}"), answer),
+            Err(e) => error_response(&e),
+        };
+        return with_cors(edge, resp);
+    }
     let (claims, room) = match verify_access(&state, token) {
         Ok(v) => v,
         Err(e) => return error_response(&e),
@@ -159,19 +176,24 @@ async fn start(
                         conn,
                     },
                 );
-            let mut resp = (StatusCode::CREATED, answer).into_response();
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/sdp"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                h.insert(header::LOCATION, v);
-            }
-            resp
+            created(&location, answer)
         }
         Err(e) => error_response(&e),
     }
+}
+
+/// `201 Created` with the SDP answer and the session's location.
+fn created(location: &str, answer: String) -> Response {
+    let mut resp = (StatusCode::CREATED, answer).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(v) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, v);
+    }
+    resp
 }
 
 /// Join the room as the token's participant, negotiate, and (WHIP) publish onto the stage.
@@ -242,7 +264,7 @@ async fn open_session(
     Ok((conn, sdp))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -262,6 +284,12 @@ async fn end(
             "a bearer token is required",
         ));
     };
+    if let Some(crate::cluster::Node::Edge(edge)) = &state.cluster {
+        let resp = edge
+            .end_whep(&state, &room_id, &resource, token)
+            .into_response();
+        return with_cors(edge, resp);
+    }
     let claims = match verify_access(&state, token) {
         Ok((claims, _)) => claims,
         Err(e) => return error_response(&e),
@@ -289,6 +317,45 @@ async fn end(
     StatusCode::OK.into_response()
 }
 
+/// CORS for an edge's WHEP endpoints: the origin's pages (the watch page) call them.
+fn with_cors(edge: &crate::cluster::Edge, mut resp: Response) -> Response {
+    if let Some(origin) = edge
+        .cors_origin()
+        .and_then(|o| HeaderValue::from_str(&o).ok())
+    {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Location"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    resp
+}
+
+/// `OPTIONS` (CORS preflight) on WHEP at an edge; elsewhere nothing is allowed cross-origin.
+async fn preflight(State(state): State<Arc<AppState>>) -> Response {
+    let Some(crate::cluster::Node::Edge(edge)) = &state.cluster else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let mut resp = with_cors(edge, StatusCode::NO_CONTENT.into_response());
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, DELETE"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    resp
+}
+
 async fn no_trickle() -> Response {
     let mut resp = plain(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -299,7 +366,7 @@ async fn no_trickle() -> Response {
     resp
 }
 
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     let mut b = [0u8; 16];
     rand::rng().fill_bytes(&mut b);
     hex::encode(b)

@@ -87,6 +87,8 @@ impl TestServer {
         let (child, url, _) = spawn(&server.data_dir, 0, log, &env);
         server.child = child;
         server.url = url;
+        // Later restarts keep the configuration.
+        server.env = env;
         server
     }
 
@@ -120,6 +122,12 @@ impl TestServer {
         let (child, url, _) = spawn(&self.data_dir, 0, log, &self.env);
         self.child = child;
         self.url = url;
+    }
+
+    /// Kill the server (SIGKILL) and leave it dead.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Stop the server the way an init system does (SIGTERM) and wait until it has exited.
