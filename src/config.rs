@@ -81,6 +81,9 @@ pub struct ClusterConfig {
     pub token_key: Option<PathBuf>,
     /// Edge: viewers it accepts (0: no limit); placement sends no more.
     pub capacity: u32,
+    /// Origin: the edges' public URLs viewers may be sent to; empty: whatever a connected
+    /// edge announces (docs/cluster.md, *Trust model*).
+    pub edge_urls: Vec<String>,
 }
 
 impl Default for ClusterConfig {
@@ -96,6 +99,7 @@ impl Default for ClusterConfig {
             key: None,
             token_key: None,
             capacity: 0,
+            edge_urls: Vec::new(),
         }
     }
 }

@@ -791,7 +791,18 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot bind the cluster port {}", config.cluster.listen))?;
         cluster_line = format!(", cluster origin {}", node.local_addr());
-        let origin = Origin::new(rooms.clone(), sfu.clone(), origin_sink.clone());
+        if config.cluster.edge_urls.is_empty() {
+            tracing::warn!(
+                "[cluster] edge_urls is empty: viewers are placed at whatever URL a connected \
+                 edge announces (docs/cluster.md, Trust model)"
+            );
+        }
+        let origin = Origin::with_allowed_urls(
+            rooms.clone(),
+            sfu.clone(),
+            origin_sink.clone(),
+            config.cluster.edge_urls.clone(),
+        );
         tokio::spawn(origin.clone().run(connected));
         _origin_node = Some(node);
         cluster = Some(Node::Origin(origin));

@@ -142,6 +142,8 @@ pub struct Origin {
     sink: Arc<OriginSink>,
     edges: Mutex<HashMap<String, EdgeState>>,
     next_conn: AtomicU64,
+    /// The web origins edges may announce (`[cluster] edge_urls`); empty: any.
+    allowed_urls: Vec<String>,
 }
 
 /// Where a viewer should watch a room.
@@ -157,12 +159,25 @@ impl Origin {
     /// The origin for these rooms and media plane; `sink` must be the media plane's relay
     /// sink.
     pub fn new(rooms: Arc<Rooms>, sfu: SfuHandle, sink: Arc<OriginSink>) -> Arc<Self> {
+        Self::with_allowed_urls(rooms, sfu, sink, Vec::new())
+    }
+
+    /// As [`Origin::new`]; viewers are placed only at edges whose announced URL has one of
+    /// these web origins (`scheme://host[:port]`; empty: whatever an edge announces — an edge
+    /// with a stolen certificate could then send viewers elsewhere, docs/cluster.md).
+    pub fn with_allowed_urls(
+        rooms: Arc<Rooms>,
+        sfu: SfuHandle,
+        sink: Arc<OriginSink>,
+        allowed: Vec<String>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             rooms,
             sfu,
             sink,
             edges: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
+            allowed_urls: allowed.iter().filter_map(|u| web_origin(u)).collect(),
         })
     }
 
@@ -370,28 +385,61 @@ impl Origin {
     /// The least loaded connected edge with room left (by viewers over capacity), or this
     /// server when there is none.
     pub fn place(&self, room: &str, own_url: &str) -> Placement {
-        let edges = lock(&self.edges);
-        let best = edges
-            .iter()
-            .filter_map(|(name, e)| Some((name, e, e.public_url.as_deref()?)))
-            .filter(|(_, e, _)| e.reported_at.is_some_and(|t| t.elapsed() < REPORT_STALE))
-            .filter(|(_, e, _)| e.capacity == 0 || e.viewers < e.capacity)
-            .min_by(|a, b| {
-                let load =
-                    |e: &EdgeState| u64::from(e.viewers) * 1000 / u64::from(e.capacity.max(1));
-                load(a.1).cmp(&load(b.1)).then(a.0.cmp(b.0))
-            });
-        match best {
-            Some((name, _, url)) => Placement {
-                node: name.clone(),
-                whep: format!("{}/whep/{room}", url.trim_end_matches('/')),
+        let candidates: Vec<Candidate> = {
+            let edges = lock(&self.edges);
+            edges
+                .iter()
+                .filter_map(|(name, e)| {
+                    Some(Candidate {
+                        name: name.clone(),
+                        url: e.public_url.clone()?,
+                        viewers: e.viewers,
+                        capacity: e.capacity,
+                        fresh: e.reported_at.is_some_and(|t| t.elapsed() < REPORT_STALE),
+                    })
+                })
+                .collect()
+        };
+        let whep = |url: &str| format!("{}/whep/{room}", url.trim_end_matches('/'));
+        match choose(&candidates, &self.allowed_urls) {
+            Some(c) => Placement {
+                node: c.name.clone(),
+                whep: whep(&c.url),
             },
             None => Placement {
                 node: "origin".into(),
-                whep: format!("{}/whep/{room}", own_url.trim_end_matches('/')),
+                whep: whep(own_url),
             },
         }
     }
+}
+
+/// An edge as placement weighs it.
+#[derive(Debug, Clone)]
+struct Candidate {
+    name: String,
+    url: String,
+    viewers: u32,
+    capacity: u32,
+    /// Its last load report is recent.
+    fresh: bool,
+}
+
+/// The least loaded edge (viewers over capacity; then by name) that reports, has room left
+/// and, when `allowed` is not empty, announces a URL of an allowed web origin.
+fn choose<'c>(candidates: &'c [Candidate], allowed: &[String]) -> Option<&'c Candidate> {
+    candidates
+        .iter()
+        .filter(|c| c.fresh)
+        .filter(|c| c.capacity == 0 || c.viewers < c.capacity)
+        .filter(|c| {
+            allowed.is_empty()
+                || web_origin(&c.url).is_some_and(|o| allowed.contains(&o))
+        })
+        .min_by(|a, b| {
+            let load = |c: &Candidate| u64::from(c.viewers) * 1000 / u64::from(c.capacity.max(1));
+            load(a).cmp(&load(b)).then(a.name.cmp(&b.name))
+        })
 }
 
 /// `scheme://host[:port]` of a URL, if it is an http(s) URL without odd characters (it goes
@@ -944,6 +992,48 @@ mod tests {
         assert_eq!(web_origin("ftp://x"), None);
         assert_eq!(web_origin("https://a b"), None);
         assert_eq!(web_origin("https://a;b"), None);
+    }
+
+    fn candidate(name: &str, url: &str, viewers: u32, capacity: u32, fresh: bool) -> Candidate {
+        Candidate {
+            name: name.into(),
+            url: url.into(),
+            viewers,
+            capacity,
+            fresh,
+        }
+    }
+
+    #[test]
+    fn placement_takes_the_least_loaded_reporting_edge_with_room_at_an_allowed_url() {
+        let edges = [
+            candidate("edge-1", "https://e1.example.org", 50, 100, true),
+            candidate("edge-2", "https://e2.example.org:8443", 30, 100, true),
+            candidate("edge-3", "https://e3.example.org", 0, 100, false),
+            candidate("edge-4", "https://e4.example.org", 10, 10, true),
+        ];
+        let pick = |allowed: &[&str]| {
+            let allowed: Vec<String> = allowed.iter().filter_map(|u| web_origin(u)).collect();
+            choose(&edges, &allowed).map(|c| c.name.clone())
+        };
+        // edge-3 stopped reporting, edge-4 is full: edge-2 carries the least.
+        assert_eq!(pick(&[]).as_deref(), Some("edge-2"));
+        // Only URLs the origin's configuration names: an edge announcing another is skipped.
+        assert_eq!(
+            pick(&["https://e1.example.org/"]).as_deref(),
+            Some("edge-1")
+        );
+        assert_eq!(
+            pick(&["https://e2.example.org"]),
+            None,
+            "the port is part of it"
+        );
+        // Equal load: by name, so placement is stable.
+        let tied = [
+            candidate("b", "https://b", 0, 0, true),
+            candidate("a", "https://a", 0, 0, true),
+        ];
+        assert_eq!(choose(&tied, &[]).map(|c| c.name.as_str()), Some("a"));
     }
 
     #[test]
