@@ -60,9 +60,10 @@ function activationToken(loc = location) {
 
 /**
  * Runs the account pages. `showScreen(name)` switches screens; `onEnter(token)` starts the
- * room client with an access token. Returns true when it took over the page (no invite link).
+ * room client with an access token, `onWatch(token)` the watch page (web/watch.js). Returns
+ * true when it took over the page (no invite link).
  */
-export function startAccount({ showScreen, onEnter }) {
+export function startAccount({ showScreen, onEnter, onWatch = null }) {
   let member = null;
 
   const renderStart = () => {
@@ -75,7 +76,9 @@ export function startAccount({ showScreen, onEnter }) {
       h('div', {},
         h('strong', { text: room.name }),
         h('span', { className: 'muted', text: ` · ${roleText(room.role)}` })),
-      smallButton(t('start.enter'), 'start-enter', () => enter(room.id), { className: 'primary' }))));
+      h('div', { className: 'start-room-actions' },
+        smallButton(t('start.watch'), 'start-watch', () => watch(room.id)),
+        smallButton(t('start.enter'), 'start-enter', () => enter(room.id), { className: 'primary' })))));
   };
 
   // Approved minutes of the member's rooms (the reports plugin).
@@ -111,6 +114,15 @@ export function startAccount({ showScreen, onEnter }) {
     if (!r) return void (errorEl.textContent = t('error.connection_failed'));
     if (!r.ok) return void (errorEl.textContent = apiError(r.body));
     onEnter(r.body.token, { media });
+  };
+  // Watch a room's stage (web/watch.js) with a fresh token; the token stays out of the URL.
+  const watch = async (roomId) => {
+    const errorEl = $('start-error');
+    errorEl.textContent = '';
+    const r = await postJson(`/api/account/rooms/${encodeURIComponent(roomId)}/token`).catch(() => null);
+    if (!r) return void (errorEl.textContent = t('error.connection_failed'));
+    if (!r.ok) return void (errorEl.textContent = apiError(r.body));
+    onWatch?.(r.body.token);
   };
   // Back to the start page, with the rooms as they are now (an admin may have seated us).
   const back = async () => {

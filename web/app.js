@@ -19,6 +19,7 @@ import { participantActions, renderLobby, wireLobby, wireActionMenus } from './m
 import { createBallotPanel } from './ballots.js';
 import { createChatPanel } from './chat.js';
 import { createNotesPanel } from './notes.js';
+import { startWatch, watchRequested } from './watch.js';
 
 const ROLE_ORDER = { admin: 0, moderator: 1, guest_speaker: 2, delegate: 3, observer: 4 };
 /** Join errors after which trying again with the same link cannot help. */
@@ -1400,10 +1401,27 @@ function start() {
   }
   if (!token || location.pathname.replace(/\/+$/, '') === '/activate') {
     // Members: sign in, activate, start page; entering a room hands over a fresh token.
-    startAccount({ showScreen, onEnter: enterWithToken });
+    startAccount({ showScreen, onEnter: enterWithToken, onWatch: (t) => enterWatch(t, { member: true }) });
+    return;
+  }
+  // `#token=…&watch=1`: only watch the stage (a watch-only invite, or a member's choice).
+  if (watchRequested()) {
+    enterWatch(token);
     return;
   }
   enterWithToken(token);
+}
+
+/** Watch the stage with an access token (web/watch.js); a member goes back to the start page. */
+function enterWatch(token, { member = false } = {}) {
+  const claims = decodeClaims(token);
+  if (!claims || isExpired(claims)) {
+    state.invalidKey = claims ? 'invite.expired' : 'invite.malformed';
+    showScreen('invalid');
+    renderInvalid();
+    return;
+  }
+  startWatch({ token, claims, showScreen, onLeave: member ? () => location.assign('/') : null });
 }
 
 /** Greet and preview with an access token (from an invite link or a member's start page). */
