@@ -108,11 +108,16 @@ panel("timeseries", "Keyframe requests and peer timeouts",
        (f"sum(rate(plenum_media_peer_timeouts_total[{RI}]))", "peer timeouts")], 16, 8, 8,
       unit="ops")
 y += 8
+panel("timeseries", "Media shards: load per shard",
+      "Each media worker's share of a core (plenum_media_shard_busy_microseconds_total{shard}: "
+      "time from waking to sleeping again): near 1 a shard is saturated and adds latency.",
+      [(f"rate(plenum_media_shard_busy_microseconds_total[{RI}]) / 1e6", "shard {{shard}}")],
+      0, 6, 7, unit="percentunit")
 panel("timeseries", "Media shards: cross-shard messages",
       "Messages between media shards per second (plenum_media_shard_messages_total): a room's "
-      "home shard hands its writes to the shards of subscribers on other cores. Plenum has no "
-      "per-shard label (yet), so this is the sum over all shards.",
-      [(f"sum(rate(plenum_media_shard_messages_total[{RI}]))", "messages")], 0, 12, 7, unit="ops")
+      "home shard hands its writes to the shards of subscribers on other cores (summed over "
+      "shards).",
+      [(f"sum(rate(plenum_media_shard_messages_total[{RI}]))", "messages")], 6, 6, 7, unit="ops")
 panel("timeseries", "Forwarded packets per participant",
       "Forwarded packets per second divided by media participants: the per-participant load "
       "that sizing figures are given in (docs/operations.md, Sizing).",

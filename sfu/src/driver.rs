@@ -190,11 +190,18 @@ async fn run(
     let udp_sent = metrics::counter!("plenum_media_udp_sent_total");
     let tcp_sent = metrics::counter!("plenum_media_tcp_sent_total");
     let tcp_dropped = metrics::counter!("plenum_media_tcp_dropped_total");
+    // This worker's share of a core: time from waking to going back to sleep.
+    let busy = metrics::counter!(
+        "plenum_media_shard_busy_microseconds_total",
+        "shard" => shard.id().to_string()
+    );
     debug!(shard = shard.id(), "media worker running");
     loop {
         let deadline = shard.poll_timeout(Instant::now());
+        let woke;
         tokio::select! {
             input = inputs.recv() => {
+                woke = Instant::now();
                 let Some(input) = input else { break };
                 // What else is waiting, up to a bound, before the shard flushes once.
                 let mut batch = std::iter::once(input)
@@ -207,6 +214,7 @@ async fn run(
             res = socket.readable() => match res {
                 Ok(()) => {
                     let now = Instant::now();
+                    woke = now;
                     match socket.try_recv_batch(|source, data| {
                         shard.handle_datagram(now, Protocol::Udp, source, data);
                     }) {
@@ -215,9 +223,12 @@ async fn run(
                         Err(e) => debug!("udp receive error: {e}"),
                     }
                 }
-                Err(e) => debug!("udp receive error: {e}"),
+                Err(e) => {
+                    woke = Instant::now();
+                    debug!("udp receive error: {e}");
+                }
             },
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = tokio::time::sleep_until(deadline.into()) => woke = Instant::now(),
         }
         shard.handle_timeout(Instant::now());
         shard.take_transmits(&mut out);
@@ -247,6 +258,7 @@ async fn run(
                 let _ = peer.send(Input::Message(msg));
             }
         }
+        busy.increment(woke.elapsed().as_micros() as u64);
     }
     debug!(shard = shard.id(), "media worker stopped");
 }

@@ -370,12 +370,14 @@ impl Origin {
         }
     }
 
-    /// The web origins (`scheme://host[:port]`) of the connected edges: the client's pages
-    /// may talk to them (CSP `connect-src`).
+    /// The web origins (`scheme://host[:port]`) of the configured and the connected edges:
+    /// the client's pages may talk to them (CSP `connect-src`). With `[cluster] edge_urls` a
+    /// page also reaches an edge that connects after it was loaded.
     pub fn edge_origins(&self) -> Vec<String> {
         let mut v: Vec<String> = lock(&self.edges)
             .values()
             .filter_map(|e| web_origin(e.public_url.as_deref()?))
+            .chain(self.allowed_urls.iter().cloned())
             .collect();
         v.sort();
         v.dedup();
