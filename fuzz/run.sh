@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(ws_command sdp_offer rfc4571 csv_import)
+[ ${#targets[@]} -gt 0 ] || targets=(ws_command sdp_offer rfc4571 csv_import ballot cluster_wire)
 for t in "${targets[@]}"; do
   echo "== $t: ${seconds}s"
   # No sanitizer: the code is safe Rust (its C dependencies are not what is under test);

@@ -150,3 +150,65 @@ pub fn csv_import(data: &[u8]) {
     assert!(left.is_empty(), "nobody was stored, so nobody leaves");
     assert!(upserts.len() <= parsed.rows.len());
 }
+
+/// A verifiable poll's inputs as the server and `plenum-verify` read them: a ballot
+/// (`cast_ballot`), a partial decryption (`dkg_decrypt`), a whole board export. The fixed
+/// context is the shared test vectors' election (a real header, committee and tally), so
+/// that well-formed inputs reach every proof check. A ballot that verifies has the tracker of
+/// its bytes; everything else is refused with a code.
+pub fn ballot(data: &[u8]) {
+    use plenum_ballot_crypto::ballot::{Ballot, verify_ballot};
+    use plenum_ballot_crypto::board::{Board, BoardExport, verify_board};
+    use plenum_ballot_crypto::tally::{PartialDecryption, verify_partial_decryption};
+    static BOARD: OnceLock<Board> = OnceLock::new();
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let board = BOARD.get_or_init(|| {
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../../ballot-crypto/vectors/election.json"))
+                .unwrap_or_else(|e| panic!("the vectors parse: {e}"));
+        let export: BoardExport = serde_json::from_value(vectors["board"].clone())
+            .unwrap_or_else(|e| panic!("the vectors' board parses: {e}"));
+        Board::restore(&export, 0).unwrap_or_else(|e| panic!("the vectors' board holds: {e}"))
+    });
+    let (Some(poll), Some(sums)) = (board.poll(), board.tally_ciphertexts()) else {
+        panic!("the vectors' board is tallied");
+    };
+    if let Ok(ballot) = serde_json::from_str::<Ballot>(text) {
+        match verify_ballot(poll, &ballot) {
+            Ok(v) => assert_eq!(v.tracker, ballot.tracker(), "the tracker is the bytes'"),
+            Err(e) => assert!(!e.code().is_empty()),
+        }
+    }
+    if let Ok(pd) = serde_json::from_str::<PartialDecryption>(text) {
+        let _ = verify_partial_decryption(poll, sums, &pd);
+    }
+    if let Ok(export) = BoardExport::from_json(text)
+        && let Ok(summary) = verify_board(&export)
+    {
+        assert_eq!(summary.entries, export.entries.len());
+    }
+}
+
+/// What an edge reads from its origin and an origin from its edges (docs/cluster.md): a
+/// datagram as a relayed packet, and the control stream's bytes as length-prefixed frames.
+/// A packet that decodes encodes to the same bytes; a control frame that decodes encodes to
+/// a frame that decodes to the same message.
+pub fn cluster_wire(data: &[u8]) {
+    use plenum_cluster::{Control, RelayPacket};
+    if let Ok(packet) = RelayPacket::decode(bytes::Bytes::copy_from_slice(data)) {
+        let mut again = Vec::with_capacity(data.len());
+        packet.encode(&mut again);
+        assert_eq!(again, data, "a decoded packet encodes to its bytes");
+    }
+    let mut rest = data;
+    while let Ok(Some((control, used))) = Control::decode_frame(rest) {
+        assert!(used > 0 && used <= rest.len(), "a frame consumes what it read");
+        if let Ok(frame) = control.encode_frame() {
+            let back = Control::decode_frame(&frame).ok().flatten().map(|(c, _)| c);
+            assert_eq!(back, Some(control), "a control message survives a round trip");
+        }
+        rest = &rest[used..];
+    }
+}

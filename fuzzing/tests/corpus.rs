@@ -61,3 +61,13 @@ fn rfc4571() {
 fn csv_import() {
     replay("csv_import", plenum_fuzzing::csv_import);
 }
+
+#[test]
+fn ballot() {
+    replay("ballot", plenum_fuzzing::ballot);
+}
+
+#[test]
+fn cluster_wire() {
+    replay("cluster_wire", plenum_fuzzing::cluster_wire);
+}
