@@ -20,4 +20,27 @@ for name in PLENUM_METRICS__TOKEN PLENUM_TURN__SECRET PLENUM_DATABASE__URL PLENU
         unset "${name}_FILE"
     fi
 done
+# [cluster] origin is an IP address and port, but in compose and Kubernetes the origin has a
+# name (a Service's DNS name, whose ClusterIP stays as long as the Service). So a name in
+# PLENUM_CLUSTER__ORIGIN=NAME:PORT is resolved here, once, at the start (IPv4). Unresolvable:
+# the server stops (its restart policy tries again); other commands run without the setting.
+origin=${PLENUM_CLUSTER__ORIGIN:-}
+host=${origin%:*}
+case "$host" in
+    "$origin"|*[!0-9.]*) is_name=yes ;;
+    *) is_name=no ;;
+esac
+case "$host" in "$origin"|\[*) is_name=no ;; esac
+if [ -n "$origin" ] && [ "$is_name" = yes ]; then
+    addr=$(getent ahostsv4 "$host" | { read -r a _ && echo "$a"; } || true)
+    if [ -n "$addr" ]; then
+        export PLENUM_CLUSTER__ORIGIN="$addr:${origin##*:}"
+        echo "plenum (container): cluster origin $host is $addr" >&2
+    elif [ "${1:-serve}" = serve ]; then
+        echo "plenum (container): cannot resolve the cluster origin $host" >&2
+        exit 1
+    else
+        unset PLENUM_CLUSTER__ORIGIN
+    fi
+fi
 exec /usr/libexec/plenum/plenum "$@"
