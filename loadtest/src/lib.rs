@@ -12,12 +12,14 @@
 //! - [`scenario`] — load scenarios as TOML files;
 //! - [`runner`] — ramps a scenario up, rotates speakers, samples the server;
 //! - [`server`] — the server under test: spawned or remote, `/proc` and `/metrics` readings;
+//! - [`cascade`] — an origin and its edge nodes spawned for a run, the origin's placement;
 //! - [`report`] — terminal table, JSON and a self-contained HTML page;
 //! - [`janus`], [`compare`] — the same livestream load against Janus VideoRoom;
 //! - [`whip`] — WHIP ingest and WHEP viewing clients.
 //!
 //! Used by the server's integration tests and by the `plenum-loadtest` binary.
 
+pub mod cascade;
 pub mod compare;
 pub mod janus;
 pub mod participant;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use plenum_loadtest::cascade::{NodeInfo, SpawnedCluster};
 use plenum_loadtest::compare::{JanusRun, run_janus};
 use plenum_loadtest::runner::{RunOptions, run};
 use plenum_loadtest::scenario::Scenario;
@@ -92,6 +93,9 @@ struct Cli {
     janus_bind_ip: IpAddr,
 }
 
+/// The room the invites are for (`plenum invite --room demo`).
+const ROOM: &str = "demo";
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(true) => ExitCode::SUCCESS,
@@ -156,8 +160,62 @@ fn real_main() -> Result<bool> {
     }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let mut _spawned = None;
+    let mut _cluster = None;
+    let mut edges: Vec<NodeInfo> = Vec::new();
     let (url, ca_pem, tokens, pid, metrics_token) = match (&cli.server, &cli.url) {
+        (Some(bin), _) if scenario.edges > 0 => {
+            // The server as the origin of a cascade with its edges (docs/cluster.md).
+            let cluster = SpawnedCluster::start(
+                bin,
+                &cli.bind_ip.to_string(),
+                cli.server_cpus.as_ref().map(|c| c.0.as_slice()),
+                scenario.edges,
+            )
+            .map_err(anyhow::Error::msg)?;
+            let mut tokens = Vec::new();
+            for g in &scenario.groups {
+                tokens.push(
+                    cluster
+                        .origin
+                        .tokens(&g.name, &g.role, g.count)
+                        .map_err(anyhow::Error::msg)?,
+                );
+            }
+            let probe = tokens
+                .iter()
+                .flatten()
+                .next()
+                .context("the scenario has no participants")?;
+            runtime
+                .block_on(cluster.wait_for_edges(ROOM, probe, std::time::Duration::from_secs(30)))
+                .map_err(anyhow::Error::msg)?;
+            let origin = cluster.origin_info().map_err(anyhow::Error::msg)?;
+            edges = cluster.edge_infos().map_err(anyhow::Error::msg)?;
+            if !cli.quiet {
+                eprintln!(
+                    "plenum-loadtest: origin {} (pid {}), edges {}",
+                    origin.url,
+                    origin.pid.unwrap_or(0),
+                    edges
+                        .iter()
+                        .map(|e| format!("{} {} (pid {})", e.name, e.url, e.pid.unwrap_or(0)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            _cluster = Some(cluster);
+            (
+                origin.url,
+                origin.ca_pem,
+                tokens,
+                origin.pid,
+                origin.metrics_token,
+            )
+        }
         (Some(bin), _) => {
             let server = SpawnedServer::start(
                 bin,
@@ -182,6 +240,9 @@ fn real_main() -> Result<bool> {
             );
             _spawned = Some(server);
             out
+        }
+        (None, Some(_)) if scenario.edges > 0 => {
+            bail!("a scenario with edges needs --server (the load tester starts the cascade)")
         }
         (None, Some(url)) => {
             let ca = std::fs::read(cli.ca.as_ref().context("--ca is required with --url")?)?;
@@ -208,9 +269,6 @@ fn real_main() -> Result<bool> {
         (None, None) => bail!("give --server BIN or --url URL"),
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let janus = cli.janus_api.zip(cli.janus_pid).map(|(api, pid)| JanusRun {
         api,
         pid,
@@ -230,6 +288,8 @@ fn real_main() -> Result<bool> {
         server_pid: pid,
         bind_ip: cli.bind_ip,
         progress: !cli.quiet,
+        room: ROOM.to_owned(),
+        edges,
     }));
     print!("{}", report.table());
     if let Some(path) = &cli.json {
@@ -240,6 +300,7 @@ fn real_main() -> Result<bool> {
     }
     if let Some(j) = janus {
         drop(_spawned.take()); // stop Plenum: the machine belongs to Janus now
+        drop(_cluster.take());
         let figures = runtime
             .block_on(run_janus(&j))
             .map_err(anyhow::Error::msg)?;

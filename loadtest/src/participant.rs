@@ -62,7 +62,15 @@ pub struct ParticipantConfig {
     /// Keep the arrival time and size of every UDP datagram (before any bottleneck), for
     /// tests of the server's sending profile ([`MediaSession::arrivals`]).
     pub record_arrivals: bool,
+    /// Keep, per receive slot, the latency of every frame by its send timestamp (the last
+    /// packet's; audio: one packet a frame), so that the same frame can be compared at two
+    /// receivers ([`MediaSession::frame_latencies`]).
+    pub record_frame_latencies: bool,
 }
+
+/// Per receive slot: send timestamp (µs since the epoch) → latency (µs) of the frame's last
+/// packet to arrive, and whether the frame is a keyframe.
+type FrameLatencies = Arc<Mutex<HashMap<Mid, HashMap<u64, (u64, bool)>>>>;
 
 /// (Unix time in µs, bytes) of every datagram that arrived, shared with the media task.
 type Arrivals = Arc<Mutex<Vec<(u64, usize)>>>;
@@ -103,6 +111,7 @@ impl ParticipantConfig {
             transport: Transport::Udp,
             downlink_bps: None,
             record_arrivals: false,
+            record_frame_latencies: false,
         }
     }
 }
@@ -351,6 +360,7 @@ fn rtc_config() -> RtcConfig {
 pub struct MediaSession {
     stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
     arrivals: Option<Arrivals>,
+    frames: Option<FrameLatencies>,
     connected: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -386,6 +396,9 @@ impl MediaSession {
         let arrivals = config
             .record_arrivals
             .then(|| Arc::new(Mutex::new(Vec::new())));
+        let frames = config
+            .record_frame_latencies
+            .then(|| Arc::new(Mutex::new(HashMap::new())));
         let mut socket = socket;
         if arrivals.is_some() {
             socket.enable_timestamps();
@@ -414,12 +427,14 @@ impl MediaSession {
                 .collect(),
             seq: HashMap::new(),
             stats: stats.clone(),
+            frames: frames.clone(),
             connected: connected_tx,
         };
         let task = tokio::spawn(media.run(stop_rx));
         Ok(Self {
             stats,
             arrivals,
+            frames,
             connected,
             stop,
             task: Some(task),
@@ -432,6 +447,28 @@ impl MediaSession {
         self.arrivals.as_ref().map_or_else(Vec::new, |a| {
             a.lock().unwrap_or_else(|e| e.into_inner()).clone()
         })
+    }
+
+    /// (send timestamp, latency µs of its last packet, keyframe) of every frame received on
+    /// the slot named `slot` with a send timestamp in `sent` (µs since the epoch), when the
+    /// config asked to record them.
+    pub fn frame_latencies(&self, slot: &str, sent: std::ops::Range<u64>) -> Vec<(u64, u64, bool)> {
+        let Some(frames) = &self.frames else {
+            return Vec::new();
+        };
+        let mid = {
+            let s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+            s.iter().find(|(_, v)| v.slot == slot).map(|(m, _)| *m)
+        };
+        let frames = frames.lock().unwrap_or_else(|e| e.into_inner());
+        mid.and_then(|m| frames.get(&m))
+            .map(|f| {
+                f.iter()
+                    .filter(|(t, _)| sent.contains(t))
+                    .map(|(t, (l, k))| (*t, *l, *k))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Wait until ICE and DTLS are up (or `timeout` passes). Returns whether it connected.
@@ -488,6 +525,7 @@ struct Media {
     /// Next sequence number per (mid, rid).
     seq: HashMap<(Mid, Option<String>), u64>,
     stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
+    frames: Option<FrameLatencies>,
     connected: watch::Sender<bool>,
 }
 
@@ -688,7 +726,19 @@ impl Media {
             Some((first, high)) => (first.min(seq), high.max(seq)),
         });
         if let Some(sent) = send_timestamp(&p.payload) {
-            s.latency_us.record(unix_micros().saturating_sub(sent));
+            let latency = unix_micros().saturating_sub(sent);
+            s.latency_us.record(latency);
+            drop(stats);
+            if let Some(frames) = &self.frames {
+                let mut frames = frames.lock().unwrap_or_else(|e| e.into_inner());
+                let (l, k) = frames
+                    .entry(mid)
+                    .or_default()
+                    .entry(sent)
+                    .or_insert((0, false));
+                *l = (*l).max(latency);
+                *k |= keyframe;
+            }
         }
     }
 

@@ -108,6 +108,222 @@ pub struct Report {
     pub loadtester_cpu_pct: f64,
     /// Per-second samples.
     pub series: Vec<Sample>,
+    /// An origin with edges: what each node did and the latency a cascade hop adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cascade: Option<CascadeFigures>,
+}
+
+/// One node of a cascade during the measurement window.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeFigures {
+    /// `origin`, `edge-a`, ….
+    pub node: String,
+    /// The load tester's WHEP viewers watching there.
+    pub viewers: usize,
+    /// RTP packets in per second (at an edge: what arrived from the origin).
+    pub received_pps: f64,
+    /// RTP packets relayed to edges per second (`plenum_media_rtp_relayed_total`; one per
+    /// packet and edge).
+    pub relayed_pps: f64,
+    /// RTP packets forwarded to viewers and participants per second
+    /// (`plenum_media_rtp_forwarded_total`).
+    pub forwarded_pps: f64,
+    /// Process CPU, percent of one core.
+    pub cpu_pct: Option<f64>,
+    /// Process CPU per relayed packet, µs (all of the process's CPU, whatever it did).
+    pub cpu_us_per_relayed_packet: Option<f64>,
+    /// Process CPU per forwarded packet, µs (all of the process's CPU).
+    pub cpu_us_per_forwarded_packet: Option<f64>,
+    /// Process CPU per packet sent either way (relayed + forwarded), µs.
+    pub cpu_us_per_sent_packet: Option<f64>,
+    /// Resident memory at the end.
+    pub rss_mib: Option<f64>,
+}
+
+/// One-way latency of one slot kind at one kind of viewer, over the measurement window.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LatencyFigures {
+    /// Viewers counted.
+    pub viewers: usize,
+    /// Packets with a send timestamp in the window.
+    pub packets: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 95th percentile, ms.
+    pub p95_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Largest, ms.
+    pub max_ms: f64,
+}
+
+impl LatencyFigures {
+    /// The figures of a histogram of µs.
+    pub fn of(viewers: usize, h: &hdrhistogram::Histogram<u64>) -> Self {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Self {
+            viewers,
+            packets: h.len(),
+            p50_ms: ms(0.5),
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+            max_ms: h.max() as f64 / 1000.0,
+        }
+    }
+
+    /// What `self` (behind one more hop) adds to `direct`, percentile by percentile.
+    pub fn added_to(&self, direct: &LatencyFigures) -> HopFigures {
+        HopFigures {
+            p50_ms: self.p50_ms - direct.p50_ms,
+            p95_ms: self.p95_ms - direct.p95_ms,
+            p99_ms: self.p99_ms - direct.p99_ms,
+        }
+    }
+}
+
+/// Latency one cascade hop adds: edge viewers' percentiles minus those of viewers at the
+/// origin in the same run (a difference of percentiles, not a percentile of per-packet
+/// differences).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HopFigures {
+    /// ms.
+    pub p50_ms: f64,
+    /// ms.
+    pub p95_ms: f64,
+    /// ms.
+    pub p99_ms: f64,
+}
+
+/// A cascade's figures (`edges > 0` in the scenario).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CascadeFigures {
+    /// The origin (the server of the main figures).
+    pub origin: NodeFigures,
+    /// The edges.
+    pub edges: Vec<NodeFigures>,
+    /// Stage latency at viewers placed on edges.
+    pub stage_at_edges: LatencyFigures,
+    /// Stage latency at WHEP viewers at the origin.
+    pub stage_at_origin: LatencyFigures,
+    /// What the hop adds to the stage: percentiles at the edges minus at the origin.
+    pub stage_hop: HopFigures,
+    /// What the hop adds to the stage, frame by frame (ms): an edge viewer's latency of a
+    /// frame minus the median latency of the same frame at the origin's viewers.
+    pub stage_hop_per_frame: Percentiles,
+    /// The same for keyframes only (every 3 s; a 720p keyframe is dozens of packets).
+    pub stage_hop_keyframes: Percentiles,
+    /// The same for the other frames.
+    pub stage_hop_other_frames: Percentiles,
+    /// Audio latency at viewers placed on edges.
+    pub audio_at_edges: LatencyFigures,
+    /// Audio latency at WHEP viewers at the origin.
+    pub audio_at_origin: LatencyFigures,
+    /// What the hop adds to the audio: percentiles at the edges minus at the origin.
+    pub audio_hop: HopFigures,
+    /// What the hop adds to the audio, packet by packet (ms), as for the stage.
+    pub audio_hop_per_frame: Percentiles,
+    /// Stage width (last keyframe) → viewers, at the edges.
+    pub stage_widths_at_edges: Vec<(u16, usize)>,
+    /// Stage width (last keyframe) → viewers, at the origin.
+    pub stage_widths_at_origin: Vec<(u16, usize)>,
+}
+
+impl CascadeFigures {
+    fn rows(&self) -> Vec<(String, String)> {
+        let node = |n: &NodeFigures| {
+            format!(
+                "{} viewers; in {:.0} pkt/s, relayed {:.0} pkt/s, forwarded {:.0} pkt/s; CPU {} %; \
+                 µs per relayed {}, per forwarded {}, per sent {}; RSS {} MiB",
+                n.viewers,
+                n.received_pps,
+                n.relayed_pps,
+                n.forwarded_pps,
+                opt(n.cpu_pct, 1),
+                opt(n.cpu_us_per_relayed_packet, 2),
+                opt(n.cpu_us_per_forwarded_packet, 2),
+                opt(n.cpu_us_per_sent_packet, 2),
+                opt(n.rss_mib, 1),
+            )
+        };
+        let lat = |l: &LatencyFigures| {
+            format!(
+                "{:.2} / {:.2} / {:.2} ms (max {:.1}; {} viewers, {} pkts)",
+                l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.viewers, l.packets
+            )
+        };
+        // Without viewers on both sides there is nothing to compare.
+        let compared = self.stage_at_origin.viewers > 0 && self.stage_at_edges.viewers > 0;
+        let hop = |h: &HopFigures| {
+            if !compared {
+                return "n/a (no WHEP viewers at the origin or at the edges)".to_owned();
+            }
+            format!("{:+.2} / {:+.2} / {:+.2} ms", h.p50_ms, h.p95_ms, h.p99_ms)
+        };
+        let per_frame = |p: &Percentiles| {
+            if !compared {
+                return "n/a".to_owned();
+            }
+            format!(
+                "{:+.2} / {:+.2} / {:+.2} ms ({} frames at edge viewers, {} not at the origin's)",
+                p.p50, p.p95, p.p99, p.count, p.missing
+            )
+        };
+        let widths = |w: &[(u16, usize)]| {
+            w.iter()
+                .map(|(w, n)| format!("{w} px: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut rows = vec![(format!("node {}", self.origin.node), node(&self.origin))];
+        for e in &self.edges {
+            rows.push((format!("node {}", e.node), node(e)));
+        }
+        rows.extend([
+            (
+                "stage at edges p50/p95/p99".into(),
+                lat(&self.stage_at_edges),
+            ),
+            (
+                "stage at origin p50/p95/p99".into(),
+                lat(&self.stage_at_origin),
+            ),
+            ("stage: hop adds".into(), hop(&self.stage_hop)),
+            (
+                "stage: hop adds, per frame".into(),
+                per_frame(&self.stage_hop_per_frame),
+            ),
+            (
+                "  keyframes / other frames".into(),
+                format!(
+                    "{} / {}",
+                    per_frame(&self.stage_hop_keyframes),
+                    per_frame(&self.stage_hop_other_frames)
+                ),
+            ),
+            (
+                "audio at edges p50/p95/p99".into(),
+                lat(&self.audio_at_edges),
+            ),
+            (
+                "audio at origin p50/p95/p99".into(),
+                lat(&self.audio_at_origin),
+            ),
+            ("audio: hop adds".into(), hop(&self.audio_hop)),
+            (
+                "audio: hop adds, per packet".into(),
+                per_frame(&self.audio_hop_per_frame),
+            ),
+            (
+                "stage widths at edges / origin".into(),
+                format!(
+                    "{} / {}",
+                    widths(&self.stage_widths_at_edges),
+                    widths(&self.stage_widths_at_origin)
+                ),
+            ),
+        ]);
+        rows
+    }
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -186,6 +402,9 @@ impl Report {
                 format!("{:.0} % of one core", self.loadtester_cpu_pct),
             ),
         ]);
+        if let Some(c) = &self.cascade {
+            rows.extend(c.rows());
+        }
         rows
     }
 
@@ -351,9 +570,36 @@ mod tests {
                 server_cpu_pct: 3.0,
                 server_rss_mib: 10.0,
             }],
+            cascade: Some(CascadeFigures {
+                origin: NodeFigures {
+                    node: "origin".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
         };
         let html = r.html();
         assert!(html.contains("x&lt;y") && html.contains("<svg"));
         assert!(!html.contains("http://") && !html.contains("https://"));
+        assert!(html.contains("node origin") && html.contains("stage: hop adds"));
+    }
+
+    #[test]
+    fn the_hop_is_the_difference_of_percentiles() {
+        let mut direct = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        let mut edge = direct.clone();
+        for us in 1..=1000u64 {
+            direct.record(us * 10).unwrap(); // 0.01 … 10 ms
+            edge.record(us * 10 + 2000).unwrap(); // 2 ms later
+        }
+        let (d, e) = (
+            LatencyFigures::of(4, &direct),
+            LatencyFigures::of(100, &edge),
+        );
+        assert_eq!((d.viewers, d.packets), (4, 1000));
+        let hop = e.added_to(&d);
+        for v in [hop.p50_ms, hop.p95_ms, hop.p99_ms] {
+            assert!((v - 2.0).abs() < 0.02, "{hop:?}");
+        }
     }
 }

@@ -8,11 +8,15 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::participant::{Latency, Participant, ParticipantConfig};
-use crate::report::{Percentiles, Report, Sample, SlotKindFigures};
-use crate::scenario::{Scenario, TalkMode};
+use crate::cascade::{NodeInfo, placement};
+use crate::participant::{Latency, Participant, ParticipantConfig, SlotStats};
+use crate::report::{
+    CascadeFigures, LatencyFigures, NodeFigures, Percentiles, Report, Sample, SlotKindFigures,
+};
+use crate::scenario::{Scenario, TalkMode, Via, WatchAt};
 use crate::server::{Counters, ProcSample, proc_sample, scrape};
 use crate::synth::Talk;
+use crate::whip::{HttpSession, whep_view};
 
 /// Everything a run needs.
 #[derive(Debug, Clone)]
@@ -33,13 +37,112 @@ pub struct RunOptions {
     pub bind_ip: IpAddr,
     /// Show a progress bar.
     pub progress: bool,
+    /// The room (the invites' room): WHEP viewers watch `/whep/{room}`.
+    pub room: String,
+    /// Edge nodes of the server (which is then their origin): sampled like the server, and
+    /// where placement may send WHEP viewers. Empty: no cascade.
+    pub edges: Vec<NodeInfo>,
+}
+
+impl RunOptions {
+    /// The server as a node (`origin`).
+    fn origin(&self) -> NodeInfo {
+        NodeInfo {
+            name: crate::cascade::ORIGIN.to_owned(),
+            url: self.base_url.clone(),
+            ca_pem: self.ca_pem.clone(),
+            metrics_token: self.metrics_token.clone(),
+            pid: self.server_pid,
+        }
+    }
+}
+
+/// A synthetic client of the run.
+#[derive(Debug)]
+enum Client {
+    /// A participant of the full protocol.
+    Ws(Participant),
+    /// A WHEP viewer at `node`.
+    Whep {
+        session: Box<HttpSession>,
+        node: String,
+    },
+}
+
+impl Client {
+    fn all_stats(&self) -> Vec<SlotStats> {
+        match self {
+            Client::Ws(p) => p.all_stats(),
+            Client::Whep { session, .. } => session.media.all_stats(),
+        }
+    }
+
+    /// The node a WHEP viewer watches at.
+    fn whep_node(&self) -> Option<&str> {
+        match self {
+            Client::Ws(_) => None,
+            Client::Whep { node, .. } => Some(node),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Client::Ws(p) => p.stop().await,
+            Client::Whep { session, .. } => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), session.delete()).await;
+                session.media.stop().await;
+            }
+        }
+    }
 }
 
 struct Joined {
-    participant: Option<Participant>,
+    participant: Option<Client>,
     error: Option<String>,
     started: Instant,
     expects_stage: bool,
+    /// A WHEP viewer sent to wherever placement said (else at the origin).
+    placed: bool,
+}
+
+/// Join one WHEP viewer: at the origin, or (`placed`) where the origin's placement sends it.
+async fn join_whep(
+    mut cfg: ParticipantConfig,
+    room: &str,
+    placed: bool,
+    origin: &NodeInfo,
+    nodes: &[NodeInfo],
+) -> Result<Client, String> {
+    let node = if placed {
+        let place = placement(&origin.url, &origin.ca_pem, room, &cfg.token).await?;
+        nodes
+            .iter()
+            .chain(std::iter::once(origin))
+            .find(|n| n.name == place.node)
+            .ok_or_else(|| {
+                format!(
+                    "placement sent the viewer to an unknown node {} ({})",
+                    place.node, place.base_url
+                )
+            })?
+    } else {
+        origin
+    };
+    cfg.base_url = node.url.clone();
+    cfg.origin = node.url.clone();
+    cfg.ca_pem = Some(node.ca_pem.clone());
+    let mut session = whep_view(&cfg, room).await.map_err(|e| e.to_string())?;
+    if !session.media.wait_connected(Duration::from_secs(20)).await {
+        session.media.stop().await;
+        return Err(format!(
+            "WHEP at {}: ICE/DTLS did not connect within 20 s",
+            node.name
+        ));
+    }
+    Ok(Client::Whep {
+        session: Box::new(session),
+        node: node.name.clone(),
+    })
 }
 
 /// Run the scenario against the server.
@@ -68,6 +171,7 @@ pub async fn run(opts: RunOptions) -> Report {
     let mut n = 0usize;
     let mut turn_count = 0usize;
     let mut mode_set = false;
+    let nodes = Arc::new((opts.origin(), opts.edges.clone()));
     for (gi, group) in sc.groups.iter().enumerate() {
         for i in 0..group.count {
             let Some(token) = opts.tokens.get(gi).and_then(|t| t.get(i)).cloned() else {
@@ -96,24 +200,44 @@ pub async fn run(opts: RunOptions) -> Report {
                     }
                 }
             };
+            // Frame by frame, edge viewers are compared with those at the origin.
+            cfg.record_frame_latencies = group.via == Via::Whep && !opts.edges.is_empty();
             let expects_stage = !group.pin_stage;
+            let via = group.via;
+            let placed = group.at == WatchAt::Placement;
+            let room = opts.room.clone();
+            let nodes = nodes.clone();
             let at = start + ramp_step * n as u32;
             let bar = bar.clone();
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep_until(at.into()).await;
                 let started = Instant::now();
-                let joined =
-                    tokio::time::timeout(Duration::from_secs(30), Participant::join(cfg)).await;
-                let result = match joined {
-                    Ok(Ok(mut p)) => {
-                        if p.wait_connected(Duration::from_secs(20)).await {
-                            Ok(p)
-                        } else {
-                            Err("ICE/DTLS did not connect within 20 s".to_owned())
+                let result = match via {
+                    Via::Ws => {
+                        let joined =
+                            tokio::time::timeout(Duration::from_secs(30), Participant::join(cfg))
+                                .await;
+                        match joined {
+                            Ok(Ok(mut p)) => {
+                                if p.wait_connected(Duration::from_secs(20)).await {
+                                    Ok(Client::Ws(p))
+                                } else {
+                                    Err("ICE/DTLS did not connect within 20 s".to_owned())
+                                }
+                            }
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(_) => Err("join timed out".to_owned()),
                         }
                     }
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("join timed out".to_owned()),
+                    Via::Whep => {
+                        let (origin, edges) = (&nodes.0, &nodes.1);
+                        tokio::time::timeout(
+                            Duration::from_secs(30),
+                            join_whep(cfg, &room, placed, origin, edges),
+                        )
+                        .await
+                        .unwrap_or_else(|_| Err("WHEP join timed out".to_owned()))
+                    }
                 };
                 bar.inc(1);
                 let (participant, error) = match result {
@@ -125,6 +249,7 @@ pub async fn run(opts: RunOptions) -> Report {
                     error,
                     started,
                     expects_stage,
+                    placed: via == Via::Whep && placed,
                 })
             }));
             n += 1;
@@ -142,8 +267,21 @@ pub async fn run(opts: RunOptions) -> Report {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let self_pid = std::process::id();
     let first = sample(&opts, self_pid).await;
+    let window_from = crate::synth::unix_micros();
+    let window_start: Vec<Vec<SlotStats>> = if opts.edges.is_empty() {
+        Vec::new()
+    } else {
+        joined
+            .iter()
+            .map(|j| {
+                j.participant
+                    .as_ref()
+                    .map_or_else(Vec::new, Client::all_stats)
+            })
+            .collect()
+    };
     let mut series = Vec::new();
-    let mut last = first;
+    let mut last = first.clone();
     let measure_start = Instant::now();
     let turns = turn_count.max(1);
     let mut next_turn = measure_start + Duration::from_secs(sc.speaker_change_secs.max(1));
@@ -166,34 +304,269 @@ pub async fn run(opts: RunOptions) -> Report {
         bar.inc(1);
     }
     let end = last;
+    // Frames sent in the last second may still be on their way to some viewers.
+    let window_sent = window_from..crate::synth::unix_micros().saturating_sub(1_000_000);
     bar.finish_and_clear();
 
-    let report = build_report(&opts, &joined, rss_before, &first, &end, series);
-    for j in joined {
-        if let Some(p) = j.participant {
-            p.stop().await;
-        }
+    let mut report = build_report(&opts, &joined, rss_before, &first, &end, series);
+    if !opts.edges.is_empty() {
+        report.cascade = Some(cascade_figures(
+            &opts,
+            &joined,
+            &window_start,
+            window_sent,
+            &first,
+            &end,
+        ));
     }
+    futures_util::future::join_all(
+        joined
+            .into_iter()
+            .filter_map(|j| j.participant)
+            .map(Client::stop),
+    )
+    .await;
     report
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Snapshot {
     at: Instant,
     counters: Counters,
     server: ProcSample,
     tester: ProcSample,
+    /// Each edge's counters and process, in `opts.edges` order.
+    edges: Vec<(Counters, ProcSample)>,
 }
 
 async fn sample(opts: &RunOptions, self_pid: u32) -> Snapshot {
     let counters = scrape(&opts.base_url, &opts.ca_pem, &opts.metrics_token)
         .await
         .unwrap_or_default();
+    let server = opts.server_pid.and_then(proc_sample).unwrap_or_default();
+    let mut edges = Vec::with_capacity(opts.edges.len());
+    for e in &opts.edges {
+        let c = scrape(&e.url, &e.ca_pem, &e.metrics_token)
+            .await
+            .unwrap_or_default();
+        edges.push((c, e.pid.and_then(proc_sample).unwrap_or_default()));
+    }
     Snapshot {
         at: Instant::now(),
         counters,
-        server: opts.server_pid.and_then(proc_sample).unwrap_or_default(),
+        server,
         tester: proc_sample(self_pid).unwrap_or_default(),
+        edges,
+    }
+}
+
+/// One node's figures between two snapshots of it.
+fn node_figures(
+    name: &str,
+    viewers: usize,
+    have_pid: bool,
+    secs: f64,
+    (c0, p0): (&Counters, &ProcSample),
+    (c1, p1): (&Counters, &ProcSample),
+) -> NodeFigures {
+    let relayed = c1.relayed - c0.relayed;
+    let forwarded = c1.forwarded - c0.forwarded;
+    let cpu = p1.cpu_secs - p0.cpu_secs;
+    let per = |packets: f64| (have_pid && packets > 0.0).then(|| cpu * 1e6 / packets);
+    NodeFigures {
+        node: name.to_owned(),
+        viewers,
+        received_pps: (c1.received - c0.received) / secs,
+        relayed_pps: relayed / secs,
+        forwarded_pps: forwarded / secs,
+        cpu_pct: have_pid.then_some(cpu / secs * 100.0),
+        cpu_us_per_relayed_packet: per(relayed),
+        cpu_us_per_forwarded_packet: per(forwarded),
+        cpu_us_per_sent_packet: per(relayed + forwarded),
+        rss_mib: have_pid.then_some(p1.rss_bytes as f64 / 1048576.0),
+    }
+}
+
+/// Latency histograms of one slot over the window: at the end minus at the start.
+#[derive(Default)]
+struct WindowLatency {
+    viewers: usize,
+    hist: Latency,
+}
+
+impl WindowLatency {
+    fn add(&mut self, end: &SlotStats, start: Option<&SlotStats>) {
+        let mut h = end.latency_us.0.clone();
+        if let Some(s) = start {
+            // Counts only grow: the start is contained in the end.
+            let _ = h.subtract(&s.latency_us.0);
+        }
+        if h.is_empty() {
+            return;
+        }
+        self.viewers += 1;
+        let _ = self.hist.0.add(&h);
+    }
+}
+
+/// What one hop adds frame by frame: for each frame (by its send timestamp) the edge
+/// viewers' latency minus the median latency of the viewers at the origin for that same frame
+/// (ms; frames that some side did not get are left out). All frames, keyframes only, the
+/// other frames only.
+fn hop_per_frame(
+    at_origin: &[Vec<(u64, u64, bool)>],
+    at_edges: &[Vec<(u64, u64, bool)>],
+) -> [Percentiles; 3] {
+    let mut by_frame: std::collections::HashMap<u64, Vec<u64>> = Default::default();
+    for (sent, latency, _) in at_origin.iter().flatten() {
+        by_frame.entry(*sent).or_default().push(*latency);
+    }
+    let reference: std::collections::HashMap<u64, u64> = by_frame
+        .into_iter()
+        .map(|(sent, mut l)| {
+            l.sort_unstable();
+            (sent, l[(l.len() - 1) / 2])
+        })
+        .collect();
+    let (mut all, mut key, mut delta) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut missing, mut missing_key) = (0, 0);
+    for (sent, latency, keyframe) in at_edges.iter().flatten() {
+        let Some(r) = reference.get(sent) else {
+            missing += 1;
+            missing_key += usize::from(*keyframe);
+            continue;
+        };
+        let added = (*latency as f64 - *r as f64) / 1000.0;
+        all.push(added);
+        if *keyframe {
+            key.push(added);
+        } else {
+            delta.push(added);
+        }
+    }
+    [
+        Percentiles::of(&mut all, missing),
+        Percentiles::of(&mut key, missing_key),
+        Percentiles::of(&mut delta, missing - missing_key),
+    ]
+}
+
+/// The cascade's figures: each node's CPU per packet, and the stage and audio latency at
+/// viewers placed on edges versus WHEP viewers at the origin, both over the measurement
+/// window only.
+fn cascade_figures(
+    opts: &RunOptions,
+    joined: &[Joined],
+    window_start: &[Vec<SlotStats>],
+    window_sent: std::ops::Range<u64>,
+    first: &Snapshot,
+    end: &Snapshot,
+) -> CascadeFigures {
+    let secs = end.at.duration_since(first.at).as_secs_f64().max(1e-3);
+    let viewers_at = |node: &str| {
+        joined
+            .iter()
+            .filter_map(|j| j.participant.as_ref()?.whep_node())
+            .filter(|n| *n == node)
+            .count()
+    };
+    let origin_name = crate::cascade::ORIGIN;
+    let origin = node_figures(
+        origin_name,
+        viewers_at(origin_name),
+        opts.server_pid.is_some(),
+        secs,
+        (&first.counters, &first.server),
+        (&end.counters, &end.server),
+    );
+    let edges = opts
+        .edges
+        .iter()
+        .zip(first.edges.iter().zip(&end.edges))
+        .map(|(e, ((c0, p0), (c1, p1)))| {
+            node_figures(
+                &e.name,
+                viewers_at(&e.name),
+                e.pid.is_some(),
+                secs,
+                (c0, p0),
+                (c1, p1),
+            )
+        })
+        .collect();
+
+    // [stage, audio] × [at edges, at the origin]
+    let mut lat: [[WindowLatency; 2]; 2] = Default::default();
+    let mut widths: [std::collections::BTreeMap<u16, usize>; 2] = Default::default();
+    for (i, j) in joined.iter().enumerate() {
+        let Some(client) = &j.participant else {
+            continue;
+        };
+        let Some(node) = client.whep_node() else {
+            continue;
+        };
+        let at = usize::from(node == origin_name);
+        if at == 1 && j.placed {
+            // Placed on the origin (no edge had room): neither kind of viewer.
+            continue;
+        }
+        let start = window_start.get(i);
+        for s in client.all_stats() {
+            let before = start.and_then(|v| v.iter().find(|b| b.slot == s.slot));
+            let kind = usize::from(s.slot != "stage");
+            lat[kind][at].add(&s, before);
+            if kind == 0
+                && let Some(w) = s.last_keyframe_width
+            {
+                *widths[at].entry(w).or_default() += 1;
+            }
+        }
+    }
+    let fig = |w: &WindowLatency| LatencyFigures::of(w.viewers, &w.hist.0);
+    let (stage_at_edges, stage_at_origin) = (fig(&lat[0][0]), fig(&lat[0][1]));
+    let (audio_at_edges, audio_at_origin) = (fig(&lat[1][0]), fig(&lat[1][1]));
+    let [edge_widths, origin_widths] = widths;
+    let whep = |at_origin: bool| {
+        joined
+            .iter()
+            .filter(move |j| j.placed != at_origin)
+            .filter_map(move |j| match j.participant.as_ref()? {
+                Client::Whep { session, node } => {
+                    (at_origin == (node == origin_name)).then_some(&session.media)
+                }
+                Client::Ws(_) => None,
+            })
+    };
+    let per_frame = |slot: &str| {
+        let reference: Vec<Vec<(u64, u64, bool)>> = whep(true)
+            .map(|m| m.frame_latencies(slot, window_sent.clone()))
+            .collect();
+        let at_edges: Vec<Vec<(u64, u64, bool)>> = whep(false)
+            .map(|m| m.frame_latencies(slot, window_sent.clone()))
+            .collect();
+        hop_per_frame(&reference, &at_edges)
+    };
+    let [
+        stage_hop_per_frame,
+        stage_hop_keyframes,
+        stage_hop_other_frames,
+    ] = per_frame("stage");
+    let [audio_hop_per_frame, ..] = per_frame("audio-0");
+    CascadeFigures {
+        stage_hop_per_frame,
+        stage_hop_keyframes,
+        stage_hop_other_frames,
+        audio_hop_per_frame,
+        origin,
+        edges,
+        stage_hop: stage_at_edges.added_to(&stage_at_origin),
+        audio_hop: audio_at_edges.added_to(&audio_at_origin),
+        stage_at_edges,
+        stage_at_origin,
+        audio_at_edges,
+        audio_at_origin,
+        stage_widths_at_edges: edge_widths.into_iter().collect(),
+        stage_widths_at_origin: origin_widths.into_iter().collect(),
     }
 }
 
@@ -289,6 +662,7 @@ fn build_report(
         ),
         loadtester_cpu_pct: tester_cpu / secs * 100.0,
         series,
+        cascade: None,
     }
 }
 
@@ -297,4 +671,32 @@ struct SlotAcc {
     received: u64,
     lost: u64,
     latency: Latency,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hop_is_measured_against_the_same_frame_at_the_origin() {
+        // Three viewers at the origin got frames 1 and 2 (median 4 ms and 6 ms); frame 3
+        // reached only the edges.
+        // Frame 1 is a keyframe.
+        let origin = vec![
+            vec![(1, 3_000, true), (2, 6_000, false)],
+            vec![(1, 4_000, true), (2, 5_000, false)],
+            vec![(1, 9_000, true), (2, 7_000, false)],
+        ];
+        let edges = vec![
+            vec![(1, 5_000, true), (2, 6_500, false), (3, 1_000, false)],
+            vec![(1, 4_000, true)],
+        ];
+        let [all, key, other] = hop_per_frame(&origin, &edges);
+        assert_eq!((all.count, all.missing), (3, 1));
+        // +1 ms, +0.5 ms, 0 ms
+        assert_eq!((all.p50, all.p99), (0.5, 1.0));
+        assert_eq!((key.count, key.p50, key.p99), (2, 0.0, 1.0));
+        assert_eq!((other.count, other.missing, other.p99), (1, 1, 0.5));
+        assert_eq!(hop_per_frame(&[], &edges)[0].count, 0);
+    }
 }

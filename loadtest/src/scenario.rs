@@ -23,6 +23,10 @@ pub struct Scenario {
     /// (unset: the room keeps its mode; the demo congress is in congress mode).
     #[serde(default)]
     pub room_mode: Option<RoomMode>,
+    /// Edge nodes (docs/cluster.md): with `--server`, the load tester starts the server as
+    /// the origin and this many edges beside it (0: one server, no cascade).
+    #[serde(default)]
+    pub edges: usize,
     /// Kinds of participants.
     pub groups: Vec<Group>,
 }
@@ -52,6 +56,38 @@ pub struct Group {
     /// Camera layers (empty: no camera).
     #[serde(default)]
     pub layers: Vec<Layer>,
+    /// How the group connects: `ws` (default: the full client protocol, publishing as
+    /// configured) or `whep` (watch only: the stage and the audio, nothing published).
+    #[serde(default)]
+    pub via: Via,
+    /// Where a `whep` group watches: `placement` (default: wherever the origin's
+    /// `GET /api/cluster/placement/{room}` sends each viewer; the server itself without
+    /// edges) or `origin` (directly at the origin, e.g. as the reference for the latency
+    /// an edge adds).
+    #[serde(default)]
+    pub at: WatchAt,
+}
+
+/// How a group's members connect.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// The WebSocket protocol and one WebRTC connection with all slots.
+    #[default]
+    Ws,
+    /// A WHEP viewer (RFC 9725's egress twin): the stage and the audio.
+    Whep,
+}
+
+/// Where WHEP viewers watch.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchAt {
+    /// Where the origin's placement sends each viewer.
+    #[default]
+    Placement,
+    /// At the origin itself.
+    Origin,
 }
 
 fn yes() -> bool {
@@ -134,6 +170,26 @@ impl Scenario {
         if s.groups.is_empty() {
             return Err(format!("{}: no groups", path.display()));
         }
+        if let Some(g) = s.groups.iter().find(|g| {
+            g.via == Via::Whep && (!g.layers.is_empty() || g.pin_stage || g.role == "moderator")
+        }) {
+            return Err(format!(
+                "{}: group {}: a WHEP group only watches (no layers, no pin_stage, no moderator)",
+                path.display(),
+                g.name
+            ));
+        }
+        if let Some(g) = s
+            .groups
+            .iter()
+            .find(|g| g.via == Via::Ws && g.at != WatchAt::Placement)
+        {
+            return Err(format!(
+                "{}: group {}: `at` is for WHEP groups",
+                path.display(),
+                g.name
+            ));
+        }
         Ok(s)
     }
 
@@ -150,7 +206,12 @@ mod tests {
     #[test]
     fn shipped_scenarios_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-        for name in ["congress-150", "livestream", "meeting-25"] {
+        for name in [
+            "congress-150",
+            "livestream",
+            "meeting-25",
+            "members-livestream",
+        ] {
             let s = Scenario::load(&dir.join(format!("{name}.toml"))).unwrap();
             assert_eq!(s.name, name);
             assert!(s.participants() >= 25);
@@ -159,5 +220,44 @@ mod tests {
         let stage_kbps: u32 = c.groups[0].layers.iter().map(|l| l.bitrate_kbps).sum();
         assert_eq!(stage_kbps, 2500, "~2.5 Mbit/s stage");
         assert_eq!(c.groups[1].count, 150);
+        let m = Scenario::load(&dir.join("members-livestream.toml")).unwrap();
+        assert_eq!(m.edges, 2);
+        assert_eq!(m.groups[0].layers.len(), 3);
+        assert_eq!(m.groups[0].via, Via::Ws);
+        let viewers = m.groups.iter().max_by_key(|g| g.count).unwrap();
+        assert_eq!((viewers.via, viewers.at), (Via::Whep, WatchAt::Placement));
+        assert!(
+            m.groups
+                .iter()
+                .any(|g| g.via == Via::Whep && g.at == WatchAt::Origin),
+            "viewers at the origin: the reference for the hop's latency"
+        );
+        assert_eq!(c.edges, 0, "no cascade unless asked");
+    }
+
+    #[test]
+    fn whep_groups_only_watch() {
+        let dir = std::env::temp_dir().join(format!("plenum-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.toml");
+        std::fs::write(
+            &bad,
+            "name = \"x\"\nduration_secs = 1\nramp_up_secs = 1\n[[groups]]\nname = \"a\"\n\
+             role = \"observer\"\ncount = 1\ntalk = \"silent\"\nvia = \"whep\"\npin_stage = true\n",
+        )
+        .unwrap();
+        assert!(Scenario::load(&bad).unwrap_err().contains("only watches"));
+        std::fs::write(
+            &bad,
+            "name = \"x\"\nduration_secs = 1\nramp_up_secs = 1\n[[groups]]\nname = \"a\"\n\
+             role = \"observer\"\ncount = 1\ntalk = \"silent\"\nat = \"origin\"\n",
+        )
+        .unwrap();
+        assert!(
+            Scenario::load(&bad)
+                .unwrap_err()
+                .contains("for WHEP groups")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -21,13 +21,34 @@ pub struct SpawnedServer {
     pub data_dir: PathBuf,
     /// `https://127.0.0.1:PORT`.
     pub url: String,
+    /// An origin's cluster (QUIC) address, as it printed it.
+    pub cluster_addr: Option<std::net::SocketAddr>,
 }
 
 impl SpawnedServer {
     /// Start `bin serve` on loopback with a fresh data directory; with `cpus`, under
     /// `taskset -c` on those CPUs only (the process keeps its pid: taskset execs it).
     pub fn start(bin: &Path, bind_ip: &str, cpus: Option<&[usize]>) -> Result<Self, String> {
-        let data_dir = std::env::temp_dir().join(format!("plenum-loadtest-{}", std::process::id()));
+        Self::start_node(bin, bind_ip, cpus, "", &[])
+    }
+
+    /// Like [`SpawnedServer::start`], with `env` added to the server's environment (e.g.
+    /// `PLENUM_CLUSTER__*`) and a data directory of its own per `tag` (several servers of
+    /// one run: an origin and its edges).
+    pub fn start_node(
+        bin: &Path,
+        bind_ip: &str,
+        cpus: Option<&[usize]>,
+        tag: &str,
+        env: &[(String, String)],
+    ) -> Result<Self, String> {
+        let suffix = if tag.is_empty() {
+            String::new()
+        } else {
+            format!("-{tag}")
+        };
+        let data_dir =
+            std::env::temp_dir().join(format!("plenum-loadtest-{}{suffix}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
         let mut command = match cpus {
@@ -46,16 +67,19 @@ impl SpawnedServer {
             .args(["--http-bind", &format!("{bind_ip}:0")])
             .args(["--media-bind", &format!("{bind_ip}:0")])
             .env("PLENUM_LOG__FILTER", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut url = None;
+        let mut cluster_addr = None;
         for line in BufReader::new(stdout).lines() {
             let line = line.map_err(|e| e.to_string())?;
             if let Some(rest) = line.strip_prefix("plenum: listening on ") {
                 url = rest.split_whitespace().next().map(str::to_owned);
+                cluster_addr = cluster_origin_addr(rest);
             }
             if line.starts_with("plenum: demo congress created")
                 || line.contains("new invite links")
@@ -63,12 +87,19 @@ impl SpawnedServer {
                 break;
             }
         }
-        let url = url.ok_or("the server did not say where it listens")?;
+        let Some(url) = url else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the server{suffix} did not say where it listens (see its errors above)"
+            ));
+        };
         Ok(Self {
             child,
             bin: bin.to_owned(),
             data_dir,
             url,
+            cluster_addr,
         })
     }
 
@@ -109,6 +140,13 @@ impl SpawnedServer {
             .map(str::to_owned)
             .collect())
     }
+}
+
+/// The origin's cluster address in the rest of its "listening on" line
+/// (`URL (https ADDR, media udp ADDR, cluster origin ADDR)`).
+fn cluster_origin_addr(listening: &str) -> Option<std::net::SocketAddr> {
+    let rest = listening.split(", cluster origin ").nth(1)?;
+    rest.trim_end_matches(')').trim().parse().ok()
 }
 
 impl Drop for SpawnedServer {
@@ -172,6 +210,10 @@ pub struct Counters {
     pub received: f64,
     /// Datagrams sent over ICE-TCP connections.
     pub tcp_sent: f64,
+    /// RTP packets an origin relayed to its edges (one per packet and edge).
+    pub relayed: f64,
+    /// Edges connected to an origin (a gauge).
+    pub cluster_edges: f64,
 }
 
 /// An HTTP response: status, headers (lower-case names), body.
@@ -316,7 +358,11 @@ pub async fn scrape(base_url: &str, ca_pem: &[u8], token: &str) -> Result<Counte
     if resp.status != 200 {
         return Err(format!("/metrics answered {}", resp.status));
     }
-    let body = String::from_utf8_lossy(&resp.body);
+    Ok(parse_counters(&String::from_utf8_lossy(&resp.body)))
+}
+
+/// The counters in a Prometheus text exposition (absent ones are 0).
+pub fn parse_counters(body: &str) -> Counters {
     let value = |name: &str| {
         body.lines()
             .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
@@ -324,10 +370,49 @@ pub async fn scrape(base_url: &str, ca_pem: &[u8], token: &str) -> Result<Counte
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
-    Ok(Counters {
+    Counters {
         forwarded: value("plenum_media_rtp_forwarded_total"),
         forwarded_bytes: value("plenum_media_rtp_forwarded_bytes_total"),
         received: value("plenum_media_rtp_received_total"),
         tcp_sent: value("plenum_media_tcp_sent_total"),
-    })
+        relayed: value("plenum_media_rtp_relayed_total"),
+        cluster_edges: value("plenum_cluster_edges"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_origins_cluster_address_is_read_from_its_listening_line() {
+        let line = "https://127.0.0.1:4431 (https 127.0.0.1:4431, media udp 127.0.0.1:50000 \
+                    and tcp, cluster origin 127.0.0.1:7443)";
+        assert_eq!(
+            cluster_origin_addr(line),
+            Some("127.0.0.1:7443".parse().unwrap())
+        );
+        let edge = "https://127.0.0.1:4432 (https 127.0.0.1:4432, media udp 127.0.0.1:50001, \
+                    cluster edge of 127.0.0.1:7443)";
+        assert_eq!(cluster_origin_addr(edge), None);
+        assert_eq!(
+            cluster_origin_addr("https://x (https 127.0.0.1:1, media udp 127.0.0.1:2)"),
+            None
+        );
+    }
+
+    #[test]
+    fn metrics_lines_are_read_by_exact_name() {
+        let body = "# TYPE plenum_media_rtp_relayed_total counter\n\
+                    plenum_media_rtp_relayed_total 42\n\
+                    plenum_media_rtp_forwarded_total 7\n\
+                    plenum_media_rtp_forwarded_bytes_total 7000\n\
+                    plenum_cluster_edges 2\n";
+        let c = parse_counters(body);
+        assert_eq!(
+            (c.relayed, c.forwarded, c.forwarded_bytes, c.cluster_edges),
+            (42.0, 7.0, 7000.0, 2.0)
+        );
+        assert_eq!(c.received, 0.0, "absent: 0");
+    }
 }
