@@ -66,8 +66,8 @@ pub struct ClusterConfig {
     pub node: String,
     /// Origin: the UDP address edges connect to (QUIC).
     pub listen: SocketAddr,
-    /// Edge: the origin's cluster address.
-    pub origin: Option<SocketAddr>,
+    /// Edge: the origin's cluster address, `host:port` (a name is resolved at start).
+    pub origin: Option<String>,
     /// Edge: the name in the origin's certificate.
     pub origin_name: String,
     /// The cluster CA's certificate (PEM): only nodes with a certificate it signed connect.

@@ -748,7 +748,7 @@ async fn serve(config: Config) -> Result<()> {
     let mut cluster_line = String::new();
     let mut cluster = None;
     // The origin's QUIC endpoint lives as long as the server.
-    let mut _origin_node = None;
+    let mut origin_node = None;
 
     tokio::spawn(rooms.clone().watch_revocations(Duration::from_secs(2)));
 
@@ -804,13 +804,18 @@ async fn serve(config: Config) -> Result<()> {
             config.cluster.edge_urls.clone(),
         );
         tokio::spawn(origin.clone().run(connected));
-        _origin_node = Some(node);
+        origin_node = Some(node);
         cluster = Some(Node::Origin(origin));
     }
     if let (ClusterRole::Edge, Some(tls)) = (role, cluster_tls) {
-        let Some(origin) = config.cluster.origin else {
+        let Some(origin) = config.cluster.origin.as_deref() else {
             bail!("an edge needs [cluster] origin (the origin's cluster address)");
         };
+        let origin = tokio::net::lookup_host(origin)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .with_context(|| format!("[cluster] origin {origin:?} is not a reachable host:port"))?;
         let (node, link_events) = EdgeNode::start(
             origin,
             &config.cluster.origin_name,
@@ -871,7 +876,8 @@ async fn serve(config: Config) -> Result<()> {
         state.clone(),
         config.retention,
     ));
-    let running = plenum_signalling::serve(listener, tls, plenum_signalling::app(state)).await?;
+    let running =
+        plenum_signalling::serve(listener, tls, plenum_signalling::app(state.clone())).await?;
     // The demo is complete before anything is printed: whoever acts on the printed links
     // (a person, a test) finds the whole demo organisation in place.
     let valid = config.invites.valid_hours * 3600;
@@ -910,6 +916,14 @@ async fn serve(config: Config) -> Result<()> {
 
     shutdown_signal().await;
     info!("shutting down");
+    // Close the links between nodes now, so the others notice at once instead of after the
+    // idle timeout.
+    if let Some(node) = origin_node.take() {
+        node.close();
+    }
+    if let Some(Node::Edge(edge)) = &state.cluster {
+        edge.close();
+    }
     running.shutdown(Duration::from_secs(5)).await;
     drop(sfu);
     sfu_task.stop().await;

@@ -434,10 +434,7 @@ fn choose<'c>(candidates: &'c [Candidate], allowed: &[String]) -> Option<&'c Can
         .iter()
         .filter(|c| c.fresh)
         .filter(|c| c.capacity == 0 || c.viewers < c.capacity)
-        .filter(|c| {
-            allowed.is_empty()
-                || web_origin(&c.url).is_some_and(|o| allowed.contains(&o))
-        })
+        .filter(|c| allowed.is_empty() || web_origin(&c.url).is_some_and(|o| allowed.contains(&o)))
         .min_by(|a, b| {
             let load = |c: &Candidate| u64::from(c.viewers) * 1000 / u64::from(c.capacity.max(1));
             load(a).cmp(&load(b)).then(a.name.cmp(&b.name))
@@ -586,6 +583,14 @@ impl Edge {
 
     fn next_peer(&self) -> PeerId {
         PeerId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Close the link to the origin (shutting down): the origin drops this edge's relays at
+    /// once instead of after the link's idle timeout.
+    pub fn close(&self) {
+        if let Some(link) = self.node.link() {
+            link.close();
+        }
     }
 
     /// Viewers now.
