@@ -404,10 +404,17 @@ impl Origin {
         };
         let whep = |url: &str| format!("{}/whep/{room}", url.trim_end_matches('/'));
         match choose(&candidates, &self.allowed_urls) {
-            Some(c) => Placement {
-                node: c.name.clone(),
-                whep: whep(&c.url),
-            },
+            Some(c) => {
+                // Counted now, not only with the edge's next report (a second away): a crowd
+                // joining at once spreads over the edges and does not overfill one.
+                if let Some(e) = lock(&self.edges).get_mut(&c.name) {
+                    e.viewers = e.viewers.saturating_add(1);
+                }
+                Placement {
+                    node: c.name.clone(),
+                    whep: whep(&c.url),
+                }
+            }
             None => Placement {
                 node: "origin".into(),
                 whep: whep(own_url),
