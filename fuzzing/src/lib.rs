@@ -204,10 +204,17 @@ pub fn cluster_wire(data: &[u8]) {
     }
     let mut rest = data;
     while let Ok(Some((control, used))) = Control::decode_frame(rest) {
-        assert!(used > 0 && used <= rest.len(), "a frame consumes what it read");
+        assert!(
+            used > 0 && used <= rest.len(),
+            "a frame consumes what it read"
+        );
         if let Ok(frame) = control.encode_frame() {
             let back = Control::decode_frame(&frame).ok().flatten().map(|(c, _)| c);
-            assert_eq!(back, Some(control), "a control message survives a round trip");
+            assert_eq!(
+                back,
+                Some(control),
+                "a control message survives a round trip"
+            );
         }
         rest = &rest[used..];
     }
