@@ -17,6 +17,10 @@ use plenum_loadtest::synth::Talk;
 use plenum_loadtest::whip::{HttpSession, whep_view};
 use plenum_loadtest::{Participant, ParticipantConfig};
 
+/// The tests of this file start three or four servers each: one at a time, so that timing
+/// figures are not those of a machine running twelve.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A free UDP port on loopback for the origin's cluster endpoint (it must stay the same
 /// across a restart of the origin).
 fn free_udp_port() -> u16 {
@@ -144,6 +148,7 @@ async fn publisher(origin: &TestServer) -> Participant {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stage_reaches_viewers_on_two_edges_and_survives_an_edge_and_an_origin_failing() {
+    let _serial = SERIAL.lock().await;
     let dir: PathBuf = std::env::temp_dir().join(format!("plenum-cluster-{}", std::process::id()));
     certificates(&dir, &["origin", "edge-a", "edge-b"]);
     certificates(&dir.join("other"), &["edge-x"]);
@@ -242,6 +247,7 @@ fn heard(viewer: &HttpSession) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floor_control_on_the_origin_holds_at_the_edge() {
+    let _serial = SERIAL.lock().await;
     let dir: PathBuf =
         std::env::temp_dir().join(format!("plenum-cluster-floor-{}", std::process::id()));
     certificates(&dir, &["origin", "edge-a"]);
@@ -357,5 +363,131 @@ async fn floor_control_on_the_origin_holds_at_the_edge() {
     );
     speaker.stop().await;
     viewer.media.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A UDP relay between an edge and the origin that passes the origin's datagrams at no more
+/// than `bps` (a token bucket of 50 ms; the rest is dropped, as a slow access link would),
+/// and the edge's unchanged. Returns the address the edge should dial.
+async fn slow_link(origin: std::net::SocketAddr, bps: u64) -> std::net::SocketAddr {
+    use std::sync::{Arc, Mutex};
+    use tokio::net::UdpSocket;
+    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = front.local_addr().unwrap();
+    let edge: Arc<Mutex<Option<std::net::SocketAddr>>> = Arc::default();
+    let (f, b, e) = (front.clone(), back.clone(), edge.clone());
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, from)) = f.recv_from(&mut buf).await {
+            *e.lock().unwrap() = Some(from);
+            let _ = b.send_to(&buf[..n], origin).await;
+        }
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65_536];
+        let bucket = bps as f64 * 0.05;
+        let mut tokens = bucket;
+        let mut last = Instant::now();
+        while let Ok((n, _)) = back.recv_from(&mut buf).await {
+            let now = Instant::now();
+            tokens = (tokens + now.duration_since(last).as_secs_f64() * bps as f64).min(bucket);
+            last = now;
+            let bits = (n * 8) as f64;
+            let to = *edge.lock().unwrap();
+            if tokens >= bits
+                && let Some(to) = to
+            {
+                tokens -= bits;
+                let _ = front.send_to(&buf[..n], to).await;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_edge_link_costs_that_edge_a_layer_and_nobody_else_anything() {
+    let _serial = SERIAL.lock().await;
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("plenum-cluster-slow-{}", std::process::id()));
+    certificates(&dir, &["origin", "edge-a", "edge-b"]);
+    let port = free_udp_port();
+    let origin = start(origin_env(&dir, port));
+    let token_key = origin.data_dir.join("token.key");
+    // edge-a reaches the origin through 900 kbit/s: the quarter and half layers and audio fit,
+    // the full layer (1.5 Mbit/s) does not.
+    let origin_addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let slow = slow_link(origin_addr, 900_000).await;
+    let mut env_a = edge_env(&dir, "edge-a", port, &token_key);
+    for (k, v) in &mut env_a {
+        if k == "PLENUM_CLUSTER__ORIGIN" {
+            *v = slow.to_string();
+        }
+    }
+    let edge_a = start(env_a);
+    let edge_b = start(edge_env(&dir, "edge-b", port, &token_key));
+    let tokens: Vec<String> = (0..2)
+        .map(|i| origin.invite(&format!("Mitglied {i}"), "observer", &[]))
+        .collect();
+    wait_for_edges(&origin, &tokens[0], &["edge-a", "edge-b"]).await;
+    let camera = publisher(&origin).await;
+    let slow_viewer = watch(&edge_a, &tokens[0], 40).await;
+    let fast_viewer = watch(&edge_b, &tokens[1], 41).await;
+
+    // The slow edge's viewer ends up on a lower layer; the other keeps the full one.
+    let started = Instant::now();
+    loop {
+        let width = slow_viewer
+            .media
+            .slot_stats("stage")
+            .and_then(|s| s.last_keyframe_width);
+        if width.is_some_and(|w| w < 1280) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slow edge's viewer still gets {width:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lowered = started.elapsed();
+    // Meanwhile the other edge's viewer has the full layer, without loss.
+    loop {
+        let fast = fast_viewer.media.slot_stats("stage").unwrap_or_default();
+        if fast.last_keyframe_width == Some(1280) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the other edge's viewer gets {:?}",
+            fast.last_keyframe_width
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = fast_viewer.media.slot_stats("stage").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let fast = fast_viewer.media.slot_stats("stage").unwrap();
+    assert_eq!(
+        fast.last_keyframe_width,
+        Some(1280),
+        "the other edge keeps the full layer"
+    );
+    assert!(fast.packets > before.packets + 100, "and keeps receiving");
+    assert!(
+        fast.lost() * 100 <= fast.packets,
+        "with at most 1 % loss: {fast:?}"
+    );
+    let slow = slow_viewer.media.slot_stats("stage").unwrap();
+    eprintln!(
+        "slow edge link: its viewer on a {:?} px layer after {lowered:?}; the other edge's viewer at {:?} px, {} of {} packets lost",
+        slow.last_keyframe_width,
+        fast.last_keyframe_width,
+        fast.lost(),
+        fast.packets
+    );
+    camera.stop().await;
+    slow_viewer.media.stop().await;
+    fast_viewer.media.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -37,6 +37,49 @@ use crate::room::Rooms;
 const AUDIO_BASE: u16 = 3;
 /// Audio slots relayed per room (the floor and the active speakers).
 pub const AUDIO_SLOTS: u8 = 3;
+/// How often each edge's link statistics are looked at.
+const LINK_CHECK: Duration = Duration::from_secs(1);
+/// A link whose cap went down stays there at least this long, and goes up one layer only
+/// after it has been calm this long.
+const CAP_DOWN_HOLD: Duration = Duration::from_secs(2);
+const CAP_UP_CALM: Duration = Duration::from_secs(10);
+
+/// The layers to relay when the edge needs `wanted` and its link carries up to `cap`.
+fn capped(wanted: [bool; 3], cap: u8) -> [bool; 3] {
+    let mut layers = [false; 3];
+    for (layer, &w) in wanted.iter().enumerate() {
+        if w {
+            layers[layer.min(usize::from(cap))] = true;
+        }
+    }
+    layers
+}
+
+/// Whether a second of a link's statistics shows congestion: more than 5 % of the datagrams
+/// offered dropped at the origin (the send buffer full), or more than 5 % of QUIC's packets
+/// lost — with enough traffic to tell.
+fn congested(prev: &plenum_cluster::LinkStats, now: &plenum_cluster::LinkStats) -> bool {
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    let sent = d(now.datagrams_sent, prev.datagrams_sent);
+    let dropped = d(now.datagrams_dropped, prev.datagrams_dropped);
+    let packets = d(now.sent_packets, prev.sent_packets);
+    let lost = d(now.lost_packets, prev.lost_packets);
+    let offered = sent + dropped;
+    (offered >= 50 && dropped * 20 > offered) || (packets >= 50 && lost * 20 > packets)
+}
+
+/// The next top layer of a link: one down on congestion (not within [`CAP_DOWN_HOLD`] of the
+/// last change), one up after [`CAP_UP_CALM`] without congestion.
+fn next_cap(cap: u8, congested: bool, since_change: Duration, calm_for: Duration) -> u8 {
+    if congested && cap > 0 && since_change >= CAP_DOWN_HOLD {
+        cap - 1
+    } else if !congested && cap < 2 && calm_for >= CAP_UP_CALM && since_change >= CAP_UP_CALM {
+        cap + 1
+    } else {
+        cap
+    }
+}
+
 /// An edge whose last load report (one a second) is older than this gets no viewers.
 const REPORT_STALE: Duration = Duration::from_millis(2500);
 /// Slot widths that cap a relay's stage slot at one layer (router: up to 400 px the quarter
@@ -117,6 +160,8 @@ struct Subscription {
     media_room: RoomId,
     video: [Option<PeerId>; 3],
     audio: PeerId,
+    /// The layers the edge's viewers need (its last `LayersNeeded`).
+    wanted: [bool; 3],
 }
 
 /// A connected edge.
@@ -132,6 +177,14 @@ struct EdgeState {
     viewers: u32,
     capacity: u32,
     subscriptions: HashMap<String, Subscription>,
+    /// The highest video layer this edge's link carries now (2: all; lowered while the link
+    /// drops or loses datagrams, raised again after it has been calm).
+    cap: u8,
+    /// When `cap` last changed, and since when the link has been calm.
+    cap_changed: std::time::Instant,
+    calm_since: std::time::Instant,
+    /// The link's statistics a second ago.
+    last_stats: Option<plenum_cluster::LinkStats>,
 }
 
 /// The origin's view of its edges.
@@ -203,6 +256,10 @@ impl Origin {
             EdgeState {
                 conn,
                 reported_at: None,
+                cap: 2,
+                cap_changed: std::time::Instant::now(),
+                calm_since: std::time::Instant::now(),
+                last_stats: None,
                 link: link.clone(),
                 public_url,
                 viewers: 0,
@@ -215,6 +272,7 @@ impl Origin {
             old.link.close();
         }
         metrics::gauge!("plenum_cluster_edges").increment(1.0);
+        let mut check = tokio::time::interval(LINK_CHECK);
         loop {
             tokio::select! {
                 msg = control_rx.recv() => match msg {
@@ -222,6 +280,7 @@ impl Origin {
                     None => break,
                 },
                 () = link.closed() => break,
+                _ = check.tick() => self.check_link(&node, &link),
             }
         }
         metrics::gauge!("plenum_cluster_edges").decrement(1.0);
@@ -319,6 +378,7 @@ impl Origin {
                     media_room,
                     video: [None; 3],
                     audio,
+                    wanted: [false; 3],
                 },
             );
             info!(edge = node, room, "relaying a room");
@@ -333,12 +393,21 @@ impl Origin {
     /// Dynacast across the cascade: a relay per video layer the edge's viewers need.
     fn layers_needed(&self, node: &str, link: &Link, room: &str, layers: [bool; 3]) {
         let mut edges = lock(&self.edges);
-        let Some(sub) = edges
-            .get_mut(node)
-            .and_then(|e| e.subscriptions.get_mut(room))
-        else {
+        let Some(edge) = edges.get_mut(node) else {
             return;
         };
+        let cap = edge.cap;
+        let Some(sub) = edge.subscriptions.get_mut(room) else {
+            return;
+        };
+        sub.wanted = layers;
+        self.reconcile(link, sub, cap);
+    }
+
+    /// A relay per video layer the edge needs, none above `cap` (what it needs above is
+    /// served at `cap`: its router then chooses among the layers that arrive).
+    fn reconcile(&self, link: &Link, sub: &mut Subscription, cap: u8) {
+        let layers = capped(sub.wanted, cap);
         for (layer, &needed) in layers.iter().enumerate() {
             match (needed, sub.video[layer]) {
                 (true, None) => {
@@ -367,6 +436,45 @@ impl Origin {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Every second: a link that drops or loses datagrams carries one layer less for a while
+    /// (a slow edge link costs that edge's viewers quality, nobody else anything).
+    fn check_link(&self, node: &str, link: &Link) {
+        let stats = link.stats();
+        let now = std::time::Instant::now();
+        let mut edges = lock(&self.edges);
+        let Some(edge) = edges.get_mut(node) else {
+            return;
+        };
+        let congested = edge
+            .last_stats
+            .as_ref()
+            .is_some_and(|prev| congested(prev, &stats));
+        edge.last_stats = Some(stats);
+        if congested {
+            edge.calm_since = now;
+        }
+        let cap = next_cap(
+            edge.cap,
+            congested,
+            now.duration_since(edge.cap_changed),
+            now.duration_since(edge.calm_since),
+        );
+        if cap == edge.cap {
+            return;
+        }
+        info!(
+            edge = node,
+            from = edge.cap,
+            to = cap,
+            "the edge's link carries another top layer"
+        );
+        edge.cap = cap;
+        edge.cap_changed = now;
+        for sub in edge.subscriptions.values_mut() {
+            self.reconcile(link, sub, cap);
         }
     }
 
@@ -1048,6 +1156,44 @@ mod tests {
             candidate("a", "https://a", 0, 0, true),
         ];
         assert_eq!(choose(&tied, &[]).map(|c| c.name.as_str()), Some("a"));
+    }
+
+    #[test]
+    fn a_congested_link_carries_one_layer_less_and_recovers_when_calm() {
+        let stats = |sent, dropped, packets, lost| plenum_cluster::LinkStats {
+            datagrams_sent: sent,
+            datagrams_dropped: dropped,
+            sent_packets: packets,
+            lost_packets: lost,
+            ..Default::default()
+        };
+        let base = stats(1000, 0, 1000, 0);
+        assert!(
+            !congested(&base, &stats(1240, 2, 1240, 1)),
+            "a little loss is normal"
+        );
+        assert!(
+            congested(&base, &stats(1200, 40, 1200, 0)),
+            "dropped at the origin"
+        );
+        assert!(
+            congested(&base, &stats(1240, 0, 1240, 30)),
+            "lost on the way"
+        );
+        assert!(
+            !congested(&base, &stats(1010, 5, 1010, 5)),
+            "too little traffic to tell"
+        );
+        let s = Duration::from_secs;
+        assert_eq!(next_cap(2, true, s(5), s(0)), 1);
+        assert_eq!(next_cap(1, true, s(1), s(0)), 1, "held after a change");
+        assert_eq!(next_cap(1, true, s(3), s(0)), 0);
+        assert_eq!(next_cap(0, true, s(3), s(0)), 0);
+        assert_eq!(next_cap(0, false, s(11), s(5)), 0, "not calm long enough");
+        assert_eq!(next_cap(0, false, s(11), s(11)), 1);
+        assert_eq!(capped([false, false, true], 1), [false, true, false]);
+        assert_eq!(capped([true, false, true], 0), [true, false, false]);
+        assert_eq!(capped([true, true, true], 2), [true, true, true]);
     }
 
     #[test]
