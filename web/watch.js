@@ -12,6 +12,7 @@
 // Leaving (or closing the page) DELETEs the WHEP session.
 
 import { $ } from './dom.js';
+import { makeOffer } from './media.js';
 import { t, onLanguageChange } from './i18n.js';
 
 /** Audio m-lines in the offer: the edge relays the floor and two speaker slots. */
@@ -23,8 +24,6 @@ const STALL_MS = 1000;
 /** A living node with a quiet stage is asked again at most this often. */
 const PROBE_EVERY_MS = 3000;
 const PROBE_TIMEOUT_MS = 1500;
-/** The offer is posted at the latest after this, gathering complete or not. */
-const GATHER_TIMEOUT_MS = 3000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
 const STATS_EVERY_MS = 500;
@@ -49,22 +48,6 @@ function httpError(status) {
   if (status === 403) return new WatchError('watch.error.forbidden', status, true);
   if (status === 503) return new WatchError('watch.error.full', status);
   return new WatchError('watch.error.http', status);
-}
-
-function waitGathered(pc) {
-  if (pc.iceGatheringState === 'complete') return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
-    function done() {
-      clearTimeout(timer);
-      pc.removeEventListener('icegatheringstatechange', check);
-      resolve();
-    }
-    function check() {
-      if (pc.iceGatheringState === 'complete') done();
-    }
-    pc.addEventListener('icegatheringstatechange', check);
-  });
 }
 
 /**
@@ -211,8 +194,7 @@ export function startWatch({ token, claims, showScreen, onLeave = null }) {
         }
       };
       pc.onconnectionstatechange = () => connectionChanged(my, pc);
-      await pc.setLocalDescription(await pc.createOffer());
-      await waitGathered(pc);
+      const offer = await makeOffer(pc);
       if (my !== w.epoch) return;
       setStatus('connecting');
       let resp;
@@ -220,7 +202,7 @@ export function startWatch({ token, claims, showScreen, onLeave = null }) {
         resp = await fetch(w.whep, {
           method: 'POST',
           headers: { ...auth, 'Content-Type': 'application/sdp' },
-          body: pc.localDescription.sdp,
+          body: offer,
           cache: 'no-store',
         });
       } catch {

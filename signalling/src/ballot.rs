@@ -336,45 +336,6 @@ impl PollSpec {
         }
     }
 
-    /// A valid choice as a verifiable ballot encrypts it: per board question, per option,
-    /// chosen or not (what the browser does; the server never sees it).
-    pub fn choice_vector(&self, choice: &Choice) -> Result<Vec<Vec<bool>>, BallotError> {
-        self.validate_choice(choice)?;
-        let one_hot = |a: Answer| vec![a == Answer::Yes, a == Answer::No, a == Answer::Abstain];
-        Ok(match (&self.kind, choice) {
-            (_, Choice::Vote(a)) => vec![one_hot(*a)],
-            (_, Choice::Answers(answers)) => answers.iter().map(|a| one_hot(*a)).collect(),
-            (
-                PollKind::Election {
-                    candidates,
-                    method:
-                        Method::Choose {
-                            global_no,
-                            global_abstain,
-                            ..
-                        },
-                },
-                chosen,
-            ) => {
-                let mut v: Vec<bool> = (0..candidates.len())
-                    .map(|i| matches!(chosen, Choice::Select(s) if s.iter().any(|&c| c as usize == i)))
-                    .collect();
-                if *global_no {
-                    v.push(*chosen == Choice::Global(Global::No));
-                }
-                if *global_abstain {
-                    v.push(*chosen == Choice::Global(Global::Abstain));
-                }
-                vec![v]
-            }
-            _ => {
-                return Err(BallotError::InvalidChoice(
-                    "this kind of answer does not fit the poll".into(),
-                ));
-            }
-        })
-    }
-
     /// How many questions the poll has (one per candidate in elections).
     pub fn questions(&self) -> usize {
         match &self.kind {

@@ -790,18 +790,20 @@ impl RoomActor {
             | Command::PollPublish { .. }
             | Command::PollCancel { .. }
             | Command::CastVote { .. }
-            | Command::DkgKey { .. }
+            | Command::PollList
+            | Command::PollReceipts { .. }
+            | Command::SetProxy { .. }
+            | Command::AuditExport) => return self.ballot_command(participant, poll),
+            verifiable @ (Command::DkgKey { .. }
             | Command::DkgDeal { .. }
             | Command::DkgComplain { .. }
             | Command::DkgAnswer { .. }
             | Command::PollDkgAdvance { .. }
             | Command::CastBallot { .. }
             | Command::DkgDecrypt { .. }
-            | Command::PollBoard { .. }
-            | Command::PollList
-            | Command::PollReceipts { .. }
-            | Command::SetProxy { .. }
-            | Command::AuditExport) => return self.ballot_command(participant, poll),
+            | Command::PollBoard { .. }) => {
+                return self.verifiable_command(participant, verifiable);
+            }
             Command::Plugin { ns, body } => return self.plugin_command(participant, &ns, body),
             invite @ (Command::InviteList | Command::InviteRevoke { .. }) => {
                 return self.invite_command(participant, invite);

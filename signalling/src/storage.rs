@@ -944,9 +944,10 @@ mod tests {
         assert_eq!(store.org_data("reports", "%").unwrap(), vec![]);
     }
 
-    pub(super) fn polls_conformance(store: &dyn Store) {
-        let poll = PollRecord {
-            id: "poll-1".into(),
+    /// A draft poll of room `demo`, as stored before it opens.
+    pub(super) fn draft_poll(id: &str) -> PollRecord {
+        PollRecord {
+            id: id.into(),
             room_id: "demo".into(),
             spec: "{}".into(),
             state: PollState::Draft,
@@ -954,7 +955,11 @@ mod tests {
             eligible_weight: 0,
             result: None,
             result_nonce: None,
-        };
+        }
+    }
+
+    pub(super) fn polls_conformance(store: &dyn Store) {
+        let poll = draft_poll("poll-1");
         store.create_poll(&poll, r#"{"e":"created"}"#).unwrap();
         // Two counters (ballots, weight) and one question: a vote of weight 2 for "yes".
         let cast = |receipt: &str| Cast {
@@ -1105,16 +1110,7 @@ mod tests {
     /// A verifiable poll's storage: the key generation record, refused ballots, the board
     /// in order, a cast that uses the right and appends in one step, and cancelling.
     pub(super) fn verifiable_conformance(store: &dyn Store) {
-        let poll = PollRecord {
-            id: "poll-v".into(),
-            room_id: "demo".into(),
-            spec: "{}".into(),
-            state: PollState::Draft,
-            eligible_voters: 0,
-            eligible_weight: 0,
-            result: None,
-            result_nonce: None,
-        };
+        let poll = draft_poll("poll-v");
         store.create_poll(&poll, "{}").unwrap();
         assert_eq!(store.verifiable("poll-v").unwrap(), None);
         store.save_dkg("poll-v", r#"{"round":"keys"}"#).unwrap();
@@ -1579,16 +1575,7 @@ mod tests {
             std::fs::metadata(&wal).unwrap().len() > 0,
             "other writes use the WAL"
         );
-        let poll = PollRecord {
-            id: "poll-3".into(),
-            room_id: "demo".into(),
-            spec: "{}".into(),
-            state: PollState::Draft,
-            eligible_voters: 0,
-            eligible_weight: 0,
-            result: None,
-            result_nonce: None,
-        };
+        let poll = draft_poll("poll-3");
         store.create_poll(&poll, "{}").unwrap();
         let right = Right {
             holder_id: "p-1".into(),

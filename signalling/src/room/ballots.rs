@@ -72,6 +72,22 @@ pub(super) fn no_poll(id: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::NotFound, format!("no poll {id}"))
 }
 
+fn already_voted() -> ErrorBody {
+    ErrorBody::new(ErrorCode::AlreadyVoted, "this vote has been cast already")
+}
+
+/// What the store said of a cast, as the voter's answer: counted, or why not.
+pub(super) fn counted_by_store(outcome: CastOutcome) -> Result<(), ErrorBody> {
+    match outcome {
+        CastOutcome::Counted => Ok(()),
+        CastOutcome::AlreadyVoted => Err(already_voted()),
+        CastOutcome::NotOpen => Err(ErrorBody::new(
+            ErrorCode::PollNotOpen,
+            "the poll is not open",
+        )),
+    }
+}
+
 pub(super) fn wrong_state(state: PollState, wanted: &str) -> ErrorBody {
     ErrorBody::new(
         ErrorCode::BadRequest,
@@ -97,14 +113,6 @@ impl RoomActor {
                 choice,
                 on_behalf_of,
             } => self.cast_vote(who, &poll_id, &choice, on_behalf_of.as_deref()),
-            verifiable @ (Command::DkgKey { .. }
-            | Command::DkgDeal { .. }
-            | Command::DkgComplain { .. }
-            | Command::DkgAnswer { .. }
-            | Command::PollDkgAdvance { .. }
-            | Command::CastBallot { .. }
-            | Command::DkgDecrypt { .. }
-            | Command::PollBoard { .. }) => self.verifiable_command(who, verifiable),
             Command::PollList => {
                 let me = self.members.get(who);
                 let polls: Vec<PollView> =
@@ -434,21 +442,7 @@ impl RoomActor {
                 choice: serde_json::to_string(choice).unwrap_or_default(),
             }),
         };
-        match self.store.cast(id, holder, &cast).map_err(storage_failed)? {
-            CastOutcome::Counted => {}
-            CastOutcome::AlreadyVoted => {
-                return Err(ErrorBody::new(
-                    ErrorCode::AlreadyVoted,
-                    "this vote has been cast already",
-                ));
-            }
-            CastOutcome::NotOpen => {
-                return Err(ErrorBody::new(
-                    ErrorCode::PollNotOpen,
-                    "the poll is not open",
-                ));
-            }
-        }
+        counted_by_store(self.store.cast(id, holder, &cast).map_err(storage_failed)?)?;
         self.counted(idx, who, holder);
         Ok(json!({ "receipt": receipt }))
     }
@@ -485,10 +479,7 @@ impl RoomActor {
                 )
             })?;
         if right.voted {
-            return Err(ErrorBody::new(
-                ErrorCode::AlreadyVoted,
-                "this vote has been cast already",
-            ));
+            return Err(already_voted());
         }
         Ok(right)
     }

@@ -18,7 +18,7 @@ use plenum_ballot_crypto::tally::PartialDecryption;
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::ballots::{random_hex, storage_failed, wrong_state};
+use super::ballots::{counted_by_store, random_hex, storage_failed, wrong_state};
 use super::{Outbound, RoomActor};
 use crate::ballot::{PollSpec, PollState, Tally};
 use crate::protocol::{Command, ErrorBody, ErrorCode, Event};
@@ -502,21 +502,7 @@ impl RoomActor {
             // The board in memory took the ballot, the store did not: read it back.
             self.reload_board(idx);
         }
-        match stored.map_err(storage_failed)? {
-            CastOutcome::Counted => {}
-            CastOutcome::AlreadyVoted => {
-                return Err(ErrorBody::new(
-                    ErrorCode::AlreadyVoted,
-                    "this vote has been cast already",
-                ));
-            }
-            CastOutcome::NotOpen => {
-                return Err(ErrorBody::new(
-                    ErrorCode::PollNotOpen,
-                    "the poll is not open",
-                ));
-            }
-        }
+        counted_by_store(stored.map_err(storage_failed)?)?;
         self.counted(idx, who, holder);
         self.announce_entries(idx, 2);
         Ok(json!({ "tracker": tracker, "index": index }))

@@ -992,8 +992,8 @@ mod tests {
     use super::testing::TestDb;
     use super::*;
     use crate::ballot::PollState;
-    use crate::storage::tests::conformance;
-    use crate::storage::{Cast, CastOutcome, PollRecord, PollStore, Right, SqliteStore};
+    use crate::storage::tests::{conformance, draft_poll};
+    use crate::storage::{Cast, CastOutcome, PollStore, Right, SqliteStore};
 
     #[test]
     fn every_sqlite_migration_has_its_postgresql_twin() {
@@ -1169,16 +1169,7 @@ mod tests {
                 })
                 .unwrap();
         }
-        let poll = PollRecord {
-            id: id.into(),
-            room_id: "demo".into(),
-            spec: "{}".into(),
-            state: PollState::Draft,
-            eligible_voters: 0,
-            eligible_weight: 0,
-            result: None,
-            result_nonce: None,
-        };
+        let poll = draft_poll(id);
         store.create_poll(&poll, "{}").unwrap();
         let rights: Vec<Right> = holders
             .iter()
