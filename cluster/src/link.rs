@@ -326,6 +326,13 @@ pub(crate) mod transport {
     /// The handshake's first RTT estimate (quinn's default is 333 ms): retransmits of a lost
     /// Initial come sooner, so an edge finds a restarted origin sooner.
     pub const INITIAL_RTT: Duration = Duration::from_millis(100);
+    /// The congestion window a link starts with (quinn's default is 10 packets, 12 000 bytes).
+    /// Relayed media is rate-limited by its source, so the window only decides how fast a
+    /// burst goes out: a 720p keyframe (tens of kilobytes, all at once) waited for several
+    /// round trips of acknowledgements behind 12 000 bytes; 256 KiB lets it through at once
+    /// (and sets quinn's pacer to ≥ 1.25 × 256 KiB per RTT). Loss still shrinks the window
+    /// (Cubic), which is what caps a slow edge's layers.
+    pub const INITIAL_WINDOW: u64 = 256 * 1024;
 }
 
 /// The transport configuration: datagrams are received on the edge only (the origin takes
@@ -333,6 +340,8 @@ pub(crate) mod transport {
 pub(crate) fn transport_config(role: Role) -> Result<quinn::TransportConfig, ClusterError> {
     use transport::*;
     let mut t = quinn::TransportConfig::default();
+    let mut cubic = quinn::congestion::CubicConfig::default();
+    cubic.initial_window(INITIAL_WINDOW);
     let idle = quinn::IdleTimeout::try_from(IDLE_TIMEOUT)
         .map_err(|e| ClusterError::Tls(format!("idle timeout: {e}")))?;
     t.max_idle_timeout(Some(idle))
@@ -342,6 +351,7 @@ pub(crate) fn transport_config(role: Role) -> Result<quinn::TransportConfig, Clu
         .initial_rtt(INITIAL_RTT)
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .datagram_send_buffer_size(DATAGRAM_SEND_BUFFER)
+        .congestion_controller_factory(Arc::new(cubic))
         .stream_receive_window(VarInt::from_u32(1024 * 1024));
     match role {
         Role::Origin => {
