@@ -62,15 +62,29 @@ pub struct ParticipantConfig {
     /// Keep the arrival time and size of every UDP datagram (before any bottleneck), for
     /// tests of the server's sending profile ([`MediaSession::arrivals`]).
     pub record_arrivals: bool,
-    /// Keep, per receive slot, the latency of every frame by its send timestamp (the last
-    /// packet's; audio: one packet a frame), so that the same frame can be compared at two
-    /// receivers ([`MediaSession::frame_latencies`]).
+    /// Keep, per receive slot, the latency of every frame by its send timestamp (its first and
+    /// its last packet's; audio: one packet a frame), so that the same frame can be compared
+    /// at two receivers ([`MediaSession::frame_latencies`]).
     pub record_frame_latencies: bool,
 }
 
-/// Per receive slot: send timestamp (µs since the epoch) → latency (µs) of the frame's last
-/// packet to arrive, and whether the frame is a keyframe.
-type FrameLatencies = Arc<Mutex<HashMap<Mid, HashMap<u64, (u64, bool)>>>>;
+/// Per receive slot: send timestamp (µs since the epoch) → the frame's latencies.
+type FrameLatencies = Arc<Mutex<HashMap<Mid, HashMap<u64, FrameLatency>>>>;
+
+/// One frame at one receiver: the latency (µs) of the first and of the last of its packets to
+/// arrive, and whether it is a keyframe. The first packet tells when the frame reached the
+/// receiver at all; the last adds the spread of its packets (a sender's pacing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameLatency {
+    /// The frame's send timestamp (µs since the epoch).
+    pub sent: u64,
+    /// Latency of its first packet to arrive (µs).
+    pub first: u64,
+    /// Latency of its last packet to arrive (µs).
+    pub last: u64,
+    /// Whether it is a keyframe.
+    pub keyframe: bool,
+}
 
 /// (Unix time in µs, bytes) of every datagram that arrived, shared with the media task.
 type Arrivals = Arc<Mutex<Vec<(u64, usize)>>>;
@@ -449,10 +463,9 @@ impl MediaSession {
         })
     }
 
-    /// (send timestamp, latency µs of its last packet, keyframe) of every frame received on
-    /// the slot named `slot` with a send timestamp in `sent` (µs since the epoch), when the
-    /// config asked to record them.
-    pub fn frame_latencies(&self, slot: &str, sent: std::ops::Range<u64>) -> Vec<(u64, u64, bool)> {
+    /// Every frame received on the slot named `slot` with a send timestamp in `sent` (µs
+    /// since the epoch), when the config asked to record them.
+    pub fn frame_latencies(&self, slot: &str, sent: std::ops::Range<u64>) -> Vec<FrameLatency> {
         let Some(frames) = &self.frames else {
             return Vec::new();
         };
@@ -463,9 +476,9 @@ impl MediaSession {
         let frames = frames.lock().unwrap_or_else(|e| e.into_inner());
         mid.and_then(|m| frames.get(&m))
             .map(|f| {
-                f.iter()
-                    .filter(|(t, _)| sent.contains(t))
-                    .map(|(t, (l, k))| (*t, *l, *k))
+                f.values()
+                    .filter(|f| sent.contains(&f.sent))
+                    .copied()
                     .collect()
             })
             .unwrap_or_default()
@@ -731,13 +744,18 @@ impl Media {
             drop(stats);
             if let Some(frames) = &self.frames {
                 let mut frames = frames.lock().unwrap_or_else(|e| e.into_inner());
-                let (l, k) = frames
+                let f = frames
                     .entry(mid)
                     .or_default()
                     .entry(sent)
-                    .or_insert((0, false));
-                *l = (*l).max(latency);
-                *k |= keyframe;
+                    .or_insert(FrameLatency {
+                        sent,
+                        first: latency,
+                        ..FrameLatency::default()
+                    });
+                f.first = f.first.min(latency);
+                f.last = f.last.max(latency);
+                f.keyframe |= keyframe;
             }
         }
     }

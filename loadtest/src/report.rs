@@ -214,6 +214,19 @@ pub struct CascadeFigures {
     pub stage_hop_keyframes: Percentiles,
     /// The same for the other frames.
     pub stage_hop_other_frames: Percentiles,
+    /// What the hop adds to the arrival of a frame's *first* packet, frame by frame (ms): when
+    /// the frame reaches the viewer at all. The last packet (above) adds the spread of the
+    /// frame's packets, which each viewer's own pacer decides at its bandwidth estimate — at
+    /// the origin as at an edge (docs/perf.md, *Cascade*).
+    pub stage_hop_frame_start: Percentiles,
+    /// The same for keyframes only.
+    pub stage_hop_keyframe_start: Percentiles,
+    /// The control for the keyframes' last packets: the origin's own viewers against their
+    /// median, frame by frame (ms) — how far the viewers' pacing alone spreads them, with no
+    /// hop in between.
+    pub stage_keyframes_origin_spread: Percentiles,
+    /// The same control for the frames' first packets, all frames.
+    pub stage_frame_start_origin_spread: Percentiles,
     /// Audio latency at viewers placed on edges.
     pub audio_at_edges: LatencyFigures,
     /// Audio latency at WHEP viewers at the origin.
@@ -264,7 +277,7 @@ impl CascadeFigures {
                 return "n/a".to_owned();
             }
             format!(
-                "{:+.2} / {:+.2} / {:+.2} ms ({} frames at edge viewers, {} not at the origin's)",
+                "{:+.2} / {:+.2} / {:+.2} ms ({} frames, {} not at the origin's viewers)",
                 p.p50, p.p95, p.p99, p.count, p.missing
             )
         };
@@ -299,6 +312,22 @@ impl CascadeFigures {
                     per_frame(&self.stage_hop_keyframes),
                     per_frame(&self.stage_hop_other_frames)
                 ),
+            ),
+            (
+                "stage: hop adds, frame start".into(),
+                per_frame(&self.stage_hop_frame_start),
+            ),
+            (
+                "  keyframes".into(),
+                per_frame(&self.stage_hop_keyframe_start),
+            ),
+            (
+                "control: origin viewers vs their median, frame start".into(),
+                per_frame(&self.stage_frame_start_origin_spread),
+            ),
+            (
+                "  keyframes' last packets".into(),
+                per_frame(&self.stage_keyframes_origin_spread),
             ),
             (
                 "audio at edges p50/p95/p99".into(),

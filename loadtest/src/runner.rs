@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cascade::{NodeInfo, placement};
-use crate::participant::{Latency, Participant, ParticipantConfig, SlotStats};
+use crate::participant::{FrameLatency, Latency, Participant, ParticipantConfig, SlotStats};
 use crate::report::{
     CascadeFigures, LatencyFigures, NodeFigures, Percentiles, Report, Sample, SlotKindFigures,
 };
@@ -411,15 +411,16 @@ impl WindowLatency {
 
 /// What one hop adds frame by frame: for each frame (by its send timestamp) the edge
 /// viewers' latency minus the median latency of the viewers at the origin for that same frame
-/// (ms; frames that some side did not get are left out). All frames, keyframes only, the
-/// other frames only.
+/// (ms; frames that some side did not get are left out). `latency` picks which: the frame's
+/// first packet or its last. All frames, keyframes only, the other frames only.
 fn hop_per_frame(
-    at_origin: &[Vec<(u64, u64, bool)>],
-    at_edges: &[Vec<(u64, u64, bool)>],
+    at_origin: &[Vec<FrameLatency>],
+    at_edges: &[Vec<FrameLatency>],
+    latency: fn(&FrameLatency) -> u64,
 ) -> [Percentiles; 3] {
     let mut by_frame: std::collections::HashMap<u64, Vec<u64>> = Default::default();
-    for (sent, latency, _) in at_origin.iter().flatten() {
-        by_frame.entry(*sent).or_default().push(*latency);
+    for f in at_origin.iter().flatten() {
+        by_frame.entry(f.sent).or_default().push(latency(f));
     }
     let reference: std::collections::HashMap<u64, u64> = by_frame
         .into_iter()
@@ -430,15 +431,15 @@ fn hop_per_frame(
         .collect();
     let (mut all, mut key, mut delta) = (Vec::new(), Vec::new(), Vec::new());
     let (mut missing, mut missing_key) = (0, 0);
-    for (sent, latency, keyframe) in at_edges.iter().flatten() {
-        let Some(r) = reference.get(sent) else {
+    for f in at_edges.iter().flatten() {
+        let Some(r) = reference.get(&f.sent) else {
             missing += 1;
-            missing_key += usize::from(*keyframe);
+            missing_key += usize::from(f.keyframe);
             continue;
         };
-        let added = (*latency as f64 - *r as f64) / 1000.0;
+        let added = (latency(f) as f64 - *r as f64) / 1000.0;
         all.push(added);
-        if *keyframe {
+        if f.keyframe {
             key.push(added);
         } else {
             delta.push(added);
@@ -537,25 +538,36 @@ fn cascade_figures(
                 Client::Ws(_) => None,
             })
     };
-    let per_frame = |slot: &str| {
-        let reference: Vec<Vec<(u64, u64, bool)>> = whep(true)
+    let frames = |slot: &str, at_origin: bool| -> Vec<Vec<FrameLatency>> {
+        whep(at_origin)
             .map(|m| m.frame_latencies(slot, window_sent.clone()))
-            .collect();
-        let at_edges: Vec<Vec<(u64, u64, bool)>> = whep(false)
-            .map(|m| m.frame_latencies(slot, window_sent.clone()))
-            .collect();
-        hop_per_frame(&reference, &at_edges)
+            .collect()
     };
+    let (stage_origin, stage_edges) = (frames("stage", true), frames("stage", false));
     let [
         stage_hop_per_frame,
         stage_hop_keyframes,
         stage_hop_other_frames,
-    ] = per_frame("stage");
-    let [audio_hop_per_frame, ..] = per_frame("audio-0");
+    ] = hop_per_frame(&stage_origin, &stage_edges, |f| f.last);
+    let [stage_hop_frame_start, stage_hop_keyframe_start, _] =
+        hop_per_frame(&stage_origin, &stage_edges, |f| f.first);
+    // The controls: the origin's own viewers against their median, no hop in between.
+    let [_, stage_keyframes_origin_spread, _] =
+        hop_per_frame(&stage_origin, &stage_origin, |f| f.last);
+    let [stage_frame_start_origin_spread, ..] =
+        hop_per_frame(&stage_origin, &stage_origin, |f| f.first);
+    let [audio_hop_per_frame, ..] =
+        hop_per_frame(&frames("audio-0", true), &frames("audio-0", false), |f| {
+            f.last
+        });
     CascadeFigures {
         stage_hop_per_frame,
         stage_hop_keyframes,
         stage_hop_other_frames,
+        stage_hop_frame_start,
+        stage_hop_keyframe_start,
+        stage_keyframes_origin_spread,
+        stage_frame_start_origin_spread,
         audio_hop_per_frame,
         origin,
         edges,
@@ -679,24 +691,38 @@ mod tests {
 
     #[test]
     fn the_hop_is_measured_against_the_same_frame_at_the_origin() {
-        // Three viewers at the origin got frames 1 and 2 (median 4 ms and 6 ms); frame 3
-        // reached only the edges.
+        let f = |sent, first, last, keyframe| FrameLatency {
+            sent,
+            first,
+            last,
+            keyframe,
+        };
+        // Three viewers at the origin got frames 1 and 2 (median of the last packets 4 ms and
+        // 6 ms, of the first 2 ms and 5 ms); frame 3 reached only the edges.
         // Frame 1 is a keyframe.
         let origin = vec![
-            vec![(1, 3_000, true), (2, 6_000, false)],
-            vec![(1, 4_000, true), (2, 5_000, false)],
-            vec![(1, 9_000, true), (2, 7_000, false)],
+            vec![f(1, 2_000, 3_000, true), f(2, 5_000, 6_000, false)],
+            vec![f(1, 2_000, 4_000, true), f(2, 4_000, 5_000, false)],
+            vec![f(1, 3_000, 9_000, true), f(2, 6_000, 7_000, false)],
         ];
         let edges = vec![
-            vec![(1, 5_000, true), (2, 6_500, false), (3, 1_000, false)],
-            vec![(1, 4_000, true)],
+            vec![
+                f(1, 2_500, 5_000, true),
+                f(2, 6_500, 6_500, false),
+                f(3, 1_000, 1_000, false),
+            ],
+            vec![f(1, 2_000, 4_000, true)],
         ];
-        let [all, key, other] = hop_per_frame(&origin, &edges);
+        let [all, key, other] = hop_per_frame(&origin, &edges, |f| f.last);
         assert_eq!((all.count, all.missing), (3, 1));
         // +1 ms, +0.5 ms, 0 ms
         assert_eq!((all.p50, all.p99), (0.5, 1.0));
         assert_eq!((key.count, key.p50, key.p99), (2, 0.0, 1.0));
         assert_eq!((other.count, other.missing, other.p99), (1, 1, 0.5));
-        assert_eq!(hop_per_frame(&[], &edges)[0].count, 0);
+        // First packets: +0.5 ms, +1.5 ms, 0 ms.
+        let [start, key_start, _] = hop_per_frame(&origin, &edges, |f| f.first);
+        assert_eq!((start.count, start.p50, start.p99), (3, 0.5, 1.5));
+        assert_eq!((key_start.p50, key_start.p99), (0.0, 0.5));
+        assert_eq!(hop_per_frame(&[], &edges, |f| f.last)[0].count, 0);
     }
 }
