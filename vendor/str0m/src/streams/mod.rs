@@ -641,6 +641,15 @@ impl Streams {
     ) -> impl Iterator<Item = QueueState> {
         // Snapshot each stream once, preferring media/RTX padding over the
         // fallback. No extra stream or retransmission-queue scan is needed.
+        //
+        // Plenum patch: idle streams (nothing queued, no resends, no padding; most of an SFU
+        // subscriber's streams most of the time) are not snapshotted one by one. Their
+        // snapshots are empty, so the pacer only ever reads them to choose a padding queue:
+        // `any(use_for_padding)` and, when every queue is empty, the padding-capable queue
+        // with the latest `last_emitted` (the last such in iteration order on a tie, as
+        // `max_by_key`). Only that one idle stream is snapshotted, after the busy ones; the
+        // pacer's decisions are the same. An idle stream's cached `queue_info` keeps the
+        // snapshot of its last busy moment.
         let mut media_padding = false;
         let mut probe_queue = self.probe_media.map(|_| {
             let mut queue = self.probe_tx.queue_state(now);
@@ -648,17 +657,41 @@ impl Streams {
             queue
         });
         let mut streams = self.streams_tx.values_mut();
+        let mut idle_padding: Option<&mut StreamTx> = None;
         std::iter::from_fn(move || {
-            if let Some(stream) = streams.next() {
+            // Only negotiated feedback sources can provide probe padding.
+            // Ordinary padding keeps its existing eligibility.
+            let probing = probe_queue.is_some();
+            let mut use_for_padding = |stream: &StreamTx| {
+                stream.padding_enabled()
+                    && (!probing
+                        || stream
+                            .padding_pt()
+                            .is_some_and(|pt| can_probe(stream.mid(), pt)))
+            };
+            for stream in streams.by_ref() {
+                if stream.queue_is_idle() {
+                    if use_for_padding(stream) {
+                        media_padding = true;
+                        let later = idle_padding
+                            .as_ref()
+                            .is_none_or(|b| stream.idle_last_emitted() >= b.idle_last_emitted());
+                        if later {
+                            idle_padding = Some(stream);
+                        }
+                    }
+                    continue;
+                }
                 let mut queue = stream.queue_state(now);
-                if probe_queue.is_some() && queue.use_for_padding {
-                    // Only negotiated feedback sources can provide probe padding.
-                    // Ordinary padding keeps its existing eligibility.
-                    queue.use_for_padding = stream
-                        .padding_pt()
-                        .is_some_and(|pt| can_probe(stream.mid(), pt));
+                if probing && queue.use_for_padding {
+                    queue.use_for_padding = use_for_padding(stream);
                 }
                 media_padding |= queue.use_for_padding;
+                return Some(queue);
+            }
+            if let Some(stream) = idle_padding.take() {
+                let mut queue = stream.queue_state(now);
+                queue.use_for_padding = true;
                 return Some(queue);
             }
             let mut queue = probe_queue.take()?;

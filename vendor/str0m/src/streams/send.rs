@@ -555,7 +555,19 @@ impl StreamTx {
         self.send_queue.push(packet);
     }
 
-    fn padding_enabled(&self) -> bool {
+    /// Plenum patch: whether the pacer's snapshot of this stream ([`StreamTx::queue_state`])
+    /// is certainly empty — nothing queued (timestamped or not), no resends, no padding — so
+    /// that all it would tell the pacer is [`StreamTx::idle_last_emitted`].
+    pub(crate) fn queue_is_idle(&self) -> bool {
+        self.send_queue.is_empty() && self.resends.is_empty() && self.padding == 0
+    }
+
+    /// Plenum patch: the `last_emitted` of an idle stream's snapshot.
+    pub(crate) fn idle_last_emitted(&self) -> Option<Instant> {
+        self.send_queue.last_emitted()
+    }
+
+    pub(crate) fn padding_enabled(&self) -> bool {
         (self.ssrc.is_probe() || self.rtx.is_some()) && self.pt_for_padding.is_some()
     }
 
@@ -1404,6 +1416,100 @@ mod test {
             .collect();
         assert_eq!(queues.len(), 1);
         assert!(queues[0].use_for_padding);
+    }
+
+    /// Plenum patch: `send_queue_states` snapshots busy streams and, of the idle ones, only
+    /// the padding queue the pacer would pick; the pacer sees the same non-empty queues in
+    /// the same order, the same `any(use_for_padding)`, and chooses the same padding queue.
+    #[test]
+    fn idle_streams_are_summarised_by_the_padding_queue_the_pacer_would_pick() {
+        let start = Instant::now();
+        let codecs = CodecConfig::new_with_defaults();
+        let pt = codecs.params()[0].pt();
+        let exts = ExtensionMap::standard();
+        let mut streams = crate::streams::Streams::new(false, 1200, Duration::from_millis(1500));
+        // Streams 1-8 with RTX (padding-capable) but 3 and 6; 2, 4, 5 and 7 send a packet at
+        // 10, 40, 40 and 20 ms (two with the latest time: the later in iteration order wins).
+        let sent_at = [(2_u32, 10_u64), (4, 40), (5, 40), (7, 20)];
+        let mut buf = vec![];
+        for i in 1..=8_u32 {
+            let rtx = (i != 3 && i != 6).then(|| (100 + i).into());
+            let stream = streams.declare_stream_tx(
+                i.into(),
+                rtx,
+                MidRid(format!("m{i}").as_str().into(), None),
+            );
+            stream.pt_for_padding = rtx.map(|_| pt);
+            if let Some((_, ms)) = sent_at.iter().find(|(s, _)| *s == i) {
+                let t = start + Duration::from_millis(*ms);
+                stream.write_rtp(RtpWrite::new(
+                    pt,
+                    u64::from(i).into(),
+                    0,
+                    t,
+                    vec![0_u8; 100],
+                ));
+                stream.send_queue.handle_timeout(t);
+                stream
+                    .poll_packet(t, &exts, None, codecs.params(), &mut buf)
+                    .expect("a queued packet to send");
+            }
+        }
+        let now = start + Duration::from_millis(50);
+        // Stream 1 and 3 are busy: a queued packet each.
+        for i in [1_u32, 3] {
+            let stream = streams.stream_tx(&i.into()).expect("declared");
+            stream.write_rtp(RtpWrite::new(pt, 1000_u64.into(), 0, now, vec![0_u8; 100]));
+            stream.send_queue.handle_timeout(now);
+        }
+        let reference = |streams: &mut crate::streams::Streams| -> Vec<QueueState> {
+            streams
+                .streams_tx
+                .values_mut()
+                .map(|s| s.queue_state(now))
+                .collect()
+        };
+        let padding_choice = |q: &[QueueState]| {
+            q.iter()
+                .filter(|q| q.use_for_padding)
+                .max_by_key(|q| q.snapshot.last_emitted)
+                .map(|q| q.midrid)
+        };
+        let busy = |q: &[QueueState]| {
+            q.iter()
+                .filter(|q| q.snapshot.packet_count > 0)
+                .map(|q| (q.midrid, q.unpaced, q.use_for_padding, q.snapshot))
+                .collect::<Vec<_>>()
+        };
+
+        let all = reference(&mut streams);
+        let summarised: Vec<_> = streams.send_queue_states(now, |_, _| true).collect();
+        assert_eq!(busy(&summarised), busy(&all));
+        assert_eq!(
+            summarised.len(),
+            3,
+            "the two busy streams and one idle: {summarised:?}"
+        );
+        let idle = summarised[2];
+        assert_eq!(idle.snapshot.packet_count, 0);
+        assert!(idle.use_for_padding);
+
+        // Once everything is sent, the pacer picks its padding queue from the idle ones.
+        for i in [1_u32, 3] {
+            let stream = streams.stream_tx(&i.into()).expect("declared");
+            stream
+                .poll_packet(now, &exts, None, codecs.params(), &mut buf)
+                .expect("a queued packet to send");
+        }
+        let all = reference(&mut streams);
+        let summarised: Vec<_> = streams.send_queue_states(now, |_, _| true).collect();
+        assert_eq!(summarised.len(), 1);
+        assert_eq!(padding_choice(&summarised), padding_choice(&all));
+        assert_eq!(summarised[0].snapshot.last_emitted, Some(now));
+        assert_eq!(
+            summarised.iter().any(|q| q.use_for_padding),
+            all.iter().any(|q| q.use_for_padding)
+        );
     }
 
     #[test]

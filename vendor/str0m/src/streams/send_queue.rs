@@ -82,6 +82,11 @@ impl SendQueue {
         self.queue.is_empty()
     }
 
+    /// When a packet last left this queue (as in its snapshot).
+    pub fn last_emitted(&self) -> Option<Instant> {
+        self.last_emitted
+    }
+
     pub fn last(&self) -> Option<&RtpPacket> {
         self.queue.back()
     }
