@@ -414,9 +414,9 @@ impl MediaSession {
             .record_frame_latencies
             .then(|| Arc::new(Mutex::new(HashMap::new())));
         let mut socket = socket;
-        if arrivals.is_some() {
-            socket.enable_timestamps();
-        }
+        // The kernel's receive times go to the connection as the datagrams' arrival
+        // (`Media::read_datagrams`), and to the recorded arrivals.
+        socket.enable_timestamps();
         let media = Media {
             rtc,
             socket: Some(socket),
@@ -443,6 +443,7 @@ impl MediaSession {
             stats: stats.clone(),
             frames: frames.clone(),
             connected: connected_tx,
+            clock: Instant::now(),
         };
         let task = tokio::spawn(media.run(stop_rx));
         Ok(Self {
@@ -540,6 +541,8 @@ struct Media {
     stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
     frames: Option<FrameLatencies>,
     connected: watch::Sender<bool>,
+    /// The latest time given to the connection (str0m's clock must not go back).
+    clock: Instant,
 }
 
 impl Media {
@@ -588,6 +591,7 @@ impl Media {
             if is_connected {
                 self.produce(now);
             }
+            self.clock = self.clock.max(now);
             let _ = self.rtc.handle_input(Input::Timeout(now));
         }
         self.rtc.disconnect();
@@ -601,6 +605,7 @@ impl Media {
         };
         for _ in 0..4 {
             let now = Instant::now();
+            let wall = std::time::SystemTime::now();
             let read = socket.try_recv_batch_stamped(|source, data, at| {
                 if let Some(arrivals) = &self.arrivals {
                     // The kernel's receive time where it has one, not when this task got to it.
@@ -614,7 +619,10 @@ impl Media {
                 }
                 match self.bottleneck.as_mut() {
                     Some(b) => b.offer(now, source, data),
-                    None => self.receive(now, Protocol::Udp, source, data, is_connected),
+                    None => {
+                        let arrived = self.arrival(now, wall, at);
+                        self.receive(arrived, Protocol::Udp, source, data, is_connected);
+                    }
                 }
             });
             if read.is_err() {
@@ -626,6 +634,24 @@ impl Media {
     }
 
     /// One datagram for the connection, then everything it does about it.
+    /// When a datagram the kernel stamped `at` arrived, on the connection's clock: a browser
+    /// reads its socket on a network thread of its own, but this task shares two cores with
+    /// 150 others and the server, and may read a batch milliseconds late. Given the time of
+    /// reading instead, the connection would report every such delay to the server's
+    /// bandwidth estimator (transport-wide feedback) as queueing on the path. Never before
+    /// the time the connection last got (its clock does not go back).
+    fn arrival(
+        &self,
+        now: Instant,
+        wall: std::time::SystemTime,
+        at: Option<std::time::SystemTime>,
+    ) -> Instant {
+        at.and_then(|t| wall.duration_since(t).ok())
+            .and_then(|ago| now.checked_sub(ago))
+            .unwrap_or(now)
+            .max(self.clock)
+    }
+
     fn receive(
         &mut self,
         now: Instant,
@@ -647,6 +673,7 @@ impl Media {
         data: &[u8],
     ) {
         if let Ok(rx) = Receive::new(proto, source, local, data) {
+            self.clock = self.clock.max(now);
             let _ = self.rtc.handle_input(Input::Receive(now, rx));
         }
     }
