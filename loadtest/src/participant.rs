@@ -633,7 +633,6 @@ impl Media {
         self.send_udp();
     }
 
-    /// One datagram for the connection, then everything it does about it.
     /// When a datagram the kernel stamped `at` arrived, on the connection's clock: a browser
     /// reads its socket on a network thread of its own, but this task shares two cores with
     /// 150 others and the server, and may read a batch milliseconds late. Given the time of
@@ -652,6 +651,7 @@ impl Media {
             .max(self.clock)
     }
 
+    /// One datagram for the connection, then everything it does about it.
     fn receive(
         &mut self,
         now: Instant,
