@@ -547,7 +547,11 @@ struct Media {
 
 impl Media {
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let tick = Duration::from_millis(5);
+        // A sender's frames are due on a 5 ms tick; a participant that only receives wakes
+        // when its connection asks (feedback, reports) or a datagram comes, as a browser does.
+        // A tick for 150 viewers was 30 000 extra timeouts a second, each over all m-lines.
+        let tick =
+            (self.audio.is_some() || !self.layers.is_empty()).then_some(Duration::from_millis(5));
         let mut is_connected = false;
         loop {
             let now = Instant::now();
@@ -557,7 +561,9 @@ impl Media {
             let timeout = self.drain(now, &mut is_connected);
             self.send_udp();
             let through = self.bottleneck.as_ref().and_then(Bottleneck::next_at);
-            let wake = timeout.min(now + tick).min(through.unwrap_or(timeout));
+            let wake = timeout
+                .min(tick.map_or(timeout, |t| now + t))
+                .min(through.unwrap_or(timeout));
             self.send_tcp().await;
             let Some(socket) = self.socket.take() else {
                 break;
