@@ -537,6 +537,43 @@ async fn rebind(
     }
 }
 
+/// The two subscriptions an edge sends on a new connection, sorted.
+async fn two_subscriptions(conn: &mut EdgeConnected) -> Vec<Control> {
+    let mut subs = vec![
+        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
+        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
+    ];
+    subs.sort_by_key(|c| format!("{c:?}"));
+    subs
+}
+
+/// The origin bound again at `addr`; the edge reconnects within `secs` and reports it.
+/// Returns the origin, its edge receiver, the new connection, how long the edge took after
+/// the bind, and the subscriptions it sent again.
+async fn origin_back(
+    cluster: &Cluster,
+    addr: SocketAddr,
+    events: &mut mpsc::Receiver<EdgeEvent>,
+    secs: f64,
+) -> (
+    OriginNode,
+    mpsc::Receiver<EdgeConnected>,
+    EdgeConnected,
+    Duration,
+    Vec<Control>,
+) {
+    let (origin, mut edges) = rebind(cluster, addr).await;
+    let rebound = Instant::now();
+    let mut conn = within(secs, "edge reconnects", edges.recv()).await.unwrap();
+    let back = rebound.elapsed();
+    assert_eq!(
+        within(5.0, "connected", next_non_packet(events)).await,
+        EdgeEvent::Connected
+    );
+    let subs = two_subscriptions(&mut conn).await;
+    (origin, edges, conn, back, subs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_reconnects_after_the_origin_restarts() {
     let cluster = Cluster::new();
@@ -546,11 +583,7 @@ async fn edge_reconnects_after_the_origin_restarts() {
     edge.subscribe("plenary");
     edge.subscribe("committee");
     let mut conn = within(5.0, "edge connects", edges.recv()).await.unwrap();
-    let mut subs = vec![
-        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
-        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
-    ];
-    subs.sort_by_key(|c| format!("{c:?}"));
+    let subs = two_subscriptions(&mut conn).await;
     let expected = vec![
         Control::Subscribe {
             room: "committee".into(),
@@ -576,19 +609,7 @@ async fn edge_reconnects_after_the_origin_restarts() {
         "round 1: edge noticed the origin gone after {:?}",
         t.elapsed()
     );
-    let (origin, mut edges) = rebind(&cluster, addr).await;
-    let rebound = Instant::now();
-    let mut conn = within(5.0, "edge reconnects", edges.recv()).await.unwrap();
-    let back = rebound.elapsed();
-    assert_eq!(
-        within(5.0, "connected", next_non_packet(&mut events)).await,
-        EdgeEvent::Connected
-    );
-    let mut again = vec![
-        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
-        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
-    ];
-    again.sort_by_key(|c| format!("{c:?}"));
+    let (origin, edges, conn, back, again) = origin_back(&cluster, addr, &mut events, 5.0).await;
     assert_eq!(again, expected);
     println!("round 1: edge back {back:?} after the origin was bound again");
     assert!(back < Duration::from_secs(4), "{back:?}");
@@ -602,19 +623,7 @@ async fn edge_reconnects_after_the_origin_restarts() {
         EdgeEvent::Disconnected
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (_origin, mut edges) = rebind(&cluster, addr).await;
-    let rebound = Instant::now();
-    let mut conn = within(8.0, "edge reconnects", edges.recv()).await.unwrap();
-    let back = rebound.elapsed();
-    assert_eq!(
-        within(5.0, "connected", next_non_packet(&mut events)).await,
-        EdgeEvent::Connected
-    );
-    let mut again = vec![
-        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
-        within(5.0, "sub", conn.control_rx.recv()).await.unwrap(),
-    ];
-    again.sort_by_key(|c| format!("{c:?}"));
+    let (_origin, _edges, _conn, back, again) = origin_back(&cluster, addr, &mut events, 8.0).await;
     assert_eq!(again, expected);
     println!("round 2: edge back {back:?} after the origin was bound again (down 3 s)");
     assert!(back < Duration::from_secs(5), "{back:?}");
