@@ -1633,6 +1633,17 @@ impl Rtc {
             return Ok(Some(Output::Timeout(self.poll_timeout())));
         }
 
+        // Right after a datagram of the session, with nothing woken since, nothing above
+        // the datagram queue can have output: go on with the queue (a subscriber's share
+        // of a frame leaves without a walk of the event pipeline per packet). Once it is
+        // empty, walk the whole pipeline as usual before the timeout.
+        if self.readiness.in_datagram_burst() {
+            if let Some(t) = self.poll_datagram_transmit() {
+                return Ok(Some(t));
+            }
+            self.readiness.end_datagram_burst();
+        }
+
         while let Some(e) = self.ice.poll_event() {
             match e {
                 IceAgentEvent::IceRestart(_) => {
@@ -1871,20 +1882,10 @@ impl Rtc {
             return Ok(Some(Output::Transmit(v)));
         }
 
-        if let Some(send) = &self.send_addr {
-            // These can only be sent after we got an ICE connection.
-            let datagram = None
-                .or_else(|| self.dtls.poll_packet())
-                .or_else(|| self.session.poll_datagram(self.last_now));
-
-            if let Some(contents) = datagram {
-                let t = net::Transmit {
-                    proto: send.proto,
-                    source: send.source,
-                    destination: send.destination,
-                    contents,
-                };
-                return Ok(Some(Output::Transmit(t)));
+        if self.send_addr.is_some() {
+            if let Some(t) = self.poll_datagram_transmit() {
+                self.readiness.begin_datagram_burst();
+                return Ok(Some(t));
             }
         } else {
             // Don't allow accumulated feedback to build up indefinitely
@@ -1894,6 +1895,21 @@ impl Rtc {
         self.readiness.clear_events();
 
         Ok(Some(Output::Timeout(self.poll_timeout())))
+    }
+
+    /// The next DTLS or session datagram, once ICE has nominated a pair to send on.
+    fn poll_datagram_transmit(&mut self) -> Option<Output> {
+        // These can only be sent after we got an ICE connection.
+        let send = self.send_addr.as_ref()?;
+        let contents = None
+            .or_else(|| self.dtls.poll_packet())
+            .or_else(|| self.session.poll_datagram(self.last_now))?;
+        Some(Output::Transmit(net::Transmit {
+            proto: send.proto,
+            source: send.source,
+            destination: send.destination,
+            contents,
+        }))
     }
 
     // Called only after the output pipeline has drained.

@@ -151,6 +151,10 @@ impl Drop for Mutation<'_> {
 pub(crate) struct Readiness {
     events: bool,
     timeout: bool,
+    // The last output was a datagram from the session, the rest of the pipeline was
+    // walked without output before it, and nothing was woken since: the next poll may
+    // go straight to the datagram queue. Any wake ends it.
+    datagram_burst: bool,
 }
 
 impl Readiness {
@@ -159,6 +163,7 @@ impl Readiness {
         Readiness {
             events: true,
             timeout: true,
+            datagram_burst: false,
         }
     }
 
@@ -178,8 +183,24 @@ impl Readiness {
         self.timeout = false;
     }
 
+    /// Whether the next poll may go straight to the session's datagram queue.
+    pub(crate) fn in_datagram_burst(&self) -> bool {
+        self.datagram_burst
+    }
+
+    /// A datagram of the session's left after a walk of the whole pipeline.
+    pub(crate) fn begin_datagram_burst(&mut self) {
+        self.datagram_burst = true;
+    }
+
+    /// The datagram queue is empty: the next poll walks the whole pipeline again.
+    pub(crate) fn end_datagram_burst(&mut self) {
+        self.datagram_burst = false;
+    }
+
     /// Hand out an armed guard for a mutable descent into the tree.
     pub(crate) fn wake(&mut self) -> Wake<'_> {
+        self.datagram_burst = false;
         Wake {
             readiness: self,
             events: true,
@@ -228,6 +249,7 @@ impl Readiness {
         Self {
             events: false,
             timeout: false,
+            datagram_burst: false,
         }
     }
 }
@@ -239,7 +261,9 @@ mod tests {
     use crate::bwe::Bitrate;
     use crate::crypto::dtls::{KeyingMaterial, SrtpProfile};
     use crate::media::MediaKind;
-    use crate::{Input, Output};
+    use crate::format::Codec;
+    use crate::rtp::RtpWrite;
+    use crate::{Event, Input, Output};
     use std::time::Instant;
 
     fn idle_rtc() -> Rtc {
@@ -323,11 +347,77 @@ mod tests {
         }
     }
 
+    fn sending_rtc() -> Rtc {
+        let mut rtc = idle_rtc();
+        rtc.send_addr = Some(crate::SendAddr {
+            proto: crate::net::Protocol::Udp,
+            source: "127.0.0.1:1000".parse().unwrap(),
+            destination: "127.0.0.1:2000".parse().unwrap(),
+        });
+        rtc
+    }
+
+    #[test]
+    fn any_wake_ends_a_datagram_burst() {
+        let mut rtc = sending_rtc();
+        rtc.direct_api()
+            .send_app_specific_feedback(42.into(), 43.into(), vec![1, 2, 3, 4]);
+        assert!(matches!(rtc.poll_output().unwrap(), Output::Transmit(_)));
+        assert!(rtc.readiness.in_datagram_burst());
+        // A wake narrowed to the timeout ends it as well.
+        rtc.bwe().reset(Bitrate::kbps(900));
+        assert!(!rtc.readiness.in_datagram_burst());
+        while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+        assert!(!rtc.readiness.in_datagram_burst());
+        assert!(!rtc.readiness.wants_events());
+    }
+
+    #[test]
+    fn an_event_behind_a_datagram_burst_comes_before_the_timeout() {
+        let mut rtc = sending_rtc();
+        let now = rtc.last_now;
+        let pt = rtc.codec_config().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+        let mut api = rtc.direct_api();
+        let stream = api.stream_tx(&42.into()).unwrap();
+        for seq in 0..3_u64 {
+            let write = RtpWrite::new(pt, seq.into(), 90 * seq as u32, now, vec![1; 100]);
+            stream.write_rtp(write);
+        }
+        rtc.handle_input(Input::Timeout(now)).unwrap();
+        assert!(matches!(rtc.poll_output().unwrap(), Output::Transmit(_)));
+        assert!(rtc.readiness.in_datagram_burst());
+        // As if sending had queued an event (no wake): it is not lost, it follows the
+        // burst.
+        rtc.session.pending_app_feedback = Some(crate::media::AppSpecificFeedback {
+            sender_ssrc: 1.into(),
+            media_ssrc: 2.into(),
+            payload: vec![9].into(),
+        });
+        let mut outputs = vec![];
+        loop {
+            match rtc.poll_output().unwrap() {
+                Output::Timeout(_) => break,
+                Output::Transmit(_) => outputs.push("transmit"),
+                Output::Event(Event::AppSpecificFeedback(_)) => outputs.push("event"),
+                Output::Event(_) => {}
+            }
+        }
+        // The rest of the frame (and whatever else the session sends), then the event.
+        let (last, before) = outputs.split_last().unwrap();
+        assert_eq!(*last, "event");
+        assert!(before.len() >= 2 && before.iter().all(|o| *o == "transmit"));
+        assert!(!rtc.readiness.wants_events());
+    }
+
     #[test]
     fn narrowing_preserves_other_operations() {
         for events in [false, true] {
             for timeout in [false, true] {
-                let mut readiness = Readiness { events, timeout };
+                let mut readiness = Readiness {
+                    events,
+                    timeout,
+                    datagram_burst: false,
+                };
                 {
                     let mut wake = readiness.wake();
                     wake.no_events();

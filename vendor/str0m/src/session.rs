@@ -136,7 +136,7 @@ pub(crate) struct Session {
     raw_packets: Option<VecDeque<Box<RawPacket>>>,
 
     // Pending application-specific feedback (PSFB FMT=15) messages to emit as events.
-    pending_app_feedback: Option<AppSpecificFeedback>,
+    pub(crate) pending_app_feedback: Option<AppSpecificFeedback>,
 
     /// Target MTU (start) and warn threshold (end). Buffer sizing uses the
     /// target; oversized outgoing datagrams above the warn threshold log a warning.

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 use str0m_proto::Id;
 use str0m_proto::NonCryptographicRng;
 
+/// The ASCII characters `char::is_whitespace` accepts (`str::trim` trims them).
+fn is_ascii_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t'..=b'\r')
+}
+
 macro_rules! str_id {
     ($id:ident, $name:literal, $num:tt, $new_len:tt) => {
         impl $id {
@@ -43,7 +48,20 @@ macro_rules! str_id {
             type Target = str;
 
             fn deref(&self) -> &Self::Target {
-                from_utf8(&self.0).expect("ascii id").trim()
+                // Ids are ASCII padded with spaces and are read on every packet (the
+                // mid/rid header extensions): trim ASCII whitespace bytewise first, and
+                // trim char by char only what starts or ends in another byte.
+                let b = &self.0;
+                let start = b.iter().position(|c| !is_ascii_ws(*c)).unwrap_or(b.len());
+                let end = b.iter().rposition(|c| !is_ascii_ws(*c)).map_or(start, |i| i + 1);
+                let s = from_utf8(&b[start..end]).expect("ascii id");
+                if s.as_bytes().first().is_some_and(|c| !c.is_ascii())
+                    || s.as_bytes().last().is_some_and(|c| !c.is_ascii())
+                {
+                    s.trim()
+                } else {
+                    s
+                }
             }
         }
 
@@ -370,5 +388,39 @@ impl MidRid {
 
     pub fn special_equals(&self, other: &MidRid) -> bool {
         self.0 == other.0 && (self.1.is_none() || self.1 == other.1)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn padded(s: &[u8]) -> [u8; 16] {
+        let mut a = [b' '; 16];
+        a[..s.len()].copy_from_slice(s);
+        a
+    }
+
+    #[test]
+    fn deref_trims_as_str_trim_does() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"0",
+            b"abc",
+            b"  abc",
+            b"\tab c\n",
+            b"\x0b\x0cq\r",
+            b"0123456789abcdef",
+            "\u{a0}x\u{3000}".as_bytes(),
+            "é".as_bytes(),
+            " \u{2003}y".as_bytes(),
+        ];
+        for c in cases {
+            let a = padded(c);
+            let expected = from_utf8(&a).unwrap().trim();
+            assert_eq!(&*Mid::from_array(a), expected, "{c:?}");
+            assert_eq!(&*Rid::from_array(a[..8].try_into().unwrap()), from_utf8(&a[..8]).unwrap().trim());
+        }
+        assert_eq!(&*Mid::from("a b"), "a_b");
     }
 }
