@@ -37,10 +37,10 @@ pub mod tcp;
 pub mod testing;
 pub mod udp;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, oneshot};
 
 use driver::Input;
@@ -231,14 +231,14 @@ pub struct SfuHandle {
 /// Which worker owns which peer: a new peer goes to the worker with the fewest.
 #[derive(Debug)]
 pub(crate) struct Placement {
-    owner: HashMap<PeerId, usize>,
+    owner: FxHashMap<PeerId, usize>,
     load: Vec<usize>,
 }
 
 impl Placement {
     pub(crate) fn new(count: usize) -> Self {
         Self {
-            owner: HashMap::new(),
+            owner: FxHashMap::default(),
             load: vec![0; count.max(1)],
         }
     }

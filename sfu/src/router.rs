@@ -26,8 +26,10 @@
 //! one; every switch asks for one (throttled per source and layer, so subscribers waiting
 //! for the same layer share one request and switch on the same keyframe).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
 
 use crate::rewrite::{PacketIds, SlotRewriter};
 
@@ -335,10 +337,10 @@ struct Room {
 #[derive(Debug)]
 pub struct Router {
     config: RouterConfig,
-    peers: HashMap<PeerId, Peer>,
-    rooms: HashMap<RoomId, Room>,
+    peers: FxHashMap<PeerId, Peer>,
+    rooms: FxHashMap<RoomId, Room>,
     /// (source, kind) → slots that forward or wait for that source.
-    index: HashMap<(PeerId, Kind), Vec<(PeerId, usize)>>,
+    index: FxHashMap<(PeerId, Kind), Vec<(PeerId, usize)>>,
     index_dirty: bool,
     outputs: VecDeque<RouterOutput>,
     next_evaluation: Option<Instant>,
@@ -350,9 +352,9 @@ impl Router {
     pub fn new(config: RouterConfig) -> Self {
         Self {
             config,
-            peers: HashMap::new(),
-            rooms: HashMap::new(),
-            index: HashMap::new(),
+            peers: FxHashMap::default(),
+            rooms: FxHashMap::default(),
+            index: FxHashMap::default(),
             index_dirty: false,
             outputs: VecDeque::new(),
             next_evaluation: None,
@@ -880,7 +882,7 @@ impl Router {
         let Some(room) = self.rooms.get(&room_id) else {
             return;
         };
-        let mut needed: HashMap<PeerId, [bool; 3]> = room
+        let mut needed: FxHashMap<PeerId, [bool; 3]> = room
             .peers
             .iter()
             .filter(|id| self.peers.get(id).is_some_and(|p| p.video_on))

@@ -45,6 +45,7 @@ use std::time::{Duration, Instant as StdInstant};
 use metrics::{Counter, Gauge};
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use rustc_hash::FxHashMap;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
@@ -403,7 +404,7 @@ struct Member {
 pub struct Shard {
     id: usize,
     setup: ShardSetup,
-    peers: HashMap<PeerId, Peer>,
+    peers: FxHashMap<PeerId, Peer>,
     by_addr: HashMap<(Protocol, SocketAddr), PeerId>,
     by_ufrag: HashMap<String, PeerId>,
     /// UDP addresses whose datagrams land on this shard's socket but whose peer lives on
@@ -411,11 +412,11 @@ pub struct Shard {
     foreign: HashMap<SocketAddr, usize>,
     /// Routing for the rooms this shard is home to.
     router: Router,
-    members: HashMap<PeerId, Member>,
+    members: FxHashMap<PeerId, Member>,
     /// Relays (origin side) and mirrors (edge side) of the rooms this shard is home to, with
     /// their room (`crate::relay`).
-    relays: HashMap<PeerId, RoomId>,
-    mirrors: HashMap<PeerId, RoomId>,
+    relays: FxHashMap<PeerId, RoomId>,
+    mirrors: FxHashMap<PeerId, RoomId>,
     /// Lazy min-heap of peer timeouts; entries that no longer match a peer's
     /// `next_timeout` are skipped.
     timers: BinaryHeap<Reverse<(StdInstant, PeerId)>>,
@@ -453,14 +454,14 @@ impl Shard {
         Self {
             id,
             setup,
-            peers: HashMap::new(),
+            peers: FxHashMap::default(),
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
             foreign: HashMap::new(),
             router,
-            members: HashMap::new(),
-            relays: HashMap::new(),
-            mirrors: HashMap::new(),
+            members: FxHashMap::default(),
+            relays: FxHashMap::default(),
+            mirrors: FxHashMap::default(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             outbox: Vec::new(),

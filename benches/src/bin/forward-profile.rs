@@ -8,6 +8,10 @@
 
 use plenum_benches::{ForwardRoom, FrameCost};
 
+/// The server's allocator (src/main.rs), so that the profile counts what it costs there.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str);
