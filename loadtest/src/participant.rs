@@ -15,7 +15,7 @@ use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
 use str0m::net::Transmit;
 use str0m::net::{Protocol, Receive, TcpType};
-use str0m::rtp::{ExtensionValues, RtpWrite};
+use str0m::rtp::{ExtensionValues, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
@@ -441,6 +441,7 @@ impl MediaSession {
                 .collect(),
             seq: HashMap::new(),
             stats: stats.clone(),
+            mids: HashMap::new(),
             frames: frames.clone(),
             connected: connected_tx,
             clock: Instant::now(),
@@ -539,6 +540,8 @@ struct Media {
     /// Next sequence number per (mid, rid).
     seq: HashMap<(Mid, Option<String>), u64>,
     stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
+    /// The mid of each receive stream seen (see [`Media::mid_of`]).
+    mids: HashMap<Ssrc, Mid>,
     frames: Option<FrameLatencies>,
     connected: watch::Sender<bool>,
     /// The latest time given to the connection (str0m's clock must not go back).
@@ -744,7 +747,7 @@ impl Media {
 
     fn record(&mut self, now: Instant, p: str0m::rtp::RtpPacket) {
         let ssrc = p.header.ssrc;
-        let Some(mid) = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid()) else {
+        let Some(mid) = self.mid_of(ssrc) else {
             return;
         };
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
@@ -791,6 +794,18 @@ impl Media {
                 f.keyframe |= keyframe;
             }
         }
+    }
+
+    /// The mid of a receive stream, remembered: str0m's `stream_rx` is a mutable access,
+    /// which makes the connection recompute its next timeout over every m-line, and asking
+    /// it for every received packet did that per packet.
+    fn mid_of(&mut self, ssrc: Ssrc) -> Option<Mid> {
+        if let Some(mid) = self.mids.get(&ssrc) {
+            return Some(*mid);
+        }
+        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|s| s.mid())?;
+        self.mids.insert(ssrc, mid);
+        Some(mid)
     }
 
     fn produce(&mut self, now: Instant) {
