@@ -796,9 +796,9 @@ impl Media {
         }
     }
 
-    /// The mid of a receive stream, remembered: str0m's `stream_rx` is a mutable access,
-    /// which makes the connection recompute its next timeout over every m-line, and asking
-    /// it for every received packet did that per packet.
+    /// The mid of a receive stream, remembered: str0m's `stream_rx` is a mutable access
+    /// (through the `DirectApi`, which arms the connection's readiness), not worth paying
+    /// for every received packet.
     fn mid_of(&mut self, ssrc: Ssrc) -> Option<Mid> {
         if let Some(mid) = self.mids.get(&ssrc) {
             return Some(*mid);
