@@ -10,6 +10,10 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use plenum_benches::{ForwardRoom, FrameCost};
 
+/// The server's allocator (src/main.rs), so that the bench measures what it costs there.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn forward(c: &mut Criterion) {
     for bwe in [false, true] {
         forward_group(c, bwe);
