@@ -56,6 +56,11 @@ pub struct SlotKindFigures {
     pub latency_p50_ms: f64,
     /// One-way latency, 99th percentile.
     pub latency_p99_ms: f64,
+    /// Median latency of the packets received in the measurement window (the figures above
+    /// count every packet since each participant joined, the ramp-up included).
+    pub window_latency_p50_ms: f64,
+    /// 99th percentile latency in the measurement window.
+    pub window_latency_p99_ms: f64,
 }
 
 /// One second of the measurement.
@@ -398,6 +403,13 @@ impl Report {
                 format!(
                     "{:.3} % of {} pkts, {:.2} / {:.2} ms",
                     s.loss_pct, s.packets, s.latency_p50_ms, s.latency_p99_ms
+                ),
+            ));
+            rows.push((
+                format!("{} latency in window p50/p99", s.kind),
+                format!(
+                    "{:.2} / {:.2} ms",
+                    s.window_latency_p50_ms, s.window_latency_p99_ms
                 ),
             ));
         }

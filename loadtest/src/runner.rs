@@ -268,18 +268,16 @@ pub async fn run(opts: RunOptions) -> Report {
     let self_pid = std::process::id();
     let first = sample(&opts, self_pid).await;
     let window_from = crate::synth::unix_micros();
-    let window_start: Vec<Vec<SlotStats>> = if opts.edges.is_empty() {
-        Vec::new()
-    } else {
-        joined
-            .iter()
-            .map(|j| {
-                j.participant
-                    .as_ref()
-                    .map_or_else(Vec::new, Client::all_stats)
-            })
-            .collect()
-    };
+    // Every client's statistics when the window opens: the latency figures of the window
+    // are the histograms at the end minus these (the ramp-up's joins left out).
+    let window_start: Vec<Vec<SlotStats>> = joined
+        .iter()
+        .map(|j| {
+            j.participant
+                .as_ref()
+                .map_or_else(Vec::new, Client::all_stats)
+        })
+        .collect();
     let mut series = Vec::new();
     let mut last = first.clone();
     let measure_start = Instant::now();
@@ -308,7 +306,15 @@ pub async fn run(opts: RunOptions) -> Report {
     let window_sent = window_from..crate::synth::unix_micros().saturating_sub(1_000_000);
     bar.finish_and_clear();
 
-    let mut report = build_report(&opts, &joined, rss_before, &first, &end, series);
+    let mut report = build_report(
+        &opts,
+        &joined,
+        &window_start,
+        rss_before,
+        &first,
+        &end,
+        series,
+    );
     if !opts.edges.is_empty() {
         report.cascade = Some(cascade_figures(
             &opts,
@@ -585,6 +591,7 @@ fn cascade_figures(
 fn build_report(
     opts: &RunOptions,
     joined: &[Joined],
+    window_start: &[Vec<SlotStats>],
     rss_before: ProcSample,
     first: &Snapshot,
     end: &Snapshot,
@@ -603,8 +610,9 @@ fn build_report(
         ("tiles", SlotAcc::default()),
         ("audio", SlotAcc::default()),
     ];
-    for j in &ok {
+    for (i, j) in joined.iter().enumerate() {
         let Some(p) = &j.participant else { continue };
+        let start = window_start.get(i);
         for s in p.all_stats() {
             let idx = if s.slot == "stage" {
                 0
@@ -617,6 +625,8 @@ fn build_report(
             acc.received += s.packets;
             acc.lost += s.lost();
             acc.latency.0.add(&s.latency_us.0).ok();
+            acc.window
+                .add(&s, start.and_then(|v| v.iter().find(|b| b.slot == s.slot)));
             if s.slot == "stage" && j.expects_stage {
                 match s.first_packet_at {
                     Some(t) => first_frame_ms
@@ -655,6 +665,8 @@ fn build_report(
                 },
                 latency_p50_ms: acc.latency.0.value_at_quantile(0.5) as f64 / 1000.0,
                 latency_p99_ms: acc.latency.0.value_at_quantile(0.99) as f64 / 1000.0,
+                window_latency_p50_ms: acc.window.hist.0.value_at_quantile(0.5) as f64 / 1000.0,
+                window_latency_p99_ms: acc.window.hist.0.value_at_quantile(0.99) as f64 / 1000.0,
             })
             .collect(),
         measured_secs: secs,
@@ -683,11 +695,33 @@ struct SlotAcc {
     received: u64,
     lost: u64,
     latency: Latency,
+    /// The measurement window only.
+    window: WindowLatency,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_latency_leaves_out_what_came_before_the_window() {
+        let mut start = SlotStats {
+            slot: "stage".into(),
+            ..SlotStats::default()
+        };
+        // Ten packets late during the ramp-up (500 ms), then a hundred at 10 ms.
+        start.latency_us.0.record_n(500_000, 10).unwrap();
+        let mut end = start.clone();
+        end.latency_us.0.record_n(10_000, 100).unwrap();
+        let mut window = WindowLatency::default();
+        window.add(&end, Some(&start));
+        assert_eq!(window.viewers, 1);
+        assert_eq!(window.hist.0.len(), 100);
+        assert_eq!(window.hist.0.value_at_quantile(0.99) / 1000, 10);
+        let mut whole = WindowLatency::default();
+        whole.add(&end, None);
+        assert_eq!(whole.hist.0.value_at_quantile(0.99) / 1000, 500);
+    }
 
     #[test]
     fn the_hop_is_measured_against_the_same_frame_at_the_origin() {
