@@ -260,8 +260,8 @@ mod tests {
 
     use crate::bwe::Bitrate;
     use crate::crypto::dtls::{KeyingMaterial, SrtpProfile};
-    use crate::media::MediaKind;
     use crate::format::Codec;
+    use crate::media::MediaKind;
     use crate::rtp::RtpWrite;
     use crate::{Event, Input, Output};
     use std::time::Instant;
@@ -376,7 +376,11 @@ mod tests {
     fn an_event_behind_a_datagram_burst_comes_before_the_timeout() {
         let mut rtc = sending_rtc();
         let now = rtc.last_now;
-        let pt = rtc.codec_config().find(|p| p.spec().codec == Codec::Vp8).unwrap().pt();
+        let pt = rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
         let mut api = rtc.direct_api();
         let stream = api.stream_tx(&42.into()).unwrap();
         for seq in 0..3_u64 {

@@ -53,7 +53,10 @@ macro_rules! str_id {
                 // trim char by char only what starts or ends in another byte.
                 let b = &self.0;
                 let start = b.iter().position(|c| !is_ascii_ws(*c)).unwrap_or(b.len());
-                let end = b.iter().rposition(|c| !is_ascii_ws(*c)).map_or(start, |i| i + 1);
+                let end = b
+                    .iter()
+                    .rposition(|c| !is_ascii_ws(*c))
+                    .map_or(start, |i| i + 1);
                 let s = from_utf8(&b[start..end]).expect("ascii id");
                 if s.as_bytes().first().is_some_and(|c| !c.is_ascii())
                     || s.as_bytes().last().is_some_and(|c| !c.is_ascii())
@@ -419,7 +422,10 @@ mod test {
             let a = padded(c);
             let expected = from_utf8(&a).unwrap().trim();
             assert_eq!(&*Mid::from_array(a), expected, "{c:?}");
-            assert_eq!(&*Rid::from_array(a[..8].try_into().unwrap()), from_utf8(&a[..8]).unwrap().trim());
+            assert_eq!(
+                &*Rid::from_array(a[..8].try_into().unwrap()),
+                from_utf8(&a[..8]).unwrap().trim()
+            );
         }
         assert_eq!(&*Mid::from("a b"), "a_b");
     }
