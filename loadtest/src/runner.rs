@@ -401,9 +401,10 @@ struct WindowLatency {
 }
 
 impl WindowLatency {
-    fn add(&mut self, end: &SlotStats, start: Option<&SlotStats>) {
+    /// Add one slot's window: `end` minus that slot in the client's snapshot at the start.
+    fn add(&mut self, end: &SlotStats, start: Option<&[SlotStats]>) {
         let mut h = end.latency_us.0.clone();
-        if let Some(s) = start {
+        if let Some(s) = start.and_then(|v| v.iter().find(|b| b.slot == end.slot)) {
             // Counts only grow: the start is contained in the end.
             let _ = h.subtract(&s.latency_us.0);
         }
@@ -517,11 +518,10 @@ fn cascade_figures(
             // Placed on the origin (no edge had room): neither kind of viewer.
             continue;
         }
-        let start = window_start.get(i);
+        let start = window_start.get(i).map(Vec::as_slice);
         for s in client.all_stats() {
-            let before = start.and_then(|v| v.iter().find(|b| b.slot == s.slot));
             let kind = usize::from(s.slot != "stage");
-            lat[kind][at].add(&s, before);
+            lat[kind][at].add(&s, start);
             if kind == 0
                 && let Some(w) = s.last_keyframe_width
             {
@@ -612,7 +612,7 @@ fn build_report(
     ];
     for (i, j) in joined.iter().enumerate() {
         let Some(p) = &j.participant else { continue };
-        let start = window_start.get(i);
+        let start = window_start.get(i).map(Vec::as_slice);
         for s in p.all_stats() {
             let idx = if s.slot == "stage" {
                 0
@@ -625,8 +625,7 @@ fn build_report(
             acc.received += s.packets;
             acc.lost += s.lost();
             acc.latency.0.add(&s.latency_us.0).ok();
-            acc.window
-                .add(&s, start.and_then(|v| v.iter().find(|b| b.slot == s.slot)));
+            acc.window.add(&s, start);
             if s.slot == "stage" && j.expects_stage {
                 match s.first_packet_at {
                     Some(t) => first_frame_ms
@@ -714,7 +713,7 @@ mod tests {
         let mut end = start.clone();
         end.latency_us.0.record_n(10_000, 100).unwrap();
         let mut window = WindowLatency::default();
-        window.add(&end, Some(&start));
+        window.add(&end, Some(std::slice::from_ref(&start)));
         assert_eq!(window.viewers, 1);
         assert_eq!(window.hist.0.len(), 100);
         assert_eq!(window.hist.0.value_at_quantile(0.99) / 1000, 10);
