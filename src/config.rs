@@ -176,6 +176,8 @@ pub struct MediaSection {
     pub udp_offload: bool,
     /// Milliseconds forwarded packets may wait to reach each connection in one flush.
     pub flush_coalesce_ms: u64,
+    /// The bandwidth estimate (kbit/s) each new connection starts from, 100 ..= 100 000.
+    pub start_estimate_kbps: u64,
     /// Stage video slots per subscriber (0 or 1).
     pub stage_slots: u8,
     /// Tile video slots per subscriber.
@@ -249,6 +251,7 @@ impl Default for MediaSection {
             bandwidth_estimation: true,
             udp_offload: true,
             flush_coalesce_ms: 2,
+            start_estimate_kbps: plenum_sfu::shard::DEFAULT_START_ESTIMATE / 1000,
             stage_slots: 1,
             tile_slots: 8,
             audio_slots: 3,

@@ -720,6 +720,7 @@ async fn serve(config: Config) -> Result<()> {
             bandwidth_estimation: config.media.bandwidth_estimation,
             udp_offload: config.media.udp_offload,
             flush_coalesce: std::time::Duration::from_millis(config.media.flush_coalesce_ms),
+            start_estimate: config.media.start_estimate_kbps.saturating_mul(1000),
             slots,
             router: RouterConfig::default(),
             relay_sink,

@@ -128,6 +128,7 @@ pub async fn spawn(
     )?;
     setup.bandwidth_estimation = config.bandwidth_estimation;
     setup.flush_coalesce = config.flush_coalesce;
+    setup.set_start_estimate(config.start_estimate)?;
     setup.relay_sink = config.relay_sink.clone();
     let udp_offload = config.udp_offload;
 

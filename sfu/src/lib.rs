@@ -86,6 +86,9 @@ pub enum SfuError {
     /// A configured public address is not usable as an ICE candidate.
     #[error("invalid public address {0}")]
     InvalidPublicAddress(SocketAddr),
+    /// The configured start estimate is outside [`shard::START_ESTIMATE_RANGE`].
+    #[error("start estimate {0} bit/s is outside 100 kbit/s ..= 100 Mbit/s")]
+    InvalidStartEstimate(u64),
 }
 
 /// Media plane settings (the `[media]` config section).
@@ -107,6 +110,9 @@ pub struct MediaConfig {
     /// How long forwarded packets may wait to be flushed together
     /// ([`shard::ShardSetup::flush_coalesce`]).
     pub flush_coalesce: std::time::Duration,
+    /// The bandwidth estimate (bit/s) a new connection starts from
+    /// ([`shard::ShardSetup::start_estimate`]).
+    pub start_estimate: u64,
     /// Receive slots offered to every subscriber.
     pub slots: SlotLayout,
     /// Routing policy.

@@ -126,9 +126,13 @@ pub struct RouterConfig {
     /// estimate's noise around the current rate must not cut the layer.
     pub keep_tolerance_percent: u64,
     /// A new subscriber's estimate is not used for this long: the estimator's first values
-    /// (its start value, then ramp-up and probe results while the connection sends little)
-    /// sit well below what the link carries, and acting on them would cut every new
-    /// subscriber's stage and hold it down.
+    /// (its start value, then probe results while the connection sends little) can sit below
+    /// what the link carries, and acting on them would cut a new subscriber's stage and hold
+    /// it down. Short, because until it ends a subscriber behind a slow link gets what its
+    /// slots' sizes call for and its pacer queues the excess: 3 s (with a 1 Mbit/s start
+    /// estimate) queued a 900 kbit/s subscriber's stage for up to 2.9 s and drained only
+    /// after 10 s; 1 s (with [`crate::shard::DEFAULT_START_ESTIMATE`]) 1.6 s, drained after
+    /// 5 s (docs/perf.md, round 5).
     pub bandwidth_warmup: Duration,
     /// After the bandwidth estimate made a slot go down or pause, it moves up no sooner
     /// than this.
@@ -149,7 +153,7 @@ impl Default for RouterConfig {
             speaking_threshold: 40.0,
             upgrade_margin_percent: 20,
             keep_tolerance_percent: 10,
-            bandwidth_warmup: Duration::from_secs(3),
+            bandwidth_warmup: Duration::from_secs(1),
             upgrade_hold: Duration::from_secs(4),
             layer_bitrate_guess: [150_000, 500_000, 1_500_000],
             audio_bitrate_guess: 50_000,

@@ -76,8 +76,10 @@ pub(crate) fn owner_of_ufrag(ufrag: &str) -> Option<usize> {
     ufrag.get(..2)?.parse().ok()
 }
 
-/// The bandwidth estimate a new connection starts from (probing raises it within seconds).
-const INITIAL_ESTIMATE: u64 = 1_000_000;
+/// The default of [`ShardSetup::start_estimate`] (bit/s).
+pub const DEFAULT_START_ESTIMATE: u64 = 2_500_000;
+/// The start estimates [`ShardSetup::set_start_estimate`] accepts (bit/s).
+pub const START_ESTIMATE_RANGE: std::ops::RangeInclusive<u64> = 100_000..=100_000_000;
 /// Estimate changes smaller than this (percent) are not passed to the router.
 const ESTIMATE_STEP_PERCENT: u64 = 5;
 
@@ -164,6 +166,15 @@ pub struct ShardSetup {
     /// subscriber's connection in one flush (one str0m timeout per connection and flush is
     /// most of the cost of forwarding; docs/perf.md). Zero: flush at once.
     pub flush_coalesce: Duration,
+    /// The bandwidth estimate (bit/s) a new connection starts from, until its estimator has
+    /// measured: its pacer sends at 1.25 times it, while the router ignores estimates during
+    /// [`RouterConfig::bandwidth_warmup`] and gives each slot the layer its size calls for.
+    /// A start well below what the slots carry (a congress delegate's ≈ 3 Mbit/s) queued
+    /// every new subscriber's media in the pacer until probing had raised the estimate:
+    /// congress-150's stage latency p99 over the whole run, 150 joins included, reached
+    /// 334 ms with 1 Mbit/s, and stayed at 33–40 ms with 2.5 Mbit/s (docs/perf.md, round 5).
+    /// Set it with [`ShardSetup::set_start_estimate`].
+    start_estimate: u64,
     /// Where relays' packets and mirrors' keyframe requests go (`crate::relay`); `None`: this
     /// node cascades nothing.
     pub relay_sink: Option<Arc<dyn RelaySink>>,
@@ -205,9 +216,20 @@ impl ShardSetup {
             router,
             bandwidth_estimation: true,
             flush_coalesce: DEFAULT_FLUSH_COALESCE,
+            start_estimate: DEFAULT_START_ESTIMATE,
             relay_sink: None,
             dtls_cert,
         })
+    }
+
+    /// Set the start estimate (bit/s; see [`ShardSetup::start_estimate`]): an error outside
+    /// [`START_ESTIMATE_RANGE`], and nothing changes.
+    pub fn set_start_estimate(&mut self, bps: u64) -> Result<(), SfuError> {
+        if !START_ESTIMATE_RANGE.contains(&bps) {
+            return Err(SfuError::InvalidStartEstimate(bps));
+        }
+        self.start_estimate = bps;
+        Ok(())
     }
 }
 
@@ -738,7 +760,7 @@ impl Shard {
         let bwe = self
             .setup
             .bandwidth_estimation
-            .then_some(Bitrate::bps(INITIAL_ESTIMATE));
+            .then_some(Bitrate::bps(self.setup.start_estimate));
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -1195,7 +1217,7 @@ impl Shard {
                 let first = self.peers.get(&id).is_some_and(|p| p.estimate.is_none());
                 let bps = can_probe
                     .then(|| estimate.as_u64())
-                    .filter(|&bps| !(first && bps == INITIAL_ESTIMATE));
+                    .filter(|&bps| !(first && bps == self.setup.start_estimate));
                 self.report_estimate(now, id, bps);
             }
             Event::RtpPacket(packet) => self.handle_rtp(now, id, packet),
@@ -1553,6 +1575,36 @@ fn client_message(detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_estimate_outside_its_range_is_refused_and_changes_nothing() {
+        let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let mut setup = ShardSetup::new(
+            1,
+            addr,
+            vec![addr],
+            Vec::new(),
+            SlotLayout {
+                stage: 1,
+                tiles: 2,
+                audio: 1,
+            },
+            RouterConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(setup.start_estimate, DEFAULT_START_ESTIMATE);
+        for bps in [0, 99_999, 100_000_001, u64::MAX] {
+            assert!(matches!(
+                setup.set_start_estimate(bps),
+                Err(SfuError::InvalidStartEstimate(b)) if b == bps
+            ));
+            assert_eq!(setup.start_estimate, DEFAULT_START_ESTIMATE);
+        }
+        for bps in [100_000, 1_000_000, 100_000_000] {
+            setup.set_start_estimate(bps).unwrap();
+            assert_eq!(setup.start_estimate, bps);
+        }
+    }
 
     #[test]
     fn ufrags_name_their_owner() {

@@ -320,9 +320,12 @@ fn a_new_subscribers_estimate_counts_only_after_the_warm_up() {
     let mut w = World::new();
     let a = w.join(1);
     let b = w.join(2);
-    // The estimator's first values while the connection ramps up: ignored for 3 s.
+    // The estimator's first values while the connection ramps up: ignored during the
+    // warm-up (1 s by default).
+    let warmup = RouterConfig::default().bandwidth_warmup;
+    assert_eq!(warmup, 1000 * MS);
     w.router.set_bandwidth(w.now, b, Some(1_000_000));
-    let got = w.stream(&[a], 2500 * MS);
+    let got = w.stream(&[a], warmup - 200 * MS);
     assert_eq!(layers_delivered(&got, a, b, STAGE), vec![TOP_LAYER]);
     let got = w.stream(&[a], 1000 * MS);
     assert_eq!(
