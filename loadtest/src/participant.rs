@@ -292,6 +292,11 @@ impl Participant {
         self.media.wait_connected(timeout).await
     }
 
+    /// When ICE and DTLS completed, if they have.
+    pub fn connected_at(&self) -> Option<Instant> {
+        self.media.connected_at()
+    }
+
     /// A copy of the statistics of the slot named `slot` (`stage`, `tile-0`, …).
     pub fn slot_stats(&self, slot: &str) -> Option<SlotStats> {
         self.media.slot_stats(slot)
@@ -375,7 +380,8 @@ pub struct MediaSession {
     stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
     arrivals: Option<Arrivals>,
     frames: Option<FrameLatencies>,
-    connected: watch::Receiver<bool>,
+    /// When ICE and DTLS completed (`None` until then).
+    connected: watch::Receiver<Option<Instant>>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -406,7 +412,7 @@ impl MediaSession {
             .collect();
         let stats = Arc::new(Mutex::new(stats));
         let (stop, stop_rx) = watch::channel(false);
-        let (connected_tx, connected) = watch::channel(false);
+        let (connected_tx, connected) = watch::channel(None);
         let arrivals = config
             .record_arrivals
             .then(|| Arc::new(Mutex::new(Vec::new())));
@@ -488,9 +494,14 @@ impl MediaSession {
 
     /// Wait until ICE and DTLS are up (or `timeout` passes). Returns whether it connected.
     pub async fn wait_connected(&mut self, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, self.connected.wait_for(|c| *c))
+        tokio::time::timeout(timeout, self.connected.wait_for(Option::is_some))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// When ICE and DTLS completed, if they have.
+    pub fn connected_at(&self) -> Option<Instant> {
+        *self.connected.borrow()
     }
 
     /// A copy of the statistics of the slot named `slot`.
@@ -543,7 +554,7 @@ struct Media {
     /// The mid of each receive stream seen (see [`Media::mid_of`]).
     mids: HashMap<Ssrc, Mid>,
     frames: Option<FrameLatencies>,
-    connected: watch::Sender<bool>,
+    connected: watch::Sender<Option<Instant>>,
     /// The latest time given to the connection (str0m's clock must not go back).
     clock: Instant,
 }
@@ -710,7 +721,7 @@ impl Media {
                 Ok(Output::Event(e)) => match e {
                     Event::Connected => {
                         *is_connected = true;
-                        let _ = self.connected.send(true);
+                        let _ = self.connected.send(Some(now));
                     }
                     Event::KeyframeRequest(req) => {
                         let rid = req.rid.map(|r| r.to_string());

@@ -91,6 +91,10 @@ pub struct Report {
     pub join_errors: Vec<String>,
     /// From starting to join until the first stage packet (a keyframe), ms.
     pub first_stage_frame_ms: Percentiles,
+    /// Its first part: from starting to join until ICE and DTLS completed, ms.
+    pub connected_ms: Percentiles,
+    /// Its second part: from then until the first stage packet, ms.
+    pub stage_frame_after_connect_ms: Percentiles,
     /// Per slot kind.
     pub slots: Vec<SlotKindFigures>,
     /// Length of the measurement window.
@@ -396,6 +400,22 @@ impl Report {
                     f.p50, f.p95, f.p99, f.missing
                 ),
             ),
+            (
+                "  of which connecting".into(),
+                format!(
+                    "{:.0} / {:.0} / {:.0} ms",
+                    self.connected_ms.p50, self.connected_ms.p95, self.connected_ms.p99
+                ),
+            ),
+            (
+                "  then to the stage frame".into(),
+                format!(
+                    "{:.0} / {:.0} / {:.0} ms",
+                    self.stage_frame_after_connect_ms.p50,
+                    self.stage_frame_after_connect_ms.p95,
+                    self.stage_frame_after_connect_ms.p99
+                ),
+            ),
         ];
         for s in &self.slots {
             rows.push((
@@ -595,6 +615,8 @@ mod tests {
             join_success_pct: 100.0,
             join_errors: vec![],
             first_stage_frame_ms: Percentiles::default(),
+            connected_ms: Percentiles::default(),
+            stage_frame_after_connect_ms: Percentiles::default(),
             slots: vec![],
             measured_secs: 1.0,
             forwarded_pps: 1.0,

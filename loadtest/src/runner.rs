@@ -77,6 +77,13 @@ impl Client {
         }
     }
 
+    fn connected_at(&self) -> Option<Instant> {
+        match self {
+            Client::Ws(p) => p.connected_at(),
+            Client::Whep { session, .. } => session.media.connected_at(),
+        }
+    }
+
     /// The node a WHEP viewer watches at.
     fn whep_node(&self) -> Option<&str> {
         match self {
@@ -604,6 +611,8 @@ fn build_report(
     errors.dedup();
 
     let mut first_frame_ms = Vec::new();
+    let mut connect_ms = Vec::new();
+    let mut after_connect_ms = Vec::new();
     let mut missing_stage = 0;
     let mut kinds = [
         ("stage", SlotAcc::default()),
@@ -612,6 +621,10 @@ fn build_report(
     ];
     for (i, j) in joined.iter().enumerate() {
         let Some(p) = &j.participant else { continue };
+        let connected = p.connected_at();
+        if let Some(c) = connected {
+            connect_ms.push(ms_between(j.started, c));
+        }
         let start = window_start.get(i).map(Vec::as_slice);
         for s in p.all_stats() {
             let idx = if s.slot == "stage" {
@@ -628,8 +641,12 @@ fn build_report(
             acc.window.add(&s, start);
             if s.slot == "stage" && j.expects_stage {
                 match s.first_packet_at {
-                    Some(t) => first_frame_ms
-                        .push(t.saturating_duration_since(j.started).as_secs_f64() * 1000.0),
+                    Some(t) => {
+                        first_frame_ms.push(ms_between(j.started, t));
+                        if let Some(c) = connected {
+                            after_connect_ms.push(ms_between(c, t));
+                        }
+                    }
                     None => missing_stage += 1,
                 }
             }
@@ -651,6 +668,8 @@ fn build_report(
         },
         join_errors: errors,
         first_stage_frame_ms: Percentiles::of(&mut first_frame_ms, missing_stage),
+        connected_ms: Percentiles::of(&mut connect_ms, 0),
+        stage_frame_after_connect_ms: Percentiles::of(&mut after_connect_ms, missing_stage),
         slots: kinds
             .into_iter()
             .map(|(name, acc)| SlotKindFigures {
@@ -696,6 +715,11 @@ struct SlotAcc {
     latency: Latency,
     /// The measurement window only.
     window: WindowLatency,
+}
+
+/// Milliseconds from `from` to `to` (0 if `to` is earlier).
+fn ms_between(from: Instant, to: Instant) -> f64 {
+    to.saturating_duration_since(from).as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]
