@@ -26,8 +26,12 @@
 //! username (our local ufrag) before — never by asking every `Rtc`. With several shards the
 //! kernel spreads UDP datagrams over the shards' sockets by address hash, so a datagram may
 //! land on a shard that does not own its peer: STUN is passed on by the ufrag's shard prefix,
-//! and once the owner has seen a valid username from that address it asks the receiving shard
-//! to pass on everything else from it ([`ShardMessage::Route`]).
+//! and so is everything that follows from the same address — at once, not only once the owner
+//! has confirmed the username ([`ShardMessage::Route`]): the client starts its DTLS handshake
+//! as soon as the first STUN answer reaches it, and a ClientHello that got here before the
+//! owner's confirmation was dropped and resent only after DTLS's 1 s retransmission timer
+//! (the joins' connect p95 of ~1 s in congress-150, docs/perf.md round 5). An owner that knows
+//! no such username answers [`ShardMessage::Unroute`].
 //!
 //! # Call order
 //! Any number of [`Shard::handle_datagram`], [`Shard::handle_message`] and commands, then
@@ -355,7 +359,8 @@ pub enum ShardMessage {
         /// The owner of the peer using it.
         owner: usize,
     },
-    /// To the shard whose socket receives from `addr`: the peer is gone, stop passing on.
+    /// To the shard whose socket receives from `addr`: the peer is gone (or never was),
+    /// stop passing on.
     Unroute {
         /// The remote address.
         addr: SocketAddr,
@@ -1037,6 +1042,8 @@ impl Shard {
             && !self.by_addr.contains_key(&(proto, source))
             && let Some(owner) = self.foreign_owner(source, data)
         {
+            // Whatever follows from this address goes to the same owner (module docs, Demux).
+            self.foreign.entry(source).or_insert(owner);
             self.passed_on[owner].push((source, data.to_vec()));
             return;
         }
@@ -1099,6 +1106,11 @@ impl Shard {
         via: usize,
     ) {
         let Some(id) = self.demux(proto, source, data, via) else {
+            if via != self.id {
+                // Passed on by `via` for a username no peer here has (or a peer that left).
+                self.messages
+                    .push((via, ShardMessage::Unroute { addr: source }));
+            }
             return;
         };
         // The remote sent to one of our announced candidates (behind NAT or a relay that is

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use plenum_sfu::router::{RoomId, RouterConfig};
-use plenum_sfu::shard::home_of;
+use plenum_sfu::shard::{ShardMessage, home_of};
 use plenum_sfu::testing::Network;
 use plenum_sfu::{SfuEvent, SlotLayout};
 
@@ -224,5 +224,84 @@ fn stun_with_username(username: &str) -> Vec<u8> {
     msg.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
     msg.extend_from_slice(&[7; 12]);
     msg.extend_from_slice(&attr);
+    msg
+}
+
+/// What a shard passes on to `owner`, from its messages.
+fn passed_on_to(messages: &[(usize, ShardMessage)], owner: usize) -> Vec<Vec<u8>> {
+    messages
+        .iter()
+        .filter(|(to, _)| *to == owner)
+        .flat_map(|(_, m)| match m {
+            ShardMessage::Datagrams { datagrams, .. } => {
+                datagrams.iter().map(|(_, d)| d.clone()).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn what_follows_a_stun_message_goes_to_its_owner_before_the_owner_confirms_it() {
+    use str0m::net::Protocol;
+    let mut net = Network::new(2, LAYOUT, RouterConfig::default());
+    let now = net.now;
+    let source = std::net::SocketAddr::from(([127, 0, 0, 9], 4000));
+    // A binding request for shard 1's ufrag lands on shard 0's socket, then the client's
+    // DTLS ClientHello (content type 22) before shard 1 has answered anything.
+    let stun = binding_request("01nopeer:peer");
+    let hello = [22u8, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    net.shards[0].handle_datagram(now, Protocol::Udp, source, &stun);
+    net.shards[0].handle_datagram(now, Protocol::Udp, source, &hello);
+    let mut messages = Vec::new();
+    net.shards[0].take_messages(&mut messages);
+    assert_eq!(
+        passed_on_to(&messages, 1),
+        vec![stun.clone(), hello.to_vec()]
+    );
+
+    // Shard 1 has no such ufrag: it tells shard 0 to stop, and shard 0 keeps the rest.
+    for (to, msg) in messages {
+        assert_eq!(to, 1);
+        net.shards[1].handle_message(now, msg);
+    }
+    let mut answers = Vec::new();
+    net.shards[1].take_messages(&mut answers);
+    assert!(
+        answers
+            .iter()
+            .any(|(to, m)| *to == 0
+                && matches!(m, ShardMessage::Unroute { addr } if *addr == source)),
+        "the owner answers Unroute: {answers:?}"
+    );
+    for (_, msg) in answers.into_iter().filter(|(to, _)| *to == 0) {
+        net.shards[0].handle_message(now, msg);
+    }
+    net.shards[0].handle_datagram(now, Protocol::Udp, source, &hello);
+    let mut later = Vec::new();
+    net.shards[0].take_messages(&mut later);
+    assert!(
+        passed_on_to(&later, 1).is_empty(),
+        "nothing more is passed on"
+    );
+}
+
+/// A binding request that parses (USERNAME, PRIORITY and a MESSAGE-INTEGRITY nobody checked
+/// yet) for `username`.
+fn binding_request(username: &str) -> Vec<u8> {
+    let mut attrs = vec![0x00, 0x06];
+    attrs.extend_from_slice(&(username.len() as u16).to_be_bytes());
+    attrs.extend_from_slice(username.as_bytes());
+    while attrs.len() % 4 != 0 {
+        attrs.push(0);
+    }
+    attrs.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 0x6e, 0x00, 0x01, 0xff]);
+    attrs.extend_from_slice(&[0x00, 0x08, 0x00, 0x14]);
+    attrs.extend_from_slice(&[0xab; 20]);
+    let mut msg = vec![0x00, 0x01];
+    msg.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    msg.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    msg.extend_from_slice(&[7; 12]);
+    msg.extend_from_slice(&attrs);
     msg
 }
