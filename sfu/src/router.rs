@@ -129,10 +129,10 @@ pub struct RouterConfig {
     /// (its start value, then probe results while the connection sends little) can sit below
     /// what the link carries, and acting on them would cut a new subscriber's stage and hold
     /// it down. Short, because until it ends a subscriber behind a slow link gets what its
-    /// slots' sizes call for and its pacer queues the excess: 3 s (with a 1 Mbit/s start
-    /// estimate) queued a 900 kbit/s subscriber's stage for up to 2.9 s and drained only
-    /// after 10 s; 1 s (with [`crate::shard::DEFAULT_START_ESTIMATE`]) 1.6 s, drained after
-    /// 5 s (docs/perf.md, round 5).
+    /// slots' sizes call for and its pacer queues the excess: with 3 s a 900 kbit/s
+    /// subscriber's stage queued for up to 2.6-2.8 s and drained from the 7th to 10th second
+    /// on; with 1 s under 0.9 s, drained from the 4th second (`tests/bandwidth_udp.rs`,
+    /// docs/perf.md round 5).
     pub bandwidth_warmup: Duration,
     /// After the bandwidth estimate made a slot go down or pause, it moves up no sooner
     /// than this.
