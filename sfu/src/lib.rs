@@ -111,7 +111,7 @@ pub struct MediaConfig {
     /// ([`shard::ShardSetup::flush_coalesce`]).
     pub flush_coalesce: std::time::Duration,
     /// The bandwidth estimate (bit/s) a new connection starts from
-    /// ([`shard::ShardSetup::start_estimate`]).
+    /// ([`shard::ShardSetup::set_start_estimate`]).
     pub start_estimate: u64,
     /// Receive slots offered to every subscriber.
     pub slots: SlotLayout,

@@ -80,7 +80,8 @@ pub(crate) fn owner_of_ufrag(ufrag: &str) -> Option<usize> {
     ufrag.get(..2)?.parse().ok()
 }
 
-/// The default of [`ShardSetup::start_estimate`] (bit/s).
+/// The start estimate (bit/s) of a new connection unless [`ShardSetup::set_start_estimate`]
+/// sets another.
 pub const DEFAULT_START_ESTIMATE: u64 = 2_500_000;
 /// The start estimates [`ShardSetup::set_start_estimate`] accepts (bit/s).
 pub const START_ESTIMATE_RANGE: std::ops::RangeInclusive<u64> = 100_000..=100_000_000;
@@ -170,14 +171,7 @@ pub struct ShardSetup {
     /// subscriber's connection in one flush (one str0m timeout per connection and flush is
     /// most of the cost of forwarding; docs/perf.md). Zero: flush at once.
     pub flush_coalesce: Duration,
-    /// The bandwidth estimate (bit/s) a new connection starts from, until its estimator has
-    /// measured: its pacer sends at 1.25 times it, while the router ignores estimates during
-    /// [`RouterConfig::bandwidth_warmup`] and gives each slot the layer its size calls for.
-    /// A start well below what the slots carry (a congress delegate's ≈ 3 Mbit/s) queued
-    /// every new subscriber's media in the pacer until probing had raised the estimate:
-    /// congress-150's stage latency p99 over the whole run, 150 joins included, reached
-    /// 334 ms with 1 Mbit/s, and stayed at 33–40 ms with 2.5 Mbit/s (docs/perf.md, round 5).
-    /// Set it with [`ShardSetup::set_start_estimate`].
+    /// See [`ShardSetup::set_start_estimate`].
     start_estimate: u64,
     /// Where relays' packets and mirrors' keyframe requests go (`crate::relay`); `None`: this
     /// node cascades nothing.
@@ -226,8 +220,14 @@ impl ShardSetup {
         })
     }
 
-    /// Set the start estimate (bit/s; see [`ShardSetup::start_estimate`]): an error outside
-    /// [`START_ESTIMATE_RANGE`], and nothing changes.
+    /// Set the bandwidth estimate (bit/s) a new connection starts from, until its estimator
+    /// has measured: its pacer sends at 1.25 times it, while the router ignores estimates
+    /// during [`RouterConfig::bandwidth_warmup`] and gives each slot the layer its size calls
+    /// for. A start well below what the slots carry (a congress delegate's ≈ 3 Mbit/s) queued
+    /// every new subscriber's media in the pacer until probing had raised the estimate:
+    /// congress-150's stage latency p99 over the whole run, 150 joins included, reached
+    /// 334 ms with 1 Mbit/s, and stayed at 33–40 ms with 2.5 Mbit/s (docs/perf.md, round 5).
+    /// An error outside [`START_ESTIMATE_RANGE`], and nothing changes.
     pub fn set_start_estimate(&mut self, bps: u64) -> Result<(), SfuError> {
         if !START_ESTIMATE_RANGE.contains(&bps) {
             return Err(SfuError::InvalidStartEstimate(bps));
