@@ -26,12 +26,13 @@
 //! username (our local ufrag) before — never by asking every `Rtc`. With several shards the
 //! kernel spreads UDP datagrams over the shards' sockets by address hash, so a datagram may
 //! land on a shard that does not own its peer: STUN is passed on by the ufrag's shard prefix,
-//! and so is everything that follows from the same address — at once, not only once the owner
-//! has confirmed the username ([`ShardMessage::Route`]): the client starts its DTLS handshake
-//! as soon as the first STUN answer reaches it, and a ClientHello that got here before the
-//! owner's confirmation was dropped and resent only after DTLS's 1 s retransmission timer
-//! (the joins' connect p95 of ~1 s in congress-150, docs/perf.md round 5). An owner that knows
-//! no such username answers [`ShardMessage::Unroute`].
+//! and so is everything that follows from the same address, at once. (The owner used to
+//! confirm the username with a message back first; the client starts its DTLS handshake as
+//! soon as the first STUN answer reaches it, and a ClientHello that got here before that
+//! confirmation was dropped and resent only after DTLS's 1 s retransmission timer: the joins'
+//! connect p95 of ~1 s in congress-150, docs/perf.md round 5.) An owner that cannot place
+//! what is passed on — a username no peer has, a peer that left — answers
+//! [`ShardMessage::Unroute`].
 //!
 //! # Call order
 //! Any number of [`Shard::handle_datagram`], [`Shard::handle_message`] and commands, then
@@ -351,13 +352,6 @@ pub enum ShardMessage {
         via: usize,
         /// (remote address, datagram).
         datagrams: Vec<(SocketAddr, Vec<u8>)>,
-    },
-    /// To the shard whose socket receives from `addr`: pass its datagrams to `owner`.
-    Route {
-        /// The remote address.
-        addr: SocketAddr,
-        /// The owner of the peer using it.
-        owner: usize,
     },
     /// To the shard whose socket receives from `addr`: the peer is gone (or never was),
     /// stop passing on.
@@ -1020,9 +1014,6 @@ impl Shard {
                     self.receive(now, Protocol::Udp, source, &data, via);
                 }
             }
-            ShardMessage::Route { addr, owner } => {
-                self.foreign.insert(addr, owner);
-            }
             ShardMessage::Unroute { addr } => {
                 self.foreign.remove(&addr);
             }
@@ -1042,23 +1033,27 @@ impl Shard {
             && !self.by_addr.contains_key(&(proto, source))
             && let Some(owner) = self.foreign_owner(source, data)
         {
-            // Whatever follows from this address goes to the same owner (module docs, Demux).
-            self.foreign.entry(source).or_insert(owner);
             self.passed_on[owner].push((source, data.to_vec()));
             return;
         }
         self.receive(now, proto, source, data, self.id);
     }
 
-    /// The other shard that owns the peer sending from `source`, if it is not this one.
-    fn foreign_owner(&self, source: SocketAddr, data: &[u8]) -> Option<usize> {
+    /// The other shard that owns the peer sending from `source`, if it is not this one: as
+    /// remembered, or named by a STUN username's ufrag — then remembered for whatever follows
+    /// from the same address (module docs, Demux).
+    fn foreign_owner(&mut self, source: SocketAddr, data: &[u8]) -> Option<usize> {
         if let Some(&owner) = self.foreign.get(&source) {
             return Some(owner);
         }
         let msg = StunMessage::parse(data).ok()?;
         let (local_ufrag, _) = msg.split_username()?;
         let owner = owner_of_ufrag(local_ufrag)?;
-        (owner != self.id && owner < self.setup.count).then_some(owner)
+        if owner == self.id || owner >= self.setup.count {
+            return None;
+        }
+        self.foreign.insert(source, owner);
+        Some(owner)
     }
 
     /// Find the peer a datagram belongs to: by remote address, else by the STUN username.
@@ -1084,15 +1079,6 @@ impl Shard {
                 addr: source,
                 via,
             });
-        }
-        if via != self.id {
-            self.messages.push((
-                via,
-                ShardMessage::Route {
-                    addr: source,
-                    owner: self.id,
-                },
-            ));
         }
         Some(id)
     }
