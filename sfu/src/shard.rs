@@ -26,13 +26,14 @@
 //! username (our local ufrag) before — never by asking every `Rtc`. With several shards the
 //! kernel spreads UDP datagrams over the shards' sockets by address hash, so a datagram may
 //! land on a shard that does not own its peer: STUN is passed on by the ufrag's shard prefix,
-//! and so is everything that follows from the same address, at once. (The owner used to
-//! confirm the username with a message back first; the client starts its DTLS handshake as
-//! soon as the first STUN answer reaches it, and a ClientHello that got here before that
-//! confirmation was dropped and resent only after DTLS's 1 s retransmission timer: the joins'
-//! connect p95 of ~1 s in congress-150, docs/perf.md round 5.) An owner that cannot place
-//! what is passed on — a username no peer has, a peer that left — answers
-//! [`ShardMessage::Unroute`].
+//! and so is everything that follows from the same address, at once — not only once the
+//! owner has confirmed the username ([`ShardMessage::Route`]): the client starts its DTLS
+//! handshake as soon as the first STUN answer reaches it, and a ClientHello that got here
+//! before that confirmation was dropped and resent only after DTLS's 1 s retransmission timer
+//! (the joins' connect p95 of ~1 s in congress-150, docs/perf.md round 5). The confirmation
+//! stays: it follows, in order, any [`ShardMessage::Unroute`] the owner sent for the same
+//! address (a peer that left, a username no peer has), so a client that reconnects from the
+//! same address is routed again.
 //!
 //! # Call order
 //! Any number of [`Shard::handle_datagram`], [`Shard::handle_message`] and commands, then
@@ -352,6 +353,13 @@ pub enum ShardMessage {
         via: usize,
         /// (remote address, datagram).
         datagrams: Vec<(SocketAddr, Vec<u8>)>,
+    },
+    /// To the shard whose socket receives from `addr`: pass its datagrams to `owner`.
+    Route {
+        /// The remote address.
+        addr: SocketAddr,
+        /// The owner of the peer using it.
+        owner: usize,
     },
     /// To the shard whose socket receives from `addr`: the peer is gone (or never was),
     /// stop passing on.
@@ -1014,6 +1022,9 @@ impl Shard {
                     self.receive(now, Protocol::Udp, source, &data, via);
                 }
             }
+            ShardMessage::Route { addr, owner } => {
+                self.foreign.insert(addr, owner);
+            }
             ShardMessage::Unroute { addr } => {
                 self.foreign.remove(&addr);
             }
@@ -1079,6 +1090,15 @@ impl Shard {
                 addr: source,
                 via,
             });
+        }
+        if via != self.id {
+            self.messages.push((
+                via,
+                ShardMessage::Route {
+                    addr: source,
+                    owner: self.id,
+                },
+            ));
         }
         Some(id)
     }
