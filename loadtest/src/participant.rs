@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use plenum_sfu::payload_type;
 use plenum_sfu::udp::MediaSocket;
+use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use str0m::change::{SdpAnswer, SdpApi, SdpPendingOffer};
 use str0m::format::Codec;
@@ -69,6 +70,10 @@ pub struct ParticipantConfig {
 }
 
 /// Per receive slot: send timestamp (µs since the epoch) → the frame's latencies.
+/// A connection's receive statistics by mid, looked up for every received packet (FxHash:
+/// the mids are this process's own, from its SDP).
+type SlotMap = FxHashMap<Mid, SlotStats>;
+
 type FrameLatencies = Arc<Mutex<HashMap<Mid, HashMap<u64, FrameLatency>>>>;
 
 /// One frame at one receiver: the latency (µs) of the first and of the last of its packets to
@@ -377,7 +382,7 @@ fn rtc_config() -> RtcConfig {
 /// whatever signalling set it up (Plenum's or a peer SFU's). Dropping it stops the media.
 #[derive(Debug)]
 pub struct MediaSession {
-    stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
+    stats: Arc<Mutex<SlotMap>>,
     arrivals: Option<Arrivals>,
     frames: Option<FrameLatencies>,
     /// When ICE and DTLS completed (`None` until then).
@@ -398,7 +403,7 @@ impl MediaSession {
         config: &ParticipantConfig,
     ) -> Result<Self, ParticipantError> {
         let local = socket.local_addr()?;
-        let stats: HashMap<Mid, SlotStats> = slot_names
+        let stats: SlotMap = slot_names
             .into_iter()
             .map(|(mid, slot)| {
                 (
@@ -447,7 +452,7 @@ impl MediaSession {
                 .collect(),
             seq: HashMap::new(),
             stats: stats.clone(),
-            mids: HashMap::new(),
+            mids: FxHashMap::default(),
             frames: frames.clone(),
             connected: connected_tx,
             clock: Instant::now(),
@@ -550,9 +555,9 @@ struct Media {
     layers: Vec<VideoLayer>,
     /// Next sequence number per (mid, rid).
     seq: HashMap<(Mid, Option<String>), u64>,
-    stats: Arc<Mutex<HashMap<Mid, SlotStats>>>,
+    stats: Arc<Mutex<SlotMap>>,
     /// The mid of each receive stream seen (see [`Media::mid_of`]).
-    mids: HashMap<Ssrc, Mid>,
+    mids: FxHashMap<Ssrc, Mid>,
     frames: Option<FrameLatencies>,
     connected: watch::Sender<Option<Instant>>,
     /// The latest time given to the connection (str0m's clock must not go back).
@@ -639,12 +644,20 @@ impl Media {
                 }
                 match self.bottleneck.as_mut() {
                     Some(b) => b.offer(now, source, data),
+                    // Media is drained once for the whole batch (the connection holds every
+                    // packet until then and runs no timeout per datagram: str0m patch 7);
+                    // anything else (STUN, DTLS) at once, as it may answer.
+                    None if is_srtp(data) => {
+                        let arrived = self.arrival(now, wall, at);
+                        self.receive_from(arrived, Protocol::Udp, source, self.local, data);
+                    }
                     None => {
                         let arrived = self.arrival(now, wall, at);
                         self.receive(arrived, Protocol::Udp, source, data, is_connected);
                     }
                 }
             });
+            self.drain(now, is_connected);
             if read.is_err() {
                 break;
             }
@@ -935,6 +948,12 @@ impl TcpLink {
     }
 }
 
+/// Whether a datagram is SRTP or SRTCP: the first byte 128..=191 (RFC 7983's demultiplexing,
+/// as str0m's); STUN starts with 0..=3, DTLS with 20..=63.
+fn is_srtp(data: &[u8]) -> bool {
+    matches!(data.first(), Some(128..=191))
+}
+
 fn write_frame(
     rtc: &mut Rtc,
     seqs: &mut HashMap<(Mid, Option<String>), u64>,
@@ -990,4 +1009,20 @@ pub fn vp8_keyframe_width(payload: &[u8]) -> Option<u16> {
     // frame tag (3) + start code (3), then 14-bit width, little endian.
     let w = payload.get(i + 6..i + 8)?;
     Some(u16::from_le_bytes([w[0], w[1]]) & 0x3fff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_srtp;
+
+    #[test]
+    fn media_is_told_from_stun_and_dtls_by_the_first_byte() {
+        assert!(is_srtp(&[0x80, 96, 0, 1]), "RTP");
+        assert!(is_srtp(&[0x81, 200, 0, 6]), "RTCP sender report");
+        assert!(is_srtp(&[0xbf]), "the last RTP/RTCP first byte");
+        assert!(!is_srtp(&[0x00, 0x01, 0x00, 0x2c]), "STUN binding request");
+        assert!(!is_srtp(&[22, 0xfe, 0xfd]), "DTLS handshake");
+        assert!(!is_srtp(&[0xc0]), "above RTP's range");
+        assert!(!is_srtp(&[]), "empty");
+    }
 }

@@ -942,6 +942,13 @@ pub struct Rtc {
     // Last timeout returned by `poll_output`, reused while the readiness says
     // the timeout is still valid.
     cached_timeout: Instant,
+    // Plenum patch 7: the readiness' wake count right after the last received datagram
+    // that moved the clock without a timeout. While it still matches, only such datagrams
+    // have woken the tree since the caller drained to `cached_timeout`.
+    receive_run: Option<u32>,
+    // How many times the whole timeout ran (patch 7's tests).
+    #[cfg(test)]
+    timeouts_run: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1315,6 +1322,9 @@ impl Rtc {
             close_dtls_started: false,
             readiness: Readiness::armed(),
             cached_timeout: start,
+            receive_run: None,
+            #[cfg(test)]
+            timeouts_run: 0,
         })
     }
 
@@ -1928,6 +1938,7 @@ impl Rtc {
             self.cached_timeout = time.max(self.last_now);
             self.last_timeout_reason = time_and_reason.1;
             self.readiness.clear_timeout();
+            self.receive_run = None;
         }
 
         if self.state == RtcState::Closing && self.close_drain_complete() {
@@ -2056,13 +2067,19 @@ impl Rtc {
                 // anyway. Otherwise the clock moves to `recv_time` and whatever the datagram
                 // made due shows in the next `Output::Timeout`, which the caller handles as
                 // any other. `cached_timeout` is only trusted when the caller drained to it.
-                let nothing_due =
-                    !self.readiness.wants_timeout() && recv_time < self.cached_timeout;
+                // Patch 7: the same holds for a run of datagrams handed in before one drain
+                // (the caller polls their events after the run): while nothing else woke the
+                // tree, the timeout the caller drained to is still the one to compare with.
+                let drained = !self.readiness.wants_timeout()
+                    || self.receive_run == Some(self.readiness.wakes());
+                let nothing_due = drained && recv_time < self.cached_timeout;
                 self.do_handle_receive(recv_time, r)?;
                 if nothing_due && recv_time >= self.last_now {
                     self.last_now = recv_time;
+                    self.receive_run = Some(self.readiness.wakes());
                 } else {
                     self.do_handle_timeout(recv_time)?;
+                    self.receive_run = None;
                 }
             }
         }
@@ -2125,6 +2142,10 @@ impl Rtc {
     }
 
     fn do_handle_timeout(&mut self, now: Instant) -> Result<(), RtcError> {
+        #[cfg(test)]
+        {
+            self.timeouts_run += 1;
+        }
         self.init_time(now);
 
         // Prevent time from going backwards.

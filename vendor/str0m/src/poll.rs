@@ -155,6 +155,9 @@ pub(crate) struct Readiness {
     // walked without output before it, and nothing was woken since: the next poll may
     // go straight to the datagram queue. Any wake ends it.
     datagram_burst: bool,
+    // How many wakes were handed out (wrapping): lets `Rtc` tell whether anything but the
+    // received datagrams it counted woke the tree since (Plenum patch 7).
+    wakes: u32,
 }
 
 impl Readiness {
@@ -164,7 +167,13 @@ impl Readiness {
             events: true,
             timeout: true,
             datagram_burst: false,
+            wakes: 0,
         }
+    }
+
+    /// The number of wakes handed out so far (wrapping).
+    pub(crate) fn wakes(&self) -> u32 {
+        self.wakes
     }
 
     pub(crate) fn wants_events(&self) -> bool {
@@ -201,6 +210,7 @@ impl Readiness {
     /// Hand out an armed guard for a mutable descent into the tree.
     pub(crate) fn wake(&mut self) -> Wake<'_> {
         self.datagram_burst = false;
+        self.wakes = self.wakes.wrapping_add(1);
         Wake {
             readiness: self,
             events: true,
@@ -250,6 +260,7 @@ impl Readiness {
             events: false,
             timeout: false,
             datagram_burst: false,
+            wakes: 0,
         }
     }
 }
@@ -413,6 +424,125 @@ mod tests {
         assert!(!rtc.readiness.wants_events());
     }
 
+    /// A receiver in RTP mode with SRTP keys and one declared receive stream (SSRC 42),
+    /// drained; and the sender's side of its keys.
+    fn receiving_rtc(now: Instant) -> (Rtc, crate::rtp_::SrtpContext) {
+        let mut rtc = Rtc::builder().set_rtp_mode(true).build(now);
+        let provider = crate::crypto::test_default_provider();
+        let profile = SrtpProfile::AEAD_AES_128_GCM;
+        let key = vec![7; profile.keying_material_len()];
+        rtc.session
+            .set_keying_material(KeyingMaterial::new(&key), provider, profile, false);
+        rtc.direct_api()
+            .declare_media("vid".into(), MediaKind::Video);
+        rtc.direct_api()
+            .expect_stream_rx(42.into(), None, "vid".into(), None);
+        rtc.handle_input(Input::Timeout(now)).unwrap();
+        while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+        let sender =
+            crate::rtp_::SrtpContext::new(provider, profile, &KeyingMaterial::new(&key), true);
+        (rtc, sender)
+    }
+
+    /// One protected VP8 packet of SSRC 42 as the receiver's demux sees it.
+    fn rtp_datagram(
+        rtc: &Rtc,
+        sender: &mut crate::rtp_::SrtpContext,
+        seq: u16,
+    ) -> crate::net::Receive<'static> {
+        let pt = rtc
+            .session
+            .codec_config
+            .iter()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        let mut header = crate::rtp::RtpHeader {
+            payload_type: pt,
+            sequence_number: seq,
+            timestamp: 90 * u32::from(seq),
+            ssrc: 42.into(),
+            ..Default::default()
+        };
+        let mut buf = vec![0; 1500];
+        let len = header.write_to(&mut buf, &rtc.session.exts);
+        header.header_len = len;
+        buf[len..len + 4].copy_from_slice(&[seq as u8; 4]);
+        let packet = sender.protect_rtp(&buf[..len + 4], &header, u64::from(seq));
+        let packet: &'static [u8] = Box::leak(packet.into_boxed_slice());
+        let addr = "127.0.0.1:5000".parse().unwrap();
+        crate::net::Receive::new(crate::net::Protocol::Udp, addr, addr, packet).unwrap()
+    }
+
+    /// The sequence numbers of the RTP packet events up to the next timeout.
+    fn drain_packets(rtc: &mut Rtc) -> Vec<u16> {
+        let mut seqs = Vec::new();
+        loop {
+            match rtc.poll_output().unwrap() {
+                Output::Timeout(_) => return seqs,
+                Output::Event(Event::RtpPacket(p)) => seqs.push(p.header.sequence_number),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_of_datagrams_before_one_drain_runs_no_timeout_and_keeps_every_packet() {
+        let start = Instant::now();
+        let (mut rtc, mut sender) = receiving_rtc(start);
+        let due = rtc.cached_timeout;
+        let before = rtc.timeouts_run;
+        let step = (due - start) / 8;
+        for seq in 1..=5u16 {
+            let at = start + step * u32::from(seq);
+            let datagram = rtp_datagram(&rtc, &mut sender, seq);
+            rtc.handle_input(Input::Receive(at, datagram)).unwrap();
+        }
+        assert_eq!(rtc.timeouts_run, before, "nothing was due during the run");
+        assert_eq!(
+            rtc.last_now,
+            start + step * 5,
+            "the clock moved with the run"
+        );
+        assert_eq!(drain_packets(&mut rtc), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn anything_else_that_wakes_the_tree_during_a_run_brings_the_timeout_back() {
+        let start = Instant::now();
+        let (mut rtc, mut sender) = receiving_rtc(start);
+        let step = (rtc.cached_timeout - start) / 8;
+        let datagram = rtp_datagram(&rtc, &mut sender, 1);
+        rtc.handle_input(Input::Receive(start + step, datagram))
+            .unwrap();
+        let before = rtc.timeouts_run;
+        // Not a received datagram: the timeout drained to may no longer be the next one.
+        rtc.bwe().set_bitrate(Bitrate::kbps(100), Bitrate::mbps(2));
+        let datagram = rtp_datagram(&rtc, &mut sender, 2);
+        rtc.handle_input(Input::Receive(start + step * 2, datagram))
+            .unwrap();
+        assert_eq!(rtc.timeouts_run, before + 1);
+        // A datagram due at or after the drained timeout runs it too.
+        assert_eq!(drain_packets(&mut rtc), vec![1, 2]);
+        let due = rtc.cached_timeout;
+        let datagram = rtp_datagram(&rtc, &mut sender, 3);
+        rtc.handle_input(Input::Receive(due, datagram)).unwrap();
+        assert_eq!(rtc.timeouts_run, before + 2);
+        assert_eq!(drain_packets(&mut rtc), vec![3]);
+    }
+
+    #[test]
+    fn packets_never_polled_are_held_up_to_a_bound_oldest_dropped() {
+        let start = Instant::now();
+        let (mut rtc, mut sender) = receiving_rtc(start);
+        for seq in 1..=70u16 {
+            let datagram = rtp_datagram(&rtc, &mut sender, seq);
+            rtc.handle_input(Input::Receive(start, datagram)).unwrap();
+        }
+        let held = drain_packets(&mut rtc);
+        assert_eq!(held, (7..=70).collect::<Vec<u16>>());
+    }
+
     #[test]
     fn narrowing_preserves_other_operations() {
         for events in [false, true] {
@@ -421,6 +551,7 @@ mod tests {
                     events,
                     timeout,
                     datagram_burst: false,
+                    wakes: 0,
                 };
                 {
                     let mut wake = readiness.wake();

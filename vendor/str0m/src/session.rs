@@ -50,6 +50,10 @@ const NACK_MIN_INTERVAL: Duration = Duration::from_millis(33);
 /// Delay between reports of TWCC. This is deliberately very low.
 const TWCC_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Received RTP packets (RTP mode) held for `Event::RtpPacket` until the caller polls: a
+/// run of datagrams handed in before one drain (Plenum patch 7). Upstream held one.
+const MAX_PENDING_PACKETS: usize = 64;
+
 /// Maximum number of pending RRTR entries before oldest are dropped.
 const MAX_PENDING_RRTRS: usize = 300;
 
@@ -109,8 +113,9 @@ pub(crate) struct Session {
     // temporary buffer when getting the next (unencrypted) RTP packet from Media line.
     poll_packet_buf: Vec<u8>,
 
-    // Next packet for RtpPacket event.
-    pending_packet: Option<RtpPacket>,
+    // Packets for RtpPacket events, oldest first (Plenum patch 7: a caller may hand in a run
+    // of datagrams before it polls; at most `MAX_PENDING_PACKETS`, the oldest dropped beyond).
+    pending_packets: VecDeque<RtpPacket>,
 
     // Total RTP payload bytes for media, including retransmissions.
     media_bytes_rx: u64,
@@ -208,7 +213,7 @@ impl Session {
             pacer,
             pacer_control: PacerControl::new(),
             poll_packet_buf: vec![0; 2000],
-            pending_packet: None,
+            pending_packets: VecDeque::new(),
             media_bytes_rx: 0,
             media_bytes_tx: 0,
             ice_lite: config.ice_lite,
@@ -858,7 +863,11 @@ impl Session {
             // However only if this is a packet not seen before. This filters out spurious
             // resends for padding.
             if receipt.is_new_packet {
-                self.pending_packet = Some(packet);
+                if self.pending_packets.len() == MAX_PENDING_PACKETS {
+                    // Never polled: as upstream's single slot would, the older one goes.
+                    self.pending_packets.pop_front();
+                }
+                self.pending_packets.push_back(packet);
             }
         } else {
             // In non-RTP mode, we let the Media use a Depayloader.
@@ -1052,14 +1061,14 @@ impl Session {
             return Some(Event::AppSpecificFeedback(feedback));
         }
 
-        // This must be before pending_packet.take() since we need to emit the unpaused event
+        // This must be before the pending packets since we need to emit the unpaused event
         // before the first packet causing the unpause.
         if let Some(paused) = self.streams.poll_stream_paused() {
             return Some(Event::StreamPaused(paused));
         }
 
         if self.rtp_mode {
-            if let Some(packet) = self.pending_packet.take() {
+            if let Some(packet) = self.pending_packets.pop_front() {
                 return Some(Event::RtpPacket(packet));
             }
         }
