@@ -202,7 +202,9 @@ impl MediaSocket {
 
     /// Read the waiting datagrams (up to the batch's messages) with one system call and hand
     /// each to `on`; a GRO buffer is handed on as the datagrams it holds. Returns how many
-    /// messages were read; `WouldBlock` when none was waiting.
+    /// messages were read; `WouldBlock` when none was waiting. A read of fewer messages
+    /// than the batch holds leaves the socket not readable until another datagram arrives
+    /// (the next call answers `WouldBlock` without a system call).
     pub fn try_recv_batch(&mut self, mut on: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
         self.try_recv_batch_stamped(|source, data, _| on(source, data))
     }
@@ -223,7 +225,8 @@ impl MediaSocket {
         } = self;
         received.clear();
         let (gro, timestamps) = (*gro, *timestamps);
-        socket.try_io(Interest::READABLE, || {
+        let capacity = recv_bufs.len();
+        let read = socket.try_io(Interest::READABLE, || {
             let cmsg = (gro || timestamps).then(|| nix::cmsg_space!(i32, nix::sys::time::TimeSpec));
             let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(recv_bufs.len(), cmsg);
             let mut slices: Vec<[IoSliceMut<'_>; 1]> =
@@ -256,8 +259,20 @@ impl MediaSocket {
                 let source = msg.address.as_ref().and_then(to_socket_addr);
                 received.push((msg.bytes, source, segment, at));
             }
+            if received.len() < capacity {
+                // Fewer than asked for: the queue was empty when the call returned. Say so
+                // now, and tokio clears the socket's readiness (a datagram arriving since sets
+                // it again: its event is newer than the one this read began with) instead of
+                // learning it from one more call that returns EAGAIN.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             Ok(())
-        })?;
+        });
+        match read {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && !received.is_empty() => {}
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
         for (buf, &(len, source, segment, at)) in recv_bufs.iter().zip(received.iter()) {
             let Some(source) = source else { continue };
             let data = &buf[..len.min(buf.len())];
@@ -428,6 +443,40 @@ mod tests {
             assert_eq!(data.len(), 100 + i);
             assert!(data.iter().all(|&x| usize::from(x) == i));
         }
+    }
+
+    #[tokio::test]
+    async fn a_short_read_leaves_the_socket_waiting_for_the_next_datagram() {
+        let mut a = MediaSocket::bind("127.0.0.1:0".parse().unwrap(), BATCH).unwrap();
+        let mut b = MediaSocket::bind("127.0.0.1:0".parse().unwrap(), BATCH).unwrap();
+        let (from, to) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        // Growing sizes: three messages (no GSO run), queued before the send returns.
+        let three = [1u8, 2, 3].map(|i| transmit(from, to, i, 100 * usize::from(i)));
+        assert_eq!(a.send_all(&three), 0);
+        b.readable().await.unwrap();
+        let mut got = Vec::new();
+        let n = b.try_recv_batch(|_, data| got.push(data.to_vec())).unwrap();
+        assert!(n < BATCH);
+        assert_eq!(got.len(), 3);
+
+        // The batch was short, so the queue is empty: the socket is not readable any more
+        // and the next read answers without asking the kernel.
+        let wait = Duration::from_millis(50);
+        assert!(tokio::time::timeout(wait, b.readable()).await.is_err());
+        let err = b
+            .try_recv_batch(|_, _| panic!("nothing waits"))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+
+        // A datagram that arrives now makes it readable again.
+        assert_eq!(a.send_all(&[transmit(from, to, 4, 400)]), 0);
+        tokio::time::timeout(Duration::from_secs(5), b.readable())
+            .await
+            .expect("the new datagram wakes the reader")
+            .unwrap();
+        got.clear();
+        b.try_recv_batch(|_, data| got.push(data.to_vec())).unwrap();
+        assert_eq!(got, vec![vec![4u8; 400]]);
     }
 
     fn sized(to: SocketAddr, sizes: &[usize]) -> Vec<Transmit> {
