@@ -69,11 +69,11 @@ pub struct ParticipantConfig {
     pub record_frame_latencies: bool,
 }
 
-/// Per receive slot: send timestamp (µs since the epoch) → the frame's latencies.
 /// A connection's receive statistics by mid, looked up for every received packet (FxHash:
 /// the mids are this process's own, from its SDP).
 type SlotMap = FxHashMap<Mid, SlotStats>;
 
+/// Per receive slot: send timestamp (µs since the epoch) → the frame's latencies.
 type FrameLatencies = Arc<Mutex<HashMap<Mid, HashMap<u64, FrameLatency>>>>;
 
 /// One frame at one receiver: the latency (µs) of the first and of the last of its packets to
