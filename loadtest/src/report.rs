@@ -63,6 +63,71 @@ pub struct SlotKindFigures {
     pub window_latency_p99_ms: f64,
 }
 
+/// Participants behind a simulated slow downlink (a scenario group's `downlink_kbps`),
+/// reported apart: their link drops what does not fit, the others' must not.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SlowLinkFigures {
+    /// Joined participants behind a slow link.
+    pub participants: usize,
+    /// The downlinks simulated, kbit/s (distinct, ascending).
+    pub downlink_kbps: Vec<u32>,
+    /// Their joins' first stage frame, ms.
+    pub first_stage_frame_ms: Percentiles,
+    /// What they received, per slot kind.
+    pub slots: Vec<SlotKindFigures>,
+}
+
+impl SlowLinkFigures {
+    fn rows(&self) -> Vec<(String, String)> {
+        let kbps: Vec<String> = self.downlink_kbps.iter().map(u32::to_string).collect();
+        let f = &self.first_stage_frame_ms;
+        let mut rows = vec![
+            (
+                "slow links".into(),
+                format!(
+                    "{} participants, downlink {} kbit/s (figures above without them)",
+                    self.participants,
+                    kbps.join(" / ")
+                ),
+            ),
+            (
+                "  first stage frame p50/p95/p99".into(),
+                format!(
+                    "{:.0} / {:.0} / {:.0} ms ({} missing)",
+                    f.p50, f.p95, f.p99, f.missing
+                ),
+            ),
+        ];
+        rows.extend(slot_rows(&self.slots, "  "));
+        rows
+    }
+}
+
+/// Two rows per slot kind: loss and latency since joining, latency in the window.
+fn slot_rows(slots: &[SlotKindFigures], indent: &str) -> Vec<(String, String)> {
+    slots
+        .iter()
+        .flat_map(|s| {
+            [
+                (
+                    format!("{indent}{} loss, latency p50/p99", s.kind),
+                    format!(
+                        "{:.3} % of {} pkts, {:.2} / {:.2} ms",
+                        s.loss_pct, s.packets, s.latency_p50_ms, s.latency_p99_ms
+                    ),
+                ),
+                (
+                    format!("{indent}{} latency in window p50/p99", s.kind),
+                    format!(
+                        "{:.2} / {:.2} ms",
+                        s.window_latency_p50_ms, s.window_latency_p99_ms
+                    ),
+                ),
+            ]
+        })
+        .collect()
+}
+
 /// One second of the measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct Sample {
@@ -95,8 +160,11 @@ pub struct Report {
     pub connected_ms: Percentiles,
     /// Its second part: from then until the first stage packet, ms.
     pub stage_frame_after_connect_ms: Percentiles,
-    /// Per slot kind.
+    /// Per slot kind (participants behind a simulated slow link left out: `slow_links`).
     pub slots: Vec<SlotKindFigures>,
+    /// Participants behind a simulated slow downlink, if the scenario has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_links: Option<SlowLinkFigures>,
     /// Length of the measurement window.
     pub measured_secs: f64,
     /// Server: forwarded packets per second.
@@ -370,7 +438,8 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 impl Report {
-    /// Overall loss in percent.
+    /// Overall loss in percent (participants behind a simulated slow link left out: their
+    /// link drops what does not fit).
     pub fn loss_pct(&self) -> f64 {
         let lost: u64 = self.slots.iter().map(|s| s.lost).sum();
         let all: u64 = self.slots.iter().map(|s| s.lost + s.packets).sum();
@@ -417,21 +486,9 @@ impl Report {
                 ),
             ),
         ];
-        for s in &self.slots {
-            rows.push((
-                format!("{} loss, latency p50/p99", s.kind),
-                format!(
-                    "{:.3} % of {} pkts, {:.2} / {:.2} ms",
-                    s.loss_pct, s.packets, s.latency_p50_ms, s.latency_p99_ms
-                ),
-            ));
-            rows.push((
-                format!("{} latency in window p50/p99", s.kind),
-                format!(
-                    "{:.2} / {:.2} ms",
-                    s.window_latency_p50_ms, s.window_latency_p99_ms
-                ),
-            ));
+        rows.extend(slot_rows(&self.slots, ""));
+        if let Some(slow) = &self.slow_links {
+            rows.extend(slow.rows());
         }
         rows.extend([
             (
@@ -618,6 +675,21 @@ mod tests {
             connected_ms: Percentiles::default(),
             stage_frame_after_connect_ms: Percentiles::default(),
             slots: vec![],
+            slow_links: Some(SlowLinkFigures {
+                participants: 2,
+                downlink_kbps: vec![900],
+                first_stage_frame_ms: Percentiles::default(),
+                slots: vec![SlotKindFigures {
+                    kind: "stage".into(),
+                    packets: 10,
+                    lost: 0,
+                    loss_pct: 0.0,
+                    latency_p50_ms: 1.0,
+                    latency_p99_ms: 2.0,
+                    window_latency_p50_ms: 1.0,
+                    window_latency_p99_ms: 2.0,
+                }],
+            }),
             measured_secs: 1.0,
             forwarded_pps: 1.0,
             forwarded_mbps: 1.0,
@@ -645,6 +717,8 @@ mod tests {
         assert!(html.contains("x&lt;y") && html.contains("<svg"));
         assert!(!html.contains("http://") && !html.contains("https://"));
         assert!(html.contains("node origin") && html.contains("stage: hop adds"));
+        assert!(html.contains("2 participants, downlink 900 kbit/s"));
+        assert!(html.contains("  stage loss, latency p50/p99"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::cascade::{NodeInfo, placement};
 use crate::participant::{FrameLatency, Latency, Participant, ParticipantConfig, SlotStats};
 use crate::report::{
     CascadeFigures, LatencyFigures, NodeFigures, Percentiles, Report, Sample, SlotKindFigures,
+    SlowLinkFigures,
 };
 use crate::scenario::{Scenario, TalkMode, Via, WatchAt};
 use crate::server::{Counters, ProcSample, proc_sample, scrape};
@@ -110,6 +111,8 @@ struct Joined {
     expects_stage: bool,
     /// A WHEP viewer sent to wherever placement said (else at the origin).
     placed: bool,
+    /// Behind a simulated slow downlink of this many kbit/s (reported apart).
+    downlink_kbps: Option<u32>,
 }
 
 /// Join one WHEP viewer: at the origin, or (`placed`) where the origin's placement sends it.
@@ -209,6 +212,8 @@ pub async fn run(opts: RunOptions) -> Report {
             };
             // Frame by frame, edge viewers are compared with those at the origin.
             cfg.record_frame_latencies = group.via == Via::Whep && !opts.edges.is_empty();
+            let downlink_kbps = group.downlink_kbps;
+            cfg.downlink_bps = downlink_kbps.map(|k| u64::from(k) * 1000);
             let expects_stage = !group.pin_stage;
             let via = group.via;
             let placed = group.at == WatchAt::Placement;
@@ -257,6 +262,7 @@ pub async fn run(opts: RunOptions) -> Report {
                     started,
                     expects_stage,
                     placed: via == Via::Whep && placed,
+                    downlink_kbps,
                 })
             }));
             n += 1;
@@ -610,6 +616,72 @@ fn build_report(
     errors.sort();
     errors.dedup();
 
+    let unlimited = received(joined, window_start, |j| j.downlink_kbps.is_none());
+    let slow = received(joined, window_start, |j| j.downlink_kbps.is_some());
+    let mut downlink_kbps: Vec<u32> = ok.iter().filter_map(|j| j.downlink_kbps).collect();
+    downlink_kbps.sort_unstable();
+    downlink_kbps.dedup();
+    let slow_links = (!downlink_kbps.is_empty()).then(|| SlowLinkFigures {
+        participants: ok.iter().filter(|j| j.downlink_kbps.is_some()).count(),
+        downlink_kbps,
+        first_stage_frame_ms: slow.first_stage_frame_ms,
+        slots: slow.slots,
+    });
+    let secs = end.at.duration_since(first.at).as_secs_f64().max(1e-3);
+    let forwarded = end.counters.forwarded - first.counters.forwarded;
+    let cpu = end.server.cpu_secs - first.server.cpu_secs;
+    let tester_cpu = end.tester.cpu_secs - first.tester.cpu_secs;
+    let have_pid = opts.server_pid.is_some();
+    Report {
+        scenario: opts.scenario.name.clone(),
+        participants: total,
+        joined: ok.len(),
+        join_success_pct: if total == 0 {
+            0.0
+        } else {
+            ok.len() as f64 * 100.0 / total as f64
+        },
+        join_errors: errors,
+        first_stage_frame_ms: unlimited.first_stage_frame_ms,
+        connected_ms: unlimited.connected_ms,
+        stage_frame_after_connect_ms: unlimited.stage_frame_after_connect_ms,
+        slots: unlimited.slots,
+        slow_links,
+        measured_secs: secs,
+        forwarded_pps: forwarded / secs,
+        forwarded_mbps: (end.counters.forwarded_bytes - first.counters.forwarded_bytes) * 8.0
+            / secs
+            / 1e6,
+        received_pps: (end.counters.received - first.counters.received) / secs,
+        server_cpu_pct: have_pid.then_some(cpu / secs * 100.0),
+        server_cpu_us_per_forwarded_packet: (have_pid && forwarded > 0.0)
+            .then_some(cpu * 1e6 / forwarded),
+        server_rss_mib: have_pid.then_some(end.server.rss_bytes as f64 / 1048576.0),
+        server_rss_per_participant_mib: (have_pid && !ok.is_empty()).then_some(
+            end.server.rss_bytes.saturating_sub(rss_before.rss_bytes) as f64
+                / 1048576.0
+                / ok.len() as f64,
+        ),
+        loadtester_cpu_pct: tester_cpu / secs * 100.0,
+        series,
+        cascade: None,
+    }
+}
+
+/// What some of the joined participants received: per slot kind, and how their joins went.
+struct Received {
+    slots: Vec<SlotKindFigures>,
+    first_stage_frame_ms: Percentiles,
+    connected_ms: Percentiles,
+    stage_frame_after_connect_ms: Percentiles,
+}
+
+/// [`Received`] over the joined participants `pick` selects.
+fn received(
+    joined: &[Joined],
+    window_start: &[Vec<SlotStats>],
+    pick: impl Fn(&Joined) -> bool,
+) -> Received {
     let mut first_frame_ms = Vec::new();
     let mut connect_ms = Vec::new();
     let mut after_connect_ms = Vec::new();
@@ -620,7 +692,9 @@ fn build_report(
         ("audio", SlotAcc::default()),
     ];
     for (i, j) in joined.iter().enumerate() {
-        let Some(p) = &j.participant else { continue };
+        let Some(p) = j.participant.as_ref().filter(|_| pick(j)) else {
+            continue;
+        };
         let connected = p.connected_at();
         if let Some(c) = connected {
             connect_ms.push(ms_between(j.started, c));
@@ -652,24 +726,7 @@ fn build_report(
             }
         }
     }
-    let secs = end.at.duration_since(first.at).as_secs_f64().max(1e-3);
-    let forwarded = end.counters.forwarded - first.counters.forwarded;
-    let cpu = end.server.cpu_secs - first.server.cpu_secs;
-    let tester_cpu = end.tester.cpu_secs - first.tester.cpu_secs;
-    let have_pid = opts.server_pid.is_some();
-    Report {
-        scenario: opts.scenario.name.clone(),
-        participants: total,
-        joined: ok.len(),
-        join_success_pct: if total == 0 {
-            0.0
-        } else {
-            ok.len() as f64 * 100.0 / total as f64
-        },
-        join_errors: errors,
-        first_stage_frame_ms: Percentiles::of(&mut first_frame_ms, missing_stage),
-        connected_ms: Percentiles::of(&mut connect_ms, 0),
-        stage_frame_after_connect_ms: Percentiles::of(&mut after_connect_ms, missing_stage),
+    Received {
         slots: kinds
             .into_iter()
             .map(|(name, acc)| SlotKindFigures {
@@ -687,24 +744,9 @@ fn build_report(
                 window_latency_p99_ms: acc.window.hist.0.value_at_quantile(0.99) as f64 / 1000.0,
             })
             .collect(),
-        measured_secs: secs,
-        forwarded_pps: forwarded / secs,
-        forwarded_mbps: (end.counters.forwarded_bytes - first.counters.forwarded_bytes) * 8.0
-            / secs
-            / 1e6,
-        received_pps: (end.counters.received - first.counters.received) / secs,
-        server_cpu_pct: have_pid.then_some(cpu / secs * 100.0),
-        server_cpu_us_per_forwarded_packet: (have_pid && forwarded > 0.0)
-            .then_some(cpu * 1e6 / forwarded),
-        server_rss_mib: have_pid.then_some(end.server.rss_bytes as f64 / 1048576.0),
-        server_rss_per_participant_mib: (have_pid && !ok.is_empty()).then_some(
-            end.server.rss_bytes.saturating_sub(rss_before.rss_bytes) as f64
-                / 1048576.0
-                / ok.len() as f64,
-        ),
-        loadtester_cpu_pct: tester_cpu / secs * 100.0,
-        series,
-        cascade: None,
+        first_stage_frame_ms: Percentiles::of(&mut first_frame_ms, missing_stage),
+        connected_ms: Percentiles::of(&mut connect_ms, 0),
+        stage_frame_after_connect_ms: Percentiles::of(&mut after_connect_ms, missing_stage),
     }
 }
 

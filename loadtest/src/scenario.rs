@@ -66,7 +66,15 @@ pub struct Group {
     /// an edge adds).
     #[serde(default)]
     pub at: WatchAt,
+    /// Each member's downlink in kbit/s, as a slow access link: what the server sends
+    /// queues for at most 150 ms at this rate and is dropped beyond (unset: loopback's
+    /// speed). The report gives such members' figures apart from everyone else's.
+    #[serde(default)]
+    pub downlink_kbps: Option<u32>,
 }
+
+/// The downlinks a scenario may simulate, in kbit/s.
+pub const DOWNLINK_KBPS: std::ops::RangeInclusive<u32> = 100..=1_000_000;
 
 /// How a group's members connect.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -190,6 +198,19 @@ impl Scenario {
                 g.name
             ));
         }
+        if let Some(g) = s
+            .groups
+            .iter()
+            .find(|g| g.downlink_kbps.is_some_and(|k| !DOWNLINK_KBPS.contains(&k)))
+        {
+            return Err(format!(
+                "{}: group {}: downlink_kbps must be within {}..={}",
+                path.display(),
+                g.name,
+                DOWNLINK_KBPS.start(),
+                DOWNLINK_KBPS.end()
+            ));
+        }
         Ok(s)
     }
 
@@ -208,6 +229,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         for name in [
             "congress-150",
+            "congress-150-slow",
             "livestream",
             "meeting-25",
             "members-livestream",
@@ -233,10 +255,20 @@ mod tests {
             "viewers at the origin: the reference for the hop's latency"
         );
         assert_eq!(c.edges, 0, "no cascade unless asked");
+        assert!(c.groups.iter().all(|g| g.downlink_kbps.is_none()));
+        let slow = Scenario::load(&dir.join("congress-150-slow.toml")).unwrap();
+        assert_eq!(slow.participants(), c.participants());
+        let limited: usize = slow
+            .groups
+            .iter()
+            .filter(|g| g.downlink_kbps == Some(900))
+            .map(|g| g.count)
+            .sum();
+        assert_eq!(limited, 15, "a tenth of the delegates behind 900 kbit/s");
     }
 
     #[test]
-    fn whep_groups_only_watch() {
+    fn whep_groups_only_watch_and_downlinks_stay_in_range() {
         let dir = std::env::temp_dir().join(format!("plenum-scenario-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.toml");
@@ -258,6 +290,26 @@ mod tests {
                 .unwrap_err()
                 .contains("for WHEP groups")
         );
+        for (kbps, ok) in [
+            (99, false),
+            (100, true),
+            (1_000_000, true),
+            (1_000_001, false),
+        ] {
+            std::fs::write(
+                &bad,
+                format!(
+                    "name = \"x\"\nduration_secs = 1\nramp_up_secs = 1\n[[groups]]\n\
+                     name = \"a\"\nrole = \"delegate\"\ncount = 1\ntalk = \"silent\"\n\
+                     downlink_kbps = {kbps}\n"
+                ),
+            )
+            .unwrap();
+            match Scenario::load(&bad) {
+                Ok(s) => assert!(ok, "{kbps} accepted: {:?}", s.groups[0].downlink_kbps),
+                Err(e) => assert!(!ok && e.contains("downlink_kbps must be within"), "{e}"),
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
