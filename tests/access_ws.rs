@@ -145,7 +145,7 @@ fn without_a_terminal_the_first_start_writes_its_links_to_an_owner_only_file() {
         .arg(&dir)
         .env("PLENUM_LOG__FILTER", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut printed = Vec::new();
@@ -159,10 +159,18 @@ fn without_a_terminal_the_first_start_writes_its_links_to_an_owner_only_file() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    // What the server said on stderr (warnings and errors only), for a failure's message.
+    let mut said = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut said);
+    }
     let out = printed.join("\n");
     assert!(!out.contains("#token="), "no token on stdout: {out}");
     let file = dir.join("demo-links.txt");
-    assert!(out.contains(&file.display().to_string()), "{out}");
+    assert!(
+        out.contains(&file.display().to_string()),
+        "stdout: {out}\nstderr: {said}"
+    );
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let links = std::fs::read_to_string(&file).unwrap();
