@@ -458,25 +458,40 @@ async fn a_slow_edge_link_costs_that_edge_a_layer_and_nobody_else_anything() {
     // and then follows it, and on a starved machine (a debug build beside other tests) the
     // estimator's first seconds can dip below the full layer, which is its own link's
     // business, not the cascade's.
+    // A dip of that estimator later (a scheduling stall of this debug build) is measured once
+    // more, as tests/pacing_udp.rs does: twice in a row is a failure. A viewer held back by the
+    // slow edge's link would never hold the full layer at all.
     tokio::time::sleep(
         (fast_joined + Duration::from_secs(8)).saturating_duration_since(Instant::now()),
     )
     .await;
-    loop {
-        let fast = fast_viewer.media.slot_stats("stage").unwrap_or_default();
-        if fast.last_keyframe_width == Some(1280) {
-            break;
+    let mut attempt = 1;
+    let (before, fast) = loop {
+        let reached = Instant::now();
+        loop {
+            let fast = fast_viewer.media.slot_stats("stage").unwrap_or_default();
+            if fast.last_keyframe_width == Some(1280) {
+                break;
+            }
+            assert!(
+                reached.elapsed() < Duration::from_secs(20),
+                "the other edge's viewer gets {:?} (attempt {attempt})",
+                fast.last_keyframe_width
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the other edge's viewer gets {:?}",
+        let before = fast_viewer.media.slot_stats("stage").unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let fast = fast_viewer.media.slot_stats("stage").unwrap();
+        if fast.last_keyframe_width == Some(1280) || attempt == 2 {
+            break (before, fast);
+        }
+        eprintln!(
+            "the other edge's viewer dipped to {:?} px; measuring once more",
             fast.last_keyframe_width
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let before = fast_viewer.media.slot_stats("stage").unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let fast = fast_viewer.media.slot_stats("stage").unwrap();
+        attempt += 1;
+    };
     assert_eq!(
         fast.last_keyframe_width,
         Some(1280),
