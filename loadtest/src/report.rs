@@ -21,6 +21,14 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// `p50 / p95 / p99 ms (N missing)`, as the report prints a join's first stage frame.
+    fn ms_and_missing(&self) -> String {
+        format!(
+            "{:.0} / {:.0} / {:.0} ms ({} missing)",
+            self.p50, self.p95, self.p99, self.missing
+        )
+    }
+
     /// Percentiles of `values` (sorted in place).
     pub fn of(values: &mut [f64], missing: usize) -> Self {
         values.sort_by(f64::total_cmp);
@@ -80,7 +88,6 @@ pub struct SlowLinkFigures {
 impl SlowLinkFigures {
     fn rows(&self) -> Vec<(String, String)> {
         let kbps: Vec<String> = self.downlink_kbps.iter().map(u32::to_string).collect();
-        let f = &self.first_stage_frame_ms;
         let mut rows = vec![
             (
                 "slow links".into(),
@@ -92,10 +99,7 @@ impl SlowLinkFigures {
             ),
             (
                 "  first stage frame p50/p95/p99".into(),
-                format!(
-                    "{:.0} / {:.0} / {:.0} ms ({} missing)",
-                    f.p50, f.p95, f.p99, f.missing
-                ),
+                self.first_stage_frame_ms.ms_and_missing(),
             ),
         ];
         rows.extend(slot_rows(&self.slots, "  "));
@@ -452,7 +456,6 @@ impl Report {
 
     /// The rows of the summary table.
     fn rows(&self) -> Vec<(String, String)> {
-        let f = &self.first_stage_frame_ms;
         let mut rows = vec![
             ("scenario".into(), self.scenario.clone()),
             (
@@ -464,10 +467,7 @@ impl Report {
             ),
             (
                 "first stage frame p50/p95/p99".into(),
-                format!(
-                    "{:.0} / {:.0} / {:.0} ms ({} missing)",
-                    f.p50, f.p95, f.p99, f.missing
-                ),
+                self.first_stage_frame_ms.ms_and_missing(),
             ),
             (
                 "  of which connecting".into(),
