@@ -644,23 +644,24 @@ impl Media {
                 }
                 match self.bottleneck.as_mut() {
                     Some(b) => b.offer(now, source, data),
-                    // Media is drained once for the whole batch (the connection holds every
-                    // packet until then and runs no timeout per datagram: str0m patch 7);
-                    // anything else (STUN, DTLS) at once, as it may answer.
-                    None if is_srtp(data) => {
-                        let arrived = self.arrival(now, wall, at);
-                        self.receive_from(arrived, Protocol::Udp, source, self.local, data);
-                    }
                     None => {
                         let arrived = self.arrival(now, wall, at);
-                        self.receive(arrived, Protocol::Udp, source, data, is_connected);
+                        // Media is drained once for the whole batch (the connection holds
+                        // every packet until then and runs no timeout per datagram: str0m
+                        // patch 7); anything else (STUN, DTLS) at once, as it may answer.
+                        if is_srtp(data) {
+                            self.receive_from(arrived, Protocol::Udp, source, self.local, data);
+                        } else {
+                            self.receive(arrived, Protocol::Udp, source, data, is_connected);
+                        }
                     }
                 }
             });
-            self.drain(now, is_connected);
+            // An error read nothing (a short batch is `Ok`: sfu::udp), so nothing to drain.
             if read.is_err() {
                 break;
             }
+            self.drain(now, is_connected);
         }
         self.socket = Some(socket);
         self.send_udp();
