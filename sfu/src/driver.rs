@@ -69,6 +69,48 @@ impl MediaTask {
     }
 }
 
+/// How many OS-chosen ports [`bind_udp_and_tcp`] tries before it gives up.
+const PORT_ATTEMPTS: usize = 32;
+
+/// Bind the UDP group on `addr` and, with `ice_tcp`, a TCP listener on the same port number.
+///
+/// With port 0 the OS picks a free UDP port, but that number may be taken for TCP (by a
+/// listener, or as the local port of an outgoing connection). Then another port is tried;
+/// the rejected UDP sockets stay bound until the end, so the OS cannot offer the same port
+/// again. A configured port is tried once.
+fn bind_udp_and_tcp(
+    addr: SocketAddr,
+    count: usize,
+    ice_tcp: bool,
+) -> std::io::Result<(Vec<std::net::UdpSocket>, Option<std::net::TcpListener>)> {
+    let mut rejected = Vec::new();
+    loop {
+        let sockets = bind_group(addr, count)?;
+        if !ice_tcp {
+            return Ok((sockets, None));
+        }
+        let bound = match sockets.first() {
+            Some(first) => first.local_addr()?,
+            None => return Ok((sockets, None)),
+        };
+        match std::net::TcpListener::bind(bound) {
+            Ok(listener) => return Ok((sockets, Some(listener))),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && addr.port() == 0
+                    && rejected.len() + 1 < PORT_ATTEMPTS =>
+            {
+                debug!(
+                    port = bound.port(),
+                    "the media port is taken for TCP; trying another"
+                );
+                rejected.push(sockets);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Bind the media sockets (and the ICE-TCP listener) and start one worker per shard.
 /// Events go to `events`. Must be called inside a tokio runtime (ICE-TCP runs on it).
 pub async fn spawn(
@@ -81,7 +123,8 @@ pub async fn spawn(
     }
     .min(crate::shard::MAX_SHARDS);
     let bind_err = |addr, source| SfuError::Bind { addr, source };
-    let sockets = bind_group(config.bind, count).map_err(|e| bind_err(config.bind, e))?;
+    let (sockets, tcp_listener) = bind_udp_and_tcp(config.bind, count, config.ice_tcp)
+        .map_err(|e| bind_err(config.bind, e))?;
     let local_addr = sockets
         .first()
         .map(|s| s.local_addr())
@@ -105,14 +148,15 @@ pub async fn spawn(
     }
 
     // ICE-TCP listens on the same port number as UDP and is announced at the same addresses.
-    let (tcp_listener, tcp_addr) = if config.ice_tcp {
-        let listener = std::net::TcpListener::bind(local_addr)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(tokio::net::TcpListener::from_std)
-            .map_err(|e| bind_err(local_addr, e))?;
-        (Some(listener), Some(local_addr))
-    } else {
-        (None, None)
+    let (tcp_listener, tcp_addr) = match tcp_listener {
+        Some(listener) => {
+            let listener = listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
+                .map_err(|e| bind_err(local_addr, e))?;
+            (Some(listener), Some(local_addr))
+        }
+        None => (None, None),
     };
     let tcp_candidates = match tcp_addr {
         Some(_) => udp_candidates.clone(),
