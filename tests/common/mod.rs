@@ -249,9 +249,17 @@ fn spawn(
     let deadline = Instant::now() + Duration::from_secs(30);
     while url.is_none() || links.len() < links_expected {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = rx
-            .recv_timeout(left)
-            .expect("plenum printed its URL and links in time");
+        let line = match rx.recv_timeout(left) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!(
+                    "plenum printed its URL and links in time: {e}; it exited with {status:?} \
+                     (its stderr is in the test's output)"
+                )
+            }
+        };
         if let Some(rest) = line.strip_prefix("plenum: listening on ") {
             // "URL (https ADDR, media …)": the public URL; behind a configured public name
             // the bound address is the one to connect to.
