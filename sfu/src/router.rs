@@ -5,7 +5,9 @@
 //!
 //! - inputs: [`Router::add_peer`], [`Router::remove_peer`], [`Router::set_publishing`],
 //!   [`Router::set_muted`], [`Router::set_stage_pin`], [`Router::set_slot_width`],
-//!   [`Router::set_bandwidth`] (a subscriber's egress estimate), [`Router::handle_packet`]
+//!   [`Router::set_bandwidth`] (a subscriber's egress estimate),
+//!   [`Router::set_send_queue_budget`] (what its standing send queue leaves),
+//!   [`Router::handle_packet`]
 //!   (which also measures each source's bitrate per layer from [`IncomingPacket::size`]),
 //!   [`Router::handle_keyframe_request`], [`Router::handle_timeout`];
 //! - outputs: the [`Forward`]s that `handle_packet` appends to the caller's buffer (one per
@@ -18,7 +20,8 @@
 //! RFC 6464 audio level, with hysteresis) in the highest active simulcast layer; tiles show
 //! other camera publishers (recent speakers first) in the lowest active layer; audio slots
 //! carry the loudest other speakers. A rendered size reported for a slot caps its layer.
-//! Under a bandwidth estimate, each subscriber's budget goes to audio first, then the stage,
+//! Under a bandwidth estimate (or a standing send queue), each subscriber's budget goes to
+//! audio first, then the stage,
 //! then the tiles in order, each taking the best layer (up to the one its size calls for)
 //! whose measured bitrate fits: down at once, up only with a margin and after a hold time;
 //! the stage never drops below its lowest layer, a tile that does not fit pauses (keeps its
@@ -297,6 +300,9 @@ struct Peer {
     layers_needed: Option<[bool; 3]>,
     /// Egress bandwidth estimate (bits per second); `None`: unknown, no budget.
     estimate: Option<u64>,
+    /// While the peer's send queue stands: the rate (bits per second) it leaves for new
+    /// media ([`Router::set_send_queue_budget`]).
+    queue_budget: Option<u64>,
     /// When the peer joined (its estimate counts only after `bandwidth_warmup`).
     added_at: Instant,
     /// The desired bitrate last reported (0 before the first report).
@@ -400,6 +406,7 @@ impl Router {
                 video_on: false,
                 layers_needed: None,
                 estimate: None,
+                queue_budget: None,
                 added_at: now,
                 desired_reported: 0,
                 muted: false,
@@ -512,6 +519,22 @@ impl Router {
             return;
         };
         p.estimate = estimate_bps;
+        if self.next_evaluation.is_none() {
+            self.next_evaluation = Some(now + self.config.evaluation_interval);
+        }
+    }
+
+    /// A subscriber's send queue stands (its oldest packet has waited long): what it leaves
+    /// for new media, in bits per second; `None` once the queue no longer stands. The
+    /// connection sends more than its link carries; what it queued must drain before it
+    /// takes more. Unlike the estimate, this counts during the bandwidth warm-up too: a
+    /// standing queue is no early guess but media that does not get out. Applied at the
+    /// next evaluation.
+    pub fn set_send_queue_budget(&mut self, now: Instant, subscriber: PeerId, bps: Option<u64>) {
+        let Some(p) = self.peers.get_mut(&subscriber) else {
+            return;
+        };
+        p.queue_budget = bps;
         if self.next_evaluation.is_none() {
             self.next_evaluation = Some(now + self.config.evaluation_interval);
         }
@@ -927,8 +950,10 @@ impl Router {
     /// The layers of one subscriber's slots (`assign`: slot order, i.e. stage, tiles, audio)
     /// and its desired bitrate.
     ///
-    /// Without a bandwidth estimate each video slot takes the layer its size calls for. With
-    /// one, the audio slots' bitrate is reserved first; then the video slots, in order, take
+    /// Without a budget each video slot takes the layer its size calls for. The budget is the
+    /// bandwidth estimate once the warm-up is over, or what a standing send queue leaves
+    /// ([`Router::set_send_queue_budget`]), whichever is lower. With one, the audio slots'
+    /// bitrate is reserved first; then the video slots, in order, take
     /// the best layer (up to that one) that fits what is left: the slot's current layer or a
     /// lower one must fit (the current one within `keep_tolerance_percent`), a higher one (or
     /// resuming) must fit with `upgrade_margin_percent`
@@ -951,7 +976,11 @@ impl Router {
             .map(|source| self.audio_cost(source))
             .sum();
         let warm = now.saturating_duration_since(p.added_at) >= config.bandwidth_warmup;
-        let mut left = p.estimate.filter(|_| warm).map(|e| e.saturating_sub(audio));
+        let budget = match (p.estimate.filter(|_| warm), p.queue_budget) {
+            (Some(estimate), Some(queue)) => Some(estimate.min(queue)),
+            (estimate, queue) => estimate.or(queue),
+        };
+        let mut left = budget.map(|b| b.saturating_sub(audio));
         let mut desired = audio;
         let mut plans = Vec::with_capacity(assign.len());
         for &(i, source) in assign {

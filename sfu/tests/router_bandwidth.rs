@@ -334,3 +334,32 @@ fn a_new_subscribers_estimate_counts_only_after_the_warm_up() {
         "after the warm-up the budget applies"
     );
 }
+
+#[test]
+fn a_standing_send_queue_cuts_the_layers_even_during_the_warm_up() {
+    let mut w = World::new();
+    let a = w.join(1);
+    let b = w.join(2);
+    // An estimate that would leave the top layer, and a standing queue that leaves 1 Mbit/s:
+    // the queue counts at once (the warm-up only holds back the estimate).
+    w.router.set_bandwidth(w.now, b, Some(5_000_000));
+    w.router.set_send_queue_budget(w.now, b, Some(1_000_000));
+    let got = w.stream(&[a], 600 * MS);
+    assert_eq!(
+        layers_delivered(&got, a, b, STAGE).last(),
+        Some(&1),
+        "the stage went down within the warm-up"
+    );
+    // A queue that leaves nothing: the stage's lowest layer, never a pause.
+    w.router.set_send_queue_budget(w.now, b, Some(0));
+    assert_eq!(layer_after(&mut w, a, b, STAGE, 400 * MS), Some(0));
+    // Drained (`None`): the estimate alone again, up after the upgrade hold.
+    w.router.set_send_queue_budget(w.now, b, None);
+    let hold = RouterConfig::default().upgrade_hold;
+    assert_eq!(layer_after(&mut w, a, b, STAGE, 400 * MS), Some(0), "held");
+    assert_eq!(layer_after(&mut w, a, b, STAGE, hold), Some(TOP_LAYER));
+    // The lower of the two counts: a queue budget above the estimate changes nothing.
+    w.router.set_bandwidth(w.now, b, Some(1_000_000));
+    w.router.set_send_queue_budget(w.now, b, Some(5_000_000));
+    assert_eq!(layer_after(&mut w, a, b, STAGE, 400 * MS), Some(1));
+}
