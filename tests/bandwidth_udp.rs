@@ -107,3 +107,115 @@ fn latency_between(
     window.subtract(&earlier.latency_us.0).unwrap();
     (window.value_at_quantile(0.5) / 1000, window.max() / 1000)
 }
+
+/// Real sockets, a late joiner behind a slow link in a room with a stage and six camera
+/// tiles: what its slots call for (the full stage layer and six tiles, about 2.4 Mbit/s) is
+/// far above the 900 kbit/s its link carries. Its pacer's queue stands within a few hundred
+/// milliseconds, and the router sheds the tiles and the stage's layer on that alone, before
+/// the estimate has fallen; the queue drains, and from the 5th second on nothing reaches
+/// the slow one late. Without the send-queue budget (the estimate alone, after its 1 s
+/// warm-up): tiles still at ~500 kbit/s in the 2nd second, 70 packets lost, up to 2.9 s
+/// late in the 5th second; with it 0-8 lost and at most 0.6 s late from the 5th second on
+/// (a debug build, docs/perf.md round 7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standing_send_queue_sheds_a_slow_subscribers_load() {
+    let server = common::TestServer::start();
+    let mut moderator_cfg = server.participant(0);
+    moderator_cfg.talk = Talk::Always;
+    moderator_cfg.pin_stage = true;
+    moderator_cfg.set_mode = Some("open");
+    let mut publishers = vec![Participant::join(moderator_cfg).await.unwrap()];
+    for (i, token) in server
+        .invite_many("Delegierte", "delegate", 6)
+        .iter()
+        .enumerate()
+    {
+        let mut c = server.participant_with(token, 10 + i as u64);
+        c.publish_audio = false;
+        c.layers.truncate(1);
+        publishers.push(Participant::join(c).await.unwrap());
+    }
+    for p in &mut publishers {
+        assert!(p.wait_connected(Duration::from_secs(10)).await);
+    }
+    // The publishers' layers are flowing before the slow one joins.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut c = server.participant(2);
+    c.publish_audio = false;
+    c.layers.clear();
+    c.downlink_bps = Some(900_000);
+    let mut slow = Participant::join(c).await.unwrap();
+    assert!(slow.wait_connected(Duration::from_secs(10)).await);
+
+    let video = |p: &Participant| {
+        p.all_stats()
+            .into_iter()
+            .filter(|s| s.slot == "stage" || s.slot.starts_with("tile"))
+            .collect::<Vec<_>>()
+    };
+    eprintln!(
+        "slow downlink with six tiles, second by second: stage kbit/s, tiles kbit/s, lost, \
+         median / max latency"
+    );
+    let mut rows = Vec::new();
+    let mut before = video(&slow);
+    for second in 1..=10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = video(&slow);
+        let mut row = Second::default();
+        for s in &now {
+            let empty = plenum_loadtest::SlotStats::default();
+            let earlier = before.iter().find(|b| b.slot == s.slot).unwrap_or(&empty);
+            let kbps = (s.bytes - earlier.bytes) * 8 / 1000;
+            if s.slot == "stage" {
+                row.stage_kbps = kbps;
+            } else {
+                row.tiles_kbps += kbps;
+            }
+            row.lost += s.lost().saturating_sub(earlier.lost());
+            if s.packets > earlier.packets {
+                let (median, max) = latency_between(earlier, s);
+                row.median_ms = row.median_ms.max(median);
+                row.max_ms = row.max_ms.max(max);
+            }
+        }
+        eprintln!(
+            "  {second:2} s  {:5}  {:5}  {:3}  {} / {} ms",
+            row.stage_kbps, row.tiles_kbps, row.lost, row.median_ms, row.max_ms
+        );
+        rows.push(row);
+        before = now;
+    }
+    slow.stop().await;
+    for p in publishers {
+        p.stop().await;
+    }
+
+    assert!(
+        rows[1].tiles_kbps < 200,
+        "the tiles were shed in the 2nd second: {rows:?}"
+    );
+    assert!(rows[0].tiles_kbps > 0, "after they had started: {rows:?}");
+    let lost: u64 = rows.iter().map(|r| r.lost).sum();
+    assert!(lost <= 35, "{lost} packets lost: {rows:?}");
+    let late = rows[4..].iter().map(|r| r.max_ms).max().unwrap_or(0);
+    assert!(
+        late < 1000,
+        "the queue has drained by the 5th second: {late} ms: {rows:?}"
+    );
+    assert!(
+        rows[4..].iter().all(|r| r.stage_kbps > 60),
+        "the stage keeps flowing: {rows:?}"
+    );
+}
+
+/// What reached a subscriber's video slots in one second.
+#[derive(Debug, Default)]
+struct Second {
+    stage_kbps: u64,
+    tiles_kbps: u64,
+    lost: u64,
+    median_ms: u64,
+    max_ms: u64,
+}

@@ -90,6 +90,19 @@ pub const START_ESTIMATE_RANGE: std::ops::RangeInclusive<u64> = 100_000..=100_00
 /// Estimate changes smaller than this (percent) are not passed to the router.
 const ESTIMATE_STEP_PERCENT: u64 = 5;
 
+/// How often a connection's send queue (str0m's pacer queues) is looked at.
+const SEND_QUEUE_CHECK: Duration = Duration::from_millis(100);
+/// A send queue stands when its oldest packet has waited this long: longer than a burst of
+/// keyframes takes to leave at the estimate, so a connection that only starts or switches
+/// layers is left alone.
+const SEND_QUEUE_STANDING: Duration = Duration::from_millis(200);
+/// A standing queue that would take this long to drain at the estimate leaves nothing for
+/// new media ([`send_queue_budget`]).
+const SEND_QUEUE_HORIZON: Duration = Duration::from_secs(1);
+/// A stream's queue snapshot older than this is of a stream that has gone idle since (str0m
+/// snapshots a stream only while it has something queued, at least every 40 ms).
+const SEND_QUEUE_SNAPSHOT_AGE: Duration = Duration::from_millis(100);
+
 /// The default of [`ShardSetup::flush_coalesce`].
 pub const DEFAULT_FLUSH_COALESCE: Duration = Duration::from_millis(2);
 
@@ -321,6 +334,14 @@ pub enum ShardMessage {
         /// Bits per second.
         bps: Option<u64>,
     },
+    /// To the home: what the subscriber's standing send queue leaves for new media (`None`:
+    /// it no longer stands).
+    SendQueueBudget {
+        /// The subscriber.
+        peer: PeerId,
+        /// Bits per second.
+        bps: Option<u64>,
+    },
     /// To an owner: the rate the subscriber's slots would take at the layers their sizes
     /// call for (the estimator probes up to it).
     DesiredBitrate {
@@ -414,6 +435,10 @@ struct Peer {
     /// The latest bandwidth estimate, and the one last sent to the home.
     estimate: Option<u64>,
     reported_estimate: Option<u64>,
+    /// When the send queue is looked at next, and the budget it left that was last sent to
+    /// the home (`None`: the queue does not stand).
+    next_queue_check: StdInstant,
+    reported_queue_budget: Option<u64>,
 }
 
 impl Peer {
@@ -892,6 +917,8 @@ impl Shard {
                 audio_allowed: false,
                 estimate: None,
                 reported_estimate: None,
+                next_queue_check: now,
+                reported_queue_budget: None,
             },
         );
         self.timers.push(Reverse((next_timeout, peer_id)));
@@ -1006,6 +1033,9 @@ impl Shard {
                 self.router.set_slot_width(now, peer, slot, width)
             }
             ShardMessage::Bandwidth { peer, bps } => self.router.set_bandwidth(now, peer, bps),
+            ShardMessage::SendQueueBudget { peer, bps } => {
+                self.router.set_send_queue_budget(now, peer, bps)
+            }
             ShardMessage::DesiredBitrate { peer, bps } => self.set_desired_bitrate(peer, bps),
             ShardMessage::KeyframeRequest { subscriber, slot } => {
                 self.router.handle_keyframe_request(now, subscriber, slot)
@@ -1165,6 +1195,7 @@ impl Shard {
     /// Drain one peer's outputs until its next timeout.
     fn drain(&mut self, now: StdInstant, id: PeerId) {
         let mut gone = false;
+        let mut check_queue = false;
         loop {
             let Some(peer) = self.peers.get_mut(&id) else {
                 return;
@@ -1175,6 +1206,7 @@ impl Shard {
                         peer.next_timeout = t;
                         self.timers.push(Reverse((t, id)));
                     }
+                    check_queue = peer.connected && now >= peer.next_queue_check;
                     break;
                 }
                 Ok(Output::Transmit(t)) => self.transmits.push(t),
@@ -1192,7 +1224,58 @@ impl Shard {
         }
         if gone {
             self.remove_peer(now, id, true);
+        } else if check_queue {
+            self.check_send_queue(now, id);
         }
+    }
+
+    /// Look at a connection's send queue: while it stands, tell the home's router what it
+    /// leaves for new media ([`Router::set_send_queue_budget`]), and when it no longer does.
+    fn check_send_queue(&mut self, now: StdInstant, id: PeerId) {
+        let start_estimate = self.setup.start_estimate;
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.next_queue_check = now + SEND_QUEUE_CHECK;
+        let mut queued = 0u64;
+        let mut oldest = Duration::ZERO;
+        let mut api = peer.rtc.direct_api();
+        for slot in &peer.slots {
+            let Some(info) = slot
+                .ssrc
+                .and_then(|ssrc| api.stream_tx(&ssrc))
+                .and_then(|tx| tx.queue_info())
+            else {
+                continue;
+            };
+            if now.saturating_duration_since(info.created_at()) > SEND_QUEUE_SNAPSHOT_AGE {
+                continue;
+            }
+            queued += info.byte_size() as u64;
+            if let Some(first) = info.first_unsent() {
+                oldest = oldest.max(now.saturating_duration_since(first));
+            }
+        }
+        let rate = peer.estimate.unwrap_or(start_estimate);
+        let budget = send_queue_budget(rate, queued, oldest);
+        let noticeable = match (peer.reported_queue_budget, budget) {
+            (Some(old), Some(new)) => new.abs_diff(old) * 100 > old * ESTIMATE_STEP_PERCENT,
+            (old, new) => old != new,
+        };
+        if !noticeable {
+            return;
+        }
+        debug!(peer = id.0, queued, ?oldest, rate, budget, "send queue");
+        peer.reported_queue_budget = budget;
+        let room = peer.room;
+        self.send_home(
+            now,
+            room,
+            ShardMessage::SendQueueBudget {
+                peer: id,
+                bps: budget,
+            },
+        );
     }
 
     /// Returns true when the peer's connection is over.
@@ -1559,6 +1642,22 @@ impl Shard {
     }
 }
 
+/// What a send queue of `queued` bytes whose oldest packet has waited `oldest` leaves for
+/// new media on a connection estimated at `rate` bits per second: nothing to say (`None`)
+/// unless the queue stands ([`SEND_QUEUE_STANDING`]); then the rate less the share it needs
+/// to drain the queue within [`SEND_QUEUE_HORIZON`] (as libwebrtc's pacer pushback scales
+/// the encoder's target by the pacer's queue time), down to 0.
+fn send_queue_budget(rate: u64, queued: u64, oldest: Duration) -> Option<u64> {
+    if oldest < SEND_QUEUE_STANDING || rate == 0 {
+        return None;
+    }
+    let horizon_ms = SEND_QUEUE_HORIZON.as_millis();
+    let drain_ms = u128::from(queued) * 8_000 / u128::from(rate);
+    let left = u128::from(rate) * horizon_ms.saturating_sub(drain_ms) / horizon_ms;
+    // At most `rate`, so it fits.
+    Some(u64::try_from(left).unwrap_or(rate))
+}
+
 fn mark_dirty(dirty: &mut Vec<PeerId>, id: PeerId, peer: &mut Peer) {
     if !peer.dirty {
         peer.dirty = true;
@@ -1593,6 +1692,23 @@ fn client_message(detail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_standing_send_queue_leaves_the_rate_less_what_draining_it_takes() {
+        let ms = Duration::from_millis;
+        // A burst that leaves quickly says nothing, however large.
+        assert_eq!(send_queue_budget(900_000, 200_000, ms(199)), None);
+        // 900 kbit/s, 22.5 kB queued for 200 ms: 200 ms to drain, a fifth of the horizon.
+        assert_eq!(send_queue_budget(900_000, 22_500, ms(200)), Some(720_000));
+        // An empty queue whose snapshot still shows an old first packet: the whole rate.
+        assert_eq!(send_queue_budget(900_000, 0, ms(500)), Some(900_000));
+        // A second or more to drain: nothing for new media.
+        assert_eq!(send_queue_budget(900_000, 112_500, ms(300)), Some(0));
+        assert_eq!(send_queue_budget(900_000, 10_000_000, ms(300)), Some(0));
+        // No rate (never an estimate of 0 from str0m, but no division by it either).
+        assert_eq!(send_queue_budget(0, 1_000, ms(300)), None);
+        assert_eq!(send_queue_budget(u64::MAX, u64::MAX, ms(300)), Some(0));
+    }
 
     #[test]
     fn a_start_estimate_outside_its_range_is_refused_and_changes_nothing() {
