@@ -156,6 +156,9 @@ pub struct SlotStats {
     pub last_keyframe_width: Option<u16>,
     /// The widest keyframe seen.
     pub widest_keyframe: Option<u16>,
+    /// Video packets received after a keyframe of each width, in the order the widths
+    /// changed (a width may come again): the layers this slot got ([`SlotStats::by_width`]).
+    pub width_runs: Vec<(u16, u64)>,
     /// One-way latency (µs) from the send timestamps.
     pub latency_us: Latency,
     /// When the first packet arrived.
@@ -164,6 +167,15 @@ pub struct SlotStats {
 
 impl SlotStats {
     /// Packets missing between the first and the highest sequence number received.
+    /// Packets per keyframe width (ascending), from [`SlotStats::width_runs`].
+    pub fn by_width(&self) -> std::collections::BTreeMap<u16, u64> {
+        let mut widths = std::collections::BTreeMap::new();
+        for &(width, packets) in &self.width_runs {
+            *widths.entry(width).or_default() += packets;
+        }
+        widths
+    }
+
     pub fn lost(&self) -> u64 {
         self.seq_range
             .map(|(first, high)| (high - first + 1).saturating_sub(self.packets))
@@ -788,6 +800,14 @@ impl Media {
             s.keyframes += 1;
             s.last_keyframe_width = vp8_keyframe_width(&p.payload);
             s.widest_keyframe = s.widest_keyframe.max(s.last_keyframe_width);
+            if let Some(width) = s.last_keyframe_width
+                && s.width_runs.last().is_none_or(|&(w, _)| w != width)
+            {
+                s.width_runs.push((width, 0));
+            }
+        }
+        if let Some(run) = s.width_runs.last_mut() {
+            run.1 += 1;
         }
         s.packets += 1;
         s.bytes += p.payload.len() as u64;

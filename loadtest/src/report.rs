@@ -69,6 +69,10 @@ pub struct SlotKindFigures {
     pub window_latency_p50_ms: f64,
     /// 99th percentile latency in the measurement window.
     pub window_latency_p99_ms: f64,
+    /// Video: the share (percent) of the packets received in the measurement window that
+    /// followed a keyframe of each width, ascending: the layers the slots got.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub window_widths_pct: Vec<(u16, f64)>,
 }
 
 /// Participants behind a simulated slow downlink (a scenario group's `downlink_kbps`),
@@ -128,6 +132,18 @@ fn slot_rows(slots: &[SlotKindFigures], indent: &str) -> Vec<(String, String)> {
                     ),
                 ),
             ]
+            .into_iter()
+            .chain((!s.window_widths_pct.is_empty()).then(|| {
+                let widths: Vec<String> = s
+                    .window_widths_pct
+                    .iter()
+                    .map(|(w, pct)| format!("{w}: {pct:.1} %"))
+                    .collect();
+                (
+                    format!("{indent}{} widths in window", s.kind),
+                    widths.join(", "),
+                )
+            }))
         })
         .collect()
 }
@@ -688,6 +704,7 @@ mod tests {
                     latency_p99_ms: 2.0,
                     window_latency_p50_ms: 1.0,
                     window_latency_p99_ms: 2.0,
+                    window_widths_pct: vec![(320, 25.0), (1280, 75.0)],
                 }],
             }),
             measured_secs: 1.0,
@@ -719,6 +736,9 @@ mod tests {
         assert!(html.contains("node origin") && html.contains("stage: hop adds"));
         assert!(html.contains("2 participants, downlink 900 kbit/s"));
         assert!(html.contains("  stage loss, latency p50/p99"));
+        assert!(
+            html.contains("  stage widths in window") && html.contains("320: 25.0 %, 1280: 75.0 %")
+        );
     }
 
     #[test]

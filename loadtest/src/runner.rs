@@ -713,6 +713,7 @@ fn received(
             acc.lost += s.lost();
             acc.latency.0.add(&s.latency_us.0).ok();
             acc.window.add(&s, start);
+            acc.add_widths(&s, start);
             if s.slot == "stage" && j.expects_stage {
                 match s.first_packet_at {
                     Some(t) => {
@@ -742,6 +743,7 @@ fn received(
                 latency_p99_ms: acc.latency.0.value_at_quantile(0.99) as f64 / 1000.0,
                 window_latency_p50_ms: acc.window.hist.0.value_at_quantile(0.5) as f64 / 1000.0,
                 window_latency_p99_ms: acc.window.hist.0.value_at_quantile(0.99) as f64 / 1000.0,
+                window_widths_pct: acc.widths_pct(),
             })
             .collect(),
         first_stage_frame_ms: Percentiles::of(&mut first_frame_ms, missing_stage),
@@ -757,6 +759,34 @@ struct SlotAcc {
     latency: Latency,
     /// The measurement window only.
     window: WindowLatency,
+    /// Packets per keyframe width, the measurement window only.
+    widths: std::collections::BTreeMap<u16, u64>,
+}
+
+impl SlotAcc {
+    /// Add one slot's packets per width in the window: `end` less the client's snapshot of
+    /// that slot at the start.
+    fn add_widths(&mut self, end: &SlotStats, start: Option<&[SlotStats]>) {
+        let before = start
+            .and_then(|v| v.iter().find(|b| b.slot == end.slot))
+            .map(SlotStats::by_width)
+            .unwrap_or_default();
+        for (width, packets) in end.by_width() {
+            let new = packets.saturating_sub(before.get(&width).copied().unwrap_or(0));
+            if new > 0 {
+                *self.widths.entry(width).or_default() += new;
+            }
+        }
+    }
+
+    /// Each width's share of the window's packets, percent.
+    fn widths_pct(&self) -> Vec<(u16, f64)> {
+        let total: u64 = self.widths.values().sum();
+        self.widths
+            .iter()
+            .map(|(&w, &n)| (w, n as f64 * 100.0 / total as f64))
+            .collect()
+    }
 }
 
 /// Milliseconds from `from` to `to` (0 if `to` is earlier).
@@ -767,6 +797,28 @@ fn ms_between(from: Instant, to: Instant) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn widths_count_the_windows_packets_per_keyframe_width() {
+        let mut start = SlotStats {
+            slot: "stage".into(),
+            ..SlotStats::default()
+        };
+        // Before the window: 50 packets at 1280, 20 at 320 (the join's cut).
+        start.width_runs = vec![(1280, 50), (320, 20)];
+        let mut end = start.clone();
+        // In it: 30 more at 320, then 100 at 1280 again.
+        end.width_runs = vec![(1280, 50), (320, 50), (1280, 100)];
+        assert_eq!(
+            end.by_width().into_iter().collect::<Vec<_>>(),
+            vec![(320, 50), (1280, 150)]
+        );
+        let mut acc = SlotAcc::default();
+        acc.add_widths(&end, Some(std::slice::from_ref(&start)));
+        // Without a snapshot (joined during the window): everything counts.
+        acc.add_widths(&start, None);
+        assert_eq!(acc.widths_pct(), vec![(320, 25.0), (1280, 75.0)]);
+    }
 
     #[test]
     fn window_latency_leaves_out_what_came_before_the_window() {
