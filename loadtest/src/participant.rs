@@ -800,7 +800,9 @@ impl Media {
             s.keyframes += 1;
             s.last_keyframe_width = vp8_keyframe_width(&p.payload);
             s.widest_keyframe = s.widest_keyframe.max(s.last_keyframe_width);
+            // Opus payloads can look like VP8 keyframes: video slots only.
             if let Some(width) = s.last_keyframe_width
+                && !s.slot.starts_with("audio")
                 && s.width_runs.last().is_none_or(|&(w, _)| w != width)
             {
                 s.width_runs.push((width, 0));
