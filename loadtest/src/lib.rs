@@ -7,7 +7,8 @@
 //!   an interval and on request, a send timestamp in every packet) and audio frames with
 //!   RFC 6464 levels;
 //! - [`participant`] — one participant: joins, negotiates its slots, publishes, receives,
-//!   and records per-slot statistics.
+//!   and records per-slot statistics;
+//! - [`pool`] — the threads the participants' media tasks run on, each task on one.
 //!
 //! - [`scenario`] — load scenarios as TOML files;
 //! - [`runner`] — ramps a scenario up, rotates speakers, samples the server;
@@ -23,6 +24,7 @@ pub mod cascade;
 pub mod compare;
 pub mod janus;
 pub mod participant;
+pub mod pool;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -469,7 +469,19 @@ impl MediaSession {
             connected: connected_tx,
             clock: Instant::now(),
         };
-        let task = tokio::spawn(media.run(stop_rx));
+        // On a media thread of its own (`crate::pool`), its socket with it.
+        let task = crate::pool::spawn(async move {
+            let mut media = media;
+            match media.socket.take().map(MediaSocket::into_current_runtime) {
+                Some(Ok(socket)) => media.socket = Some(socket),
+                Some(Err(e)) => {
+                    tracing::warn!("media socket unusable on its thread: {e}");
+                    return;
+                }
+                None => {}
+            }
+            media.run(stop_rx).await
+        });
         Ok(Self {
             stats,
             arrivals,

@@ -182,6 +182,14 @@ impl MediaSocket {
         })
     }
 
+    /// The same socket, registered with the tokio runtime this runs in instead of the one
+    /// it was bound in (e.g. to be polled on a thread of its own). Must run inside that
+    /// runtime.
+    pub fn into_current_runtime(self) -> io::Result<Self> {
+        let socket = UdpSocket::from_std(self.socket.into_std()?)?;
+        Ok(Self { socket, ..self })
+    }
+
     /// Have the kernel stamp every received message with its arrival time (for measuring
     /// what a sender did without the reader's own delays). Best effort: `false` when the
     /// kernel refuses.
