@@ -519,6 +519,11 @@ impl Router {
             return;
         };
         p.estimate = estimate_bps;
+        self.evaluate_soon(now);
+    }
+
+    /// Evaluate at the latest one evaluation interval from `now`.
+    fn evaluate_soon(&mut self, now: Instant) {
         if self.next_evaluation.is_none() {
             self.next_evaluation = Some(now + self.config.evaluation_interval);
         }
@@ -535,9 +540,7 @@ impl Router {
             return;
         };
         p.queue_budget = bps;
-        if self.next_evaluation.is_none() {
-            self.next_evaluation = Some(now + self.config.evaluation_interval);
-        }
+        self.evaluate_soon(now);
     }
 
     /// Put a peer on the room's stage, or (`None`) let the stage follow the speaker. The pin
@@ -764,9 +767,7 @@ impl Router {
 
     /// Recompute the room's stage and every member's slot assignments.
     fn evaluate_room(&mut self, now: Instant, room_id: RoomId) {
-        if self.next_evaluation.is_none() {
-            self.next_evaluation = Some(now + self.config.evaluation_interval);
-        }
+        self.evaluate_soon(now);
         let Some(room) = self.rooms.get(&room_id) else {
             return;
         };
