@@ -166,7 +166,6 @@ pub struct SlotStats {
 }
 
 impl SlotStats {
-    /// Packets missing between the first and the highest sequence number received.
     /// Packets per keyframe width (ascending), from [`SlotStats::width_runs`].
     pub fn by_width(&self) -> std::collections::BTreeMap<u16, u64> {
         let mut widths = std::collections::BTreeMap::new();
@@ -176,6 +175,7 @@ impl SlotStats {
         widths
     }
 
+    /// Packets missing between the first and the highest sequence number received.
     pub fn lost(&self) -> u64 {
         self.seq_range
             .map(|(first, high)| (high - first + 1).saturating_sub(self.packets))
