@@ -7,8 +7,8 @@
 //!   [`Router::set_muted`], [`Router::set_stage_pin`], [`Router::set_slot_width`],
 //!   [`Router::set_bandwidth`] (a subscriber's egress estimate),
 //!   [`Router::set_send_queue_budget`] (what its standing send queue leaves),
-//!   [`Router::handle_packet`]
-//!   (which also measures each source's bitrate per layer from [`IncomingPacket::size`]),
+//!   [`Router::handle_packet`] (which also measures each source's bitrate per layer from
+//!   [`IncomingPacket::size`]),
 //!   [`Router::handle_keyframe_request`], [`Router::handle_timeout`];
 //! - outputs: the [`Forward`]s that `handle_packet` appends to the caller's buffer (one per
 //!   receiving slot), and [`RouterOutput`]s drained with [`Router::poll_output`]: keyframe
@@ -21,9 +21,8 @@
 //! other camera publishers (recent speakers first) in the lowest active layer; audio slots
 //! carry the loudest other speakers. A rendered size reported for a slot caps its layer.
 //! Under a bandwidth estimate (or a standing send queue), each subscriber's budget goes to
-//! audio first, then the stage,
-//! then the tiles in order, each taking the best layer (up to the one its size calls for)
-//! whose measured bitrate fits: down at once, up only with a margin and after a hold time;
+//! audio first, then the stage, then the tiles in order, each taking the best layer (up to
+//! the one its size calls for) whose measured bitrate fits: down at once, up only with a margin and after a hold time;
 //! the stage never drops below its lowest layer, a tile that does not fit pauses (keeps its
 //! source, forwards nothing). Video slots switch source or layer on a keyframe of the new
 //! one; every switch asks for one (throttled per source and layer, so subscribers waiting
@@ -954,8 +953,8 @@ impl Router {
     /// Without a budget each video slot takes the layer its size calls for. The budget is the
     /// bandwidth estimate once the warm-up is over, or what a standing send queue leaves
     /// ([`Router::set_send_queue_budget`]), whichever is lower. With one, the audio slots'
-    /// bitrate is reserved first; then the video slots, in order, take
-    /// the best layer (up to that one) that fits what is left: the slot's current layer or a
+    /// bitrate is reserved first; then the video slots, in order, take the best layer (up to
+    /// that one) that fits what is left: the slot's current layer or a
     /// lower one must fit (the current one within `keep_tolerance_percent`), a higher one (or
     /// resuming) must fit with `upgrade_margin_percent`
     /// to spare and waits `upgrade_hold` after the slot's last cut, so an estimate hovering
