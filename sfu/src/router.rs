@@ -24,9 +24,10 @@
 //! audio first, then the stage, then the tiles in order, each taking the best layer (up to
 //! the one its size calls for) whose measured bitrate fits: down at once, up only with a
 //! margin and after a hold time; the stage never drops below its lowest layer, a tile that
-//! does not fit pauses (keeps its source, forwards nothing). Video slots switch source or layer on a keyframe of the new
-//! one; every switch asks for one (throttled per source and layer, so subscribers waiting
-//! for the same layer share one request and switch on the same keyframe).
+//! does not fit pauses (keeps its source, forwards nothing). Video slots switch source or
+//! layer on a keyframe of the new one; every switch asks for one (throttled per source and
+//! layer, so subscribers waiting for the same layer share one request and switch on the
+//! same keyframe).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
