@@ -946,9 +946,19 @@ pub struct Rtc {
     // that moved the clock without a timeout. While it still matches, only such datagrams
     // have woken the tree since the caller drained to `cached_timeout`.
     receive_run: Option<u32>,
+    // Plenum patch 8: the soonest timer of everything but the session's pacer and
+    // estimator, as the last whole `poll_timeout` found it.
+    others_at: (Option<Instant>, Reason),
+    // Plenum patch 8: the readiness' wake count right after the last paced timeout (one
+    // that ran only the estimator and the pacer). While it still matches, nothing else
+    // woke the tree since, and `others_at` still holds.
+    paced_run: Option<u32>,
     // How many times the whole timeout ran (patch 7's tests).
     #[cfg(test)]
     timeouts_run: usize,
+    // Every timeout runs whole, as upstream's (patch 8's tests).
+    #[cfg(test)]
+    whole_timeouts_only: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1323,8 +1333,12 @@ impl Rtc {
             readiness: Readiness::armed(),
             cached_timeout: start,
             receive_run: None,
+            others_at: (None, Reason::NotHappening),
+            paced_run: None,
             #[cfg(test)]
             timeouts_run: 0,
+            #[cfg(test)]
+            whole_timeouts_only: false,
         })
     }
 
@@ -1925,14 +1939,20 @@ impl Rtc {
     // Called only after the output pipeline has drained.
     fn poll_timeout(&mut self) -> Instant {
         if self.readiness.wants_timeout() {
-            let stats_timeout = self.stats.as_mut().and_then(|s| s.poll_timeout());
-            let time_and_reason = (None, Reason::NotHappening)
-                .soonest((self.next_dtls_timeout, Reason::DTLS))
-                .soonest((self.ice.poll_timeout(), Reason::Ice))
-                .soonest(self.session.poll_timeout())
-                .soonest((self.sctp.poll_timeout(), Reason::Sctp))
-                .soonest((self.chan.poll_timeout(&self.sctp), Reason::Channel))
-                .soonest((stats_timeout, Reason::Stats));
+            // Plenum patch 8: after a paced timeout, with nothing else woken since, only
+            // the pacer's and the estimator's timers can have moved.
+            if self.paced_run != Some(self.readiness.wakes()) {
+                let stats_timeout = self.stats.as_mut().and_then(|s| s.poll_timeout());
+                self.others_at = (None, Reason::NotHappening)
+                    .soonest((self.next_dtls_timeout, Reason::DTLS))
+                    .soonest((self.ice.poll_timeout(), Reason::Ice))
+                    .soonest(self.session.poll_others())
+                    .soonest((self.sctp.poll_timeout(), Reason::Sctp))
+                    .soonest((self.chan.poll_timeout(&self.sctp), Reason::Channel))
+                    .soonest((stats_timeout, Reason::Stats));
+            }
+            let time_and_reason = self.others_at.soonest(self.session.poll_paced());
+            self.paced_run = None;
 
             let time = time_and_reason.0.unwrap_or_else(not_happening);
             self.cached_timeout = time.max(self.last_now);
@@ -2086,6 +2106,49 @@ impl Rtc {
         Ok(())
     }
 
+    /// Plenum patch 8: let media written with [`StreamTx::write_rtp`] go out without a
+    /// whole timeout.
+    ///
+    /// For a caller that drained [`Rtc::poll_output()`] to its `Output::Timeout` and since
+    /// then did nothing but write media through `StreamTx::write_rtp`, this does what
+    /// `handle_input(Input::Timeout(now))` would, with the same output. Unless a timer of
+    /// the rest of the session is due, only the written packets are timestamped and the
+    /// estimator and the pacer run, as in every timeout; the rest of a timeout walks every
+    /// stream of the session (reports, NACKs, keyframe requests, feedback) and runs when
+    /// one of its timers is due, and before the first timeout. Drain `poll_output`
+    /// afterwards as after any input.
+    ///
+    /// [`StreamTx::write_rtp`]: crate::rtp::StreamTx::write_rtp
+    pub fn handle_written(&mut self, now: Instant) -> Result<(), RtcError> {
+        if self.state == RtcState::Closed {
+            return Ok(());
+        }
+        #[cfg(test)]
+        if self.whole_timeouts_only {
+            return self.do_handle_timeout(now);
+        }
+        if self.need_init_time || self.others_at.0.is_some_and(|at| now >= at) {
+            return self.do_handle_timeout(now);
+        }
+        self.handle_paced_timeout(now);
+        Ok(())
+    }
+
+    /// A timeout that runs only the session's estimator and pacer (patch 8): the caller
+    /// made sure no other timer is due at `now`.
+    fn handle_paced_timeout(&mut self, now: Instant) {
+        // Time does not go backwards (as in a whole timeout).
+        if now < self.last_now {
+            return;
+        }
+        self.last_now = now;
+        let Rtc {
+            session, readiness, ..
+        } = self;
+        session.handle_paced_timeout(now, &mut readiness.wake());
+        self.paced_run = Some(self.readiness.wakes());
+    }
+
     /// Starts local shutdown.
     ///
     /// The `Rtc` instance schedules RTCP BYE, requests SCTP shutdown, and sends
@@ -2142,6 +2205,21 @@ impl Rtc {
     }
 
     fn do_handle_timeout(&mut self, now: Instant) -> Result<(), RtcError> {
+        // Plenum patch 8: the caller drained to its timeout and nothing woke the tree
+        // since, so the timers the last `poll_timeout` found still hold; when no timer
+        // but the pacer's or the estimator's is due, only those run.
+        #[cfg(test)]
+        let paced = !self.whole_timeouts_only;
+        #[cfg(not(test))]
+        let paced = true;
+        if paced
+            && !self.need_init_time
+            && !self.readiness.wants_timeout()
+            && self.others_at.0.is_none_or(|at| now < at)
+        {
+            self.handle_paced_timeout(now);
+            return Ok(());
+        }
         #[cfg(test)]
         {
             self.timeouts_run += 1;

@@ -278,7 +278,10 @@ mod tests {
     use std::time::Instant;
 
     fn idle_rtc() -> Rtc {
-        let now = Instant::now();
+        idle_rtc_at(Instant::now())
+    }
+
+    fn idle_rtc_at(now: Instant) -> Rtc {
         let mut rtc = Rtc::builder()
             .enable_bwe(Some(Bitrate::kbps(300)))
             .build(now);
@@ -359,7 +362,11 @@ mod tests {
     }
 
     fn sending_rtc() -> Rtc {
-        let mut rtc = idle_rtc();
+        sending_rtc_at(Instant::now())
+    }
+
+    fn sending_rtc_at(now: Instant) -> Rtc {
+        let mut rtc = idle_rtc_at(now);
         rtc.send_addr = Some(crate::SendAddr {
             proto: crate::net::Protocol::Udp,
             source: "127.0.0.1:1000".parse().unwrap(),
@@ -562,5 +569,112 @@ mod tests {
                 assert_eq!(readiness.wants_timeout(), timeout);
             }
         }
+    }
+
+    /// Drive a sender for 3 s of 30 frames a second (4 packets of 700 bytes each, more than
+    /// the 300 kbit/s estimate lets the pacer send, so it always has a queue), handling
+    /// every timeout when it is due; after each frame either a whole timeout
+    /// (`whole == true`, every timeout whole as upstream) or `Rtc::handle_written`. Returns
+    /// what left when (ms, datagram) and how many whole timeouts ran.
+    fn paced_sender_log(start: Instant, whole: bool) -> (Vec<(u64, Vec<u8>)>, usize) {
+        use std::time::Duration;
+        let mut rtc = sending_rtc_at(start);
+        rtc.whole_timeouts_only = whole;
+        let pt = rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .unwrap()
+            .pt();
+        let runs_before = rtc.timeouts_run;
+        let mut log = Vec::new();
+        let mut next = rtc.cached_timeout;
+        let mut seq = 0_u64;
+        for ms in 0..3_000_u64 {
+            let now = start + Duration::from_millis(ms);
+            if ms % 33 == 0 {
+                let mut api = rtc.direct_api();
+                let stream = api.stream_tx(&42.into()).unwrap();
+                for i in 0..4_u64 {
+                    let write =
+                        RtpWrite::new(pt, seq.into(), 90 * ms as u32, now, vec![i as u8; 700])
+                            .marker(i == 3);
+                    stream.write_rtp(write);
+                    seq += 1;
+                }
+                if whole {
+                    rtc.handle_input(Input::Timeout(now)).unwrap();
+                } else {
+                    rtc.handle_written(now).unwrap();
+                }
+            } else if now >= next {
+                rtc.handle_input(Input::Timeout(now)).unwrap();
+            } else {
+                continue;
+            }
+            loop {
+                match rtc.poll_output().unwrap() {
+                    Output::Timeout(t) => {
+                        next = t;
+                        break;
+                    }
+                    Output::Transmit(t) => log.push((ms, t.contents.to_vec())),
+                    Output::Event(_) => {}
+                }
+            }
+        }
+        (log, rtc.timeouts_run - runs_before)
+    }
+
+    #[test]
+    fn paced_timeouts_send_what_whole_timeouts_send() {
+        let start = Instant::now();
+        let (whole, whole_runs) = paced_sender_log(start, true);
+        let (paced, paced_runs) = paced_sender_log(start, false);
+        // Paced (3 s of 30 frames of 4 packets, not all of it sent), and something besides
+        // media (sender reports) left.
+        assert!(whole.len() > 150 && whole.len() < 350, "{}", whole.len());
+        assert!(whole.iter().any(|(_, d)| d.len() < 200));
+        // The same datagrams at the same milliseconds: media byte for byte (RTCP carries
+        // each instance's random CNAME).
+        assert_eq!(whole.len(), paced.len());
+        for (a, b) in whole.iter().zip(&paced) {
+            assert_eq!((a.0, a.1.len()), (b.0, b.1.len()));
+            if a.1.len() > 200 {
+                assert_eq!(a.1, b.1);
+            }
+        }
+        // Most timeouts ran only the pacer and the estimator.
+        assert!(paced_runs * 4 < whole_runs, "{paced_runs} vs {whole_runs}");
+    }
+
+    #[test]
+    fn anything_but_a_write_brings_the_whole_timeout_back() {
+        let mut rtc = sending_rtc();
+        // Run what is due at the start (the first reports) until a timeout lies ahead.
+        let mut now = rtc.last_now;
+        while rtc.cached_timeout <= now {
+            now = rtc.cached_timeout;
+            rtc.handle_input(Input::Timeout(now)).unwrap();
+            while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+            assert!(rtc.timeouts_run < 10);
+        }
+        let due = rtc.cached_timeout;
+        let before = rtc.timeouts_run;
+        let at = now + (due - now) / 2;
+        // Drained, nothing woke: a paced timeout.
+        rtc.handle_input(Input::Timeout(at)).unwrap();
+        assert_eq!(rtc.timeouts_run, before);
+        while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+        // The API woke the tree (not a write the caller vouches for): whole.
+        rtc.bwe()
+            .set_bitrate(Bitrate::kbps(100), Bitrate::kbps(900));
+        rtc.handle_input(Input::Timeout(at)).unwrap();
+        assert_eq!(rtc.timeouts_run, before + 1);
+        while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+        // Another timer than the pacer's or the estimator's is due: whole, also after a
+        // write.
+        let others = rtc.others_at.0.unwrap();
+        rtc.handle_written(others).unwrap();
+        assert_eq!(rtc.timeouts_run, before + 2);
     }
 }

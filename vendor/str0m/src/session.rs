@@ -356,6 +356,25 @@ impl Session {
         Ok(())
     }
 
+    /// Plenum patch 8: a timeout at `now` when no timer is due but perhaps the pacer's or
+    /// the estimator's, and media may have been written with `StreamTx::write_rtp` since
+    /// the last one: timestamp the written packets, then the estimator and the pacer as in
+    /// [`Session::handle_timeout`]. What else that does (packetizing, sender and receiver
+    /// reports, NACKs, keyframe requests, TWCC feedback) runs on timers that
+    /// [`Session::poll_others`] names, and the caller ([`crate::Rtc`]) makes sure none of
+    /// them is due.
+    pub fn handle_paced_timeout(&mut self, now: Instant, wake: &mut Wake) {
+        if self.rtp_closing {
+            wake.no_events();
+            wake.no_timeout();
+            return;
+        }
+        self.streams
+            .timestamp_written(now, &self.medias, &self.codec_config);
+        let probe_media = self.handle_timeout_bwe(now);
+        self.update_queue_state(now, probe_media);
+    }
+
     fn handle_timeout_bwe(&mut self, now: Instant) -> Option<(Mid, Pt)> {
         self.bwe.as_ref()?;
 
@@ -1307,7 +1326,15 @@ impl Session {
         Some(protected.into())
     }
 
+    /// Upstream's timeout: [`Session::poll_others`] and [`Session::poll_paced`].
+    #[cfg(test)]
     pub fn poll_timeout(&mut self) -> (Option<Instant>, Reason) {
+        self.poll_others().soonest(self.poll_paced())
+    }
+
+    /// Plenum patch 8: the soonest timer of everything but the pacer and the estimator
+    /// (`Rtc` keeps it for [`Session::handle_paced_timeout`]).
+    pub fn poll_others(&mut self) -> (Option<Instant>, Reason) {
         if self.rtp_closing {
             return if self.feedback_tx.is_empty() {
                 (None, Reason::NotHappening)
@@ -1320,7 +1347,6 @@ impl Session {
         let feedback_at = self.regular_feedback_at();
         let nack_at = self.nack_at();
         let twcc_at = self.twcc_at();
-        let pacing_at = self.pacer.poll_timeout();
         let packetize_at = self.medias.iter().filter_map(|m| m.poll_timeout()).min();
         let receive_at = self
             .medias
@@ -1331,6 +1357,22 @@ impl Session {
         let send_stream_at = self.streams.send_stream();
         let request_at = self.streams.pending_request();
 
+        (feedback_at, Reason::Feedback)
+            .soonest((request_at, Reason::Feedback))
+            .soonest((nack_at, Reason::Nack))
+            .soonest((twcc_at, Reason::Twcc))
+            .soonest((receive_at, Reason::ReceiveReorder))
+            .soonest((packetize_at, Reason::Packetize))
+            .soonest((paused_at, Reason::PauseCheck))
+            .soonest((send_stream_at, Reason::SendStream))
+    }
+
+    /// Plenum patch 8: the pacer's and the estimator's timers.
+    pub fn poll_paced(&self) -> (Option<Instant>, Reason) {
+        if self.rtp_closing {
+            return (None, Reason::NotHappening);
+        }
+        let pacing_at = self.pacer.poll_timeout();
         // Gives us built-in reason
         let bwe_at = self
             .bwe
@@ -1338,17 +1380,7 @@ impl Session {
             .map(|bwe| bwe.poll_timeout())
             // We should never see this reason.
             .unwrap_or((None, Reason::BweDelayControl));
-
-        (feedback_at, Reason::Feedback)
-            .soonest((request_at, Reason::Feedback))
-            .soonest((nack_at, Reason::Nack))
-            .soonest((twcc_at, Reason::Twcc))
-            .soonest(pacing_at)
-            .soonest((receive_at, Reason::ReceiveReorder))
-            .soonest((packetize_at, Reason::Packetize))
-            .soonest((paused_at, Reason::PauseCheck))
-            .soonest((send_stream_at, Reason::SendStream))
-            .soonest(bwe_at)
+        pacing_at.soonest(bwe_at)
     }
 
     pub fn has_mid(&self, mid: Mid) -> bool {

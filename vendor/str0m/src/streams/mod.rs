@@ -490,6 +490,28 @@ impl Streams {
         }
     }
 
+    /// Plenum patch 8: timestamp what was written to the send streams since the last
+    /// timeout, as [`Streams::handle_timeout`] does, and nothing else.
+    pub(crate) fn timestamp_written(
+        &mut self,
+        now: Instant,
+        medias: &[Media],
+        codecs: &CodecConfig,
+    ) {
+        for stream in self.streams_tx.values_mut() {
+            if !stream.need_timeout() {
+                continue;
+            }
+            let mid = stream.mid();
+            // A StreamTx always has its Media (`handle_timeout` relies on it); one without
+            // stays due, and the next whole timeout handles it.
+            let Some(media) = medias.iter().find(|m| m.mid() == mid) else {
+                continue;
+            };
+            stream.handle_timeout(now, move || (media, codecs));
+        }
+    }
+
     pub(crate) fn poll_keyframe_request(&mut self) -> Option<KeyframeRequest> {
         self.streams_tx.values_mut().find_map(|s| {
             let kind = s.poll_keyframe_request()?;
