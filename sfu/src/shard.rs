@@ -415,7 +415,11 @@ struct Peer {
     ufrag: String,
     addrs: Vec<PeerAddr>,
     connected: bool,
+    /// Written to, or changed through the API, since the last flush.
     dirty: bool,
+    /// Changed through the API (not only written to) since the last flush: the flush runs
+    /// a whole timeout rather than `Rtc::handle_written`.
+    changed: bool,
     next_timeout: StdInstant,
     audio_mid: Option<Mid>,
     video_mid: Option<Mid>,
@@ -904,6 +908,7 @@ impl Shard {
                 addrs: Vec::new(),
                 connected: false,
                 dirty: false,
+                changed: false,
                 next_timeout,
                 audio_mid,
                 video_mid,
@@ -1527,6 +1532,7 @@ impl Shard {
             return;
         }
         peer.rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(bps));
+        peer.changed = true;
         mark_dirty(&mut self.dirty, id, peer);
     }
 
@@ -1541,12 +1547,14 @@ impl Shard {
         if let Some(stream) = peer.rtc.direct_api().stream_rx(&ssrc) {
             stream.request_keyframe(KeyframeRequestKind::Pli);
             self.metrics.keyframe_requests.increment(1);
+            peer.changed = true;
             mark_dirty(&mut self.dirty, source, peer);
         }
     }
 
-    /// Write queued packets to their subscribers, then one timeout + drain per written
-    /// connection. Draining can produce more packets (RTP read during the drain), so repeat.
+    /// Write queued packets to their subscribers, then one timeout (or, for a connection
+    /// only written to, `Rtc::handle_written`) + drain per written connection. Draining can
+    /// produce more packets (RTP read during the drain), so repeat.
     fn flush(&mut self, now: StdInstant) {
         loop {
             let outbox = std::mem::take(&mut self.outbox);
@@ -1565,7 +1573,14 @@ impl Shard {
                     continue;
                 };
                 peer.dirty = false;
-                if let Err(e) = peer.rtc.handle_input(Input::Timeout(now)) {
+                // Only written to since it drained: the pacer looks at the new packets
+                // without a whole timeout (str0m patch 8), unless one is due anyway.
+                let res = if std::mem::take(&mut peer.changed) {
+                    peer.rtc.handle_input(Input::Timeout(now))
+                } else {
+                    peer.rtc.handle_written(now)
+                };
+                if let Err(e) = res {
                     debug!(peer = id.0, "timeout rejected: {e}");
                 }
                 self.drain(now, *id);
