@@ -22,7 +22,8 @@
 //!
 //! Run-loop contract of a worker (per str0m): every input is followed by draining
 //! `poll_output` until `Output::Timeout`; writes to one connection are batched and followed
-//! by one `Input::Timeout(now)` and a drain, which is when packets leave.
+//! by one `Rtc::handle_written(now)` (a timeout that runs only the estimator and the pacer
+//! unless another timer is due; str0m patch 8) and a drain, which is when packets leave.
 //!
 //! Signalling drives it through [`SfuHandle`] (which sends each command to the worker that
 //! owns the peer, or the room's home) and listens to [`SfuEvent`]s; nothing here knows about

@@ -37,10 +37,10 @@
 //!
 //! # Call order
 //! Any number of [`Shard::handle_datagram`], [`Shard::handle_message`] and commands, then
-//! [`Shard::handle_timeout`] (which also flushes batched writes: one `Input::Timeout(now)` +
-//! drain per written connection); after each step send what [`Shard::take_transmits`] and
-//! [`Shard::take_messages`] return. [`Shard::poll_timeout`] says when to call again at the
-//! latest.
+//! [`Shard::handle_timeout`] (which also flushes batched writes: one `Rtc::handle_written`,
+//! or after an API change one `Input::Timeout(now)`, + drain per written connection); after
+//! each step send what [`Shard::take_transmits`] and [`Shard::take_messages`] return.
+//! [`Shard::poll_timeout`] says when to call again at the latest.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
