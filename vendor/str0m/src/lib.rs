@@ -953,12 +953,19 @@ pub struct Rtc {
     // that ran only the estimator and the pacer). While it still matches, nothing else
     // woke the tree since, and `others_at` still holds.
     paced_run: Option<u32>,
+    // Plenum patch 8: a STUN or DTLS datagram came in since the last whole timeout. The ICE
+    // agent moves its state on in any timeout, whether its own timer is due or not, so the
+    // next one runs whole.
+    whole_next: bool,
     // How many times the whole timeout ran (patch 7's tests).
     #[cfg(test)]
     timeouts_run: usize,
     // Every timeout runs whole, as upstream's (patch 8's tests).
     #[cfg(test)]
     whole_timeouts_only: bool,
+    // Count as connected without ICE and DTLS (patch 8's tests).
+    #[cfg(test)]
+    assume_connected: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1335,10 +1342,13 @@ impl Rtc {
             receive_run: None,
             others_at: (None, Reason::NotHappening),
             paced_run: None,
+            whole_next: false,
             #[cfg(test)]
             timeouts_run: 0,
             #[cfg(test)]
             whole_timeouts_only: false,
+            #[cfg(test)]
+            assume_connected: false,
         })
     }
 
@@ -2115,23 +2125,35 @@ impl Rtc {
     /// the rest of the session is due, only the written packets are timestamped and the
     /// estimator and the pacer run, as in every timeout; the rest of a timeout walks every
     /// stream of the session (reports, NACKs, keyframe requests, feedback) and runs when
-    /// one of its timers is due, and before the first timeout. Drain `poll_output`
-    /// afterwards as after any input.
+    /// one of its timers is due, and while the connection is not (yet) connected. Drain
+    /// `poll_output` afterwards as after any input.
     ///
     /// [`StreamTx::write_rtp`]: crate::rtp::StreamTx::write_rtp
     pub fn handle_written(&mut self, now: Instant) -> Result<(), RtcError> {
         if self.state == RtcState::Closed {
             return Ok(());
         }
-        #[cfg(test)]
-        if self.whole_timeouts_only {
-            return self.do_handle_timeout(now);
-        }
-        if self.need_init_time || self.others_at.0.is_some_and(|at| now >= at) {
+        if !self.may_pace(now) {
             return self.do_handle_timeout(now);
         }
         self.handle_paced_timeout(now);
         Ok(())
+    }
+
+    /// Whether a timeout at `now` may run only the estimator and the pacer (patch 8), given
+    /// that `others_at` still holds: no other timer is due, the connection is up (while it
+    /// connects, the ICE agent moves its state on in any timeout, and the handshake waits
+    /// for that), and no STUN or DTLS datagram came in since the last whole timeout.
+    fn may_pace(&self, now: Instant) -> bool {
+        #[cfg(test)]
+        if self.whole_timeouts_only {
+            return false;
+        }
+        #[cfg(test)]
+        let connected = self.assume_connected || self.is_connected();
+        #[cfg(not(test))]
+        let connected = self.is_connected();
+        connected && !self.whole_next && self.others_at.0.is_none_or(|at| now < at)
     }
 
     /// A timeout that runs only the session's estimator and pacer (patch 8): the caller
@@ -2208,18 +2230,11 @@ impl Rtc {
         // Plenum patch 8: the caller drained to its timeout and nothing woke the tree
         // since, so the timers the last `poll_timeout` found still hold; when no timer
         // but the pacer's or the estimator's is due, only those run.
-        #[cfg(test)]
-        let paced = !self.whole_timeouts_only;
-        #[cfg(not(test))]
-        let paced = true;
-        if paced
-            && !self.need_init_time
-            && !self.readiness.wants_timeout()
-            && self.others_at.0.is_none_or(|at| now < at)
-        {
+        if !self.readiness.wants_timeout() && self.may_pace(now) {
             self.handle_paced_timeout(now);
             return Ok(());
         }
+        self.whole_next = false;
         #[cfg(test)]
         {
             self.timeouts_run += 1;
@@ -2309,6 +2324,10 @@ impl Rtc {
             ..
         } = self;
 
+        // Patch 8: the ICE agent and DTLS get a whole timeout after their datagrams.
+        if matches!(r.contents.inner, Stun(_) | Dtls(_)) {
+            self.whole_next = true;
+        }
         match r.contents.inner {
             Stun(stun) => {
                 let packet = is::stun::StunPacket {

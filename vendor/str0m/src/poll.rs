@@ -579,6 +579,7 @@ mod tests {
     fn paced_sender_log(start: Instant, whole: bool) -> (Vec<(u64, Vec<u8>)>, usize) {
         use std::time::Duration;
         let mut rtc = sending_rtc_at(start);
+        rtc.assume_connected = true;
         rtc.whole_timeouts_only = whole;
         let pt = rtc
             .codec_config()
@@ -650,6 +651,7 @@ mod tests {
     #[test]
     fn anything_but_a_write_brings_the_whole_timeout_back() {
         let mut rtc = sending_rtc();
+        rtc.assume_connected = true;
         // Run what is due at the start (the first reports) until a timeout lies ahead.
         let mut now = rtc.last_now;
         while rtc.cached_timeout <= now {
@@ -676,5 +678,41 @@ mod tests {
         let others = rtc.others_at.0.unwrap();
         rtc.handle_written(others).unwrap();
         assert_eq!(rtc.timeouts_run, before + 2);
+    }
+
+    #[test]
+    fn a_stun_or_dtls_datagram_or_connecting_brings_the_whole_timeout_back() {
+        let mut rtc = sending_rtc();
+        let mut now = rtc.last_now;
+        while rtc.cached_timeout <= now {
+            now = rtc.cached_timeout;
+            rtc.handle_input(Input::Timeout(now)).unwrap();
+            while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+            assert!(rtc.timeouts_run < 10);
+        }
+        let at = now + (rtc.cached_timeout - now) / 4;
+        let before = rtc.timeouts_run;
+        // Not connected (no ICE, no DTLS): whole.
+        rtc.handle_input(Input::Timeout(at)).unwrap();
+        while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+        assert_eq!(rtc.timeouts_run, before + 1);
+        rtc.assume_connected = true;
+        rtc.handle_input(Input::Timeout(at)).unwrap();
+        while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+        assert_eq!(rtc.timeouts_run, before + 1);
+        // A DTLS record (not one this connection can use): the next timeout is whole,
+        // even once drained.
+        let addr = "127.0.0.1:5000".parse().unwrap();
+        let record = [22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let datagram =
+            crate::net::Receive::new(crate::net::Protocol::Udp, addr, addr, &record).unwrap();
+        let _ = rtc.handle_input(Input::Receive(at, datagram));
+        // The receive itself ran no timeout.
+        assert_eq!(rtc.timeouts_run, before + 1);
+        while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
+        assert!(!rtc.readiness.wants_timeout());
+        rtc.handle_input(Input::Timeout(at)).unwrap();
+        assert_eq!(rtc.timeouts_run, before + 2);
+        assert!(!rtc.whole_next);
     }
 }
