@@ -16,9 +16,7 @@ use plenum_loadtest::synth::Talk;
 async fn a_subscriber_behind_a_slow_downlink_gets_a_lower_layer() {
     let server = common::TestServer::start();
     // The moderator publishes three layers: 150 k, 500 k and 1.5 Mbit/s.
-    let mut publisher_cfg = server.participant(0);
-    publisher_cfg.talk = Talk::Always;
-    let mut publisher = Participant::join(publisher_cfg).await.unwrap();
+    let mut publisher = server.join_talking_moderator().await;
     let watcher = |i: usize, downlink_bps: Option<u64>| {
         let mut c = server.participant(i);
         c.publish_audio = false;

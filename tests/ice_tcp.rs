@@ -9,15 +9,12 @@ use std::time::Duration;
 
 use plenum_loadtest::Participant;
 use plenum_loadtest::participant::Transport;
-use plenum_loadtest::synth::Talk;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tcp_only_participant_gets_media_over_ice_tcp() {
     let server = common::TestServer::start();
 
-    let mut publisher_cfg = server.participant(0);
-    publisher_cfg.talk = Talk::Always;
-    let mut publisher = Participant::join(publisher_cfg).await.unwrap();
+    let mut publisher = server.join_talking_moderator().await;
 
     let mut viewer_cfg = server.participant(1);
     viewer_cfg.publish_audio = false;

@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use plenum_loadtest::synth::Talk;
 use plenum_loadtest::{Participant, SlotStats};
 
 fn assert_contiguous(s: &SlotStats) {
@@ -26,9 +25,7 @@ async fn stage_slot_is_one_continuous_stream_starting_with_a_keyframe() {
     let server = common::TestServer::start();
 
     // The moderator publishes audio (talking) and three VP8 layers.
-    let mut publisher_cfg = server.participant(0);
-    publisher_cfg.talk = Talk::Always;
-    let mut publisher = Participant::join(publisher_cfg).await.unwrap();
+    let mut publisher = server.join_talking_moderator().await;
 
     // Two delegates only watch and listen.
     let mut subscribers = Vec::new();
@@ -100,9 +97,7 @@ async fn stage_slot_is_one_continuous_stream_starting_with_a_keyframe() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_connect_without_waiting_for_a_server_timer() {
     let server = common::TestServer::start();
-    let mut publisher_cfg = server.participant(0);
-    publisher_cfg.talk = Talk::Always;
-    let mut publisher = Participant::join(publisher_cfg).await.unwrap();
+    let mut publisher = server.join_talking_moderator().await;
     assert!(publisher.wait_connected(Duration::from_secs(10)).await);
     // The demo congress has three invitations.
     for i in 1..3 {

@@ -159,6 +159,14 @@ impl TestServer {
         self.participant_with(&self.token(i), i as u64 + 1)
     }
 
+    /// The moderator (the first demo link) joined, talking all the time and sending the load
+    /// tester's three VP8 layers.
+    pub async fn join_talking_moderator(&self) -> plenum_loadtest::Participant {
+        let mut cfg = self.participant(0);
+        cfg.talk = plenum_loadtest::synth::Talk::Always;
+        plenum_loadtest::Participant::join(cfg).await.unwrap()
+    }
+
     /// The server's `/metrics` bearer token.
     pub fn metrics_token(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("metrics.token"))
