@@ -113,5 +113,7 @@ async fn joins_connect_without_waiting_for_a_server_timer() {
             took < Duration::from_millis(600),
             "participant {i} took {took:?} to connect"
         );
+        p.stop().await;
     }
+    publisher.stop().await;
 }
