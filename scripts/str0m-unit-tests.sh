@@ -12,7 +12,10 @@ rm -rf "$dir"
 cp -r vendor/str0m "$dir"
 
 # The published crate's docs/ (cargo fetches the crate if it is not in the registry yet).
-docs=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -maxdepth 2 -type d -name 'str0m-0.25.0' | head -n 1)
+published() {
+    find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -maxdepth 2 -type d -name 'str0m-0.25.0' | head -n 1
+}
+docs=$(published)
 if [ -z "$docs" ]; then
     # The workspace patches str0m, so its source is not in the registry yet: fetch it.
     mkdir -p "$dir/.fetch" && cat > "$dir/.fetch/Cargo.toml" <<'TOML'
@@ -26,7 +29,7 @@ str0m = "=0.25.0"
 TOML
     mkdir -p "$dir/.fetch/src" && : > "$dir/.fetch/src/lib.rs"
     (cd "$dir/.fetch" && cargo fetch --quiet)
-    docs=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -maxdepth 2 -type d -name 'str0m-0.25.0' | head -n 1)
+    docs=$(published)
     rm -rf "$dir/.fetch"
 fi
 cp -r "$docs/docs" "$dir/docs"
@@ -48,7 +51,8 @@ for section in re.split(r"(?m)^(?=\[)", text):
     if head == "[features]":
         body = section[len(head) + 1:]
         entries = re.findall(r'(?ms)^([\w-]+) = (\[.*?\]|"[^"]*")\n', body)
-        kept = [f"{k} = {v.replace(chr(34) + 'examples' + chr(34) + ',', '').replace(chr(34) + 'examples' + chr(34), '')}"
+        # `default` lists the dropped `examples` feature.
+        kept = [k + " = " + v.replace('"examples",', "").replace('"examples"', "")
                 for k, v in entries if k not in drop_features]
         section = head + "\n" + "\n".join(kept) + "\n\n"
     out.append(section)

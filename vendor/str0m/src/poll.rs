@@ -648,11 +648,9 @@ mod tests {
         assert!(paced_runs * 4 < whole_runs, "{paced_runs} vs {whole_runs}");
     }
 
-    #[test]
-    fn anything_but_a_write_brings_the_whole_timeout_back() {
-        let mut rtc = sending_rtc();
-        rtc.assume_connected = true;
-        // Run what is due at the start (the first reports) until a timeout lies ahead.
+    /// Run what is due at the start (the first reports), draining, until the next timeout
+    /// lies ahead; the time reached.
+    fn run_until_a_timeout_lies_ahead(rtc: &mut Rtc) -> Instant {
         let mut now = rtc.last_now;
         while rtc.cached_timeout <= now {
             now = rtc.cached_timeout;
@@ -660,6 +658,14 @@ mod tests {
             while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
             assert!(rtc.timeouts_run < 10);
         }
+        now
+    }
+
+    #[test]
+    fn anything_but_a_write_brings_the_whole_timeout_back() {
+        let mut rtc = sending_rtc();
+        rtc.assume_connected = true;
+        let now = run_until_a_timeout_lies_ahead(&mut rtc);
         let due = rtc.cached_timeout;
         let before = rtc.timeouts_run;
         let at = now + (due - now) / 2;
@@ -683,13 +689,7 @@ mod tests {
     #[test]
     fn a_stun_or_dtls_datagram_or_connecting_brings_the_whole_timeout_back() {
         let mut rtc = sending_rtc();
-        let mut now = rtc.last_now;
-        while rtc.cached_timeout <= now {
-            now = rtc.cached_timeout;
-            rtc.handle_input(Input::Timeout(now)).unwrap();
-            while !matches!(rtc.poll_output().unwrap(), Output::Timeout(_)) {}
-            assert!(rtc.timeouts_run < 10);
-        }
+        let now = run_until_a_timeout_lies_ahead(&mut rtc);
         let at = now + (rtc.cached_timeout - now) / 4;
         let before = rtc.timeouts_run;
         // Not connected (no ICE, no DTLS): whole.
