@@ -265,11 +265,23 @@ async fn viewers(run: Arc<Run>, sockets: Vec<(usize, MediaSocket, SocketAddr)>) 
     }
 }
 
+/// `count` non-blocking UDP sockets on loopback (any port) and their addresses.
+fn bind_loopback(count: usize) -> io::Result<(Vec<std::net::UdpSocket>, Vec<SocketAddr>)> {
+    let mut sockets = Vec::with_capacity(count);
+    let mut addrs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+        socket.set_nonblocking(true)?;
+        addrs.push(socket.local_addr()?);
+        sockets.push(socket);
+    }
+    Ok((sockets, addrs))
+}
+
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize, default: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
     let (count, seconds, shards) = (arg(0, 150) as usize, arg(1, 20), arg(2, 2).max(1) as usize);
-    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
 
     let run = Arc::new(Run {
         start: Instant::now(),
@@ -277,23 +289,8 @@ fn main() -> io::Result<()> {
         stop: AtomicBool::new(false),
         bad: AtomicU64::new(0),
     });
-    let senders: Vec<std::net::UdpSocket> = (0..shards)
-        .map(|_| std::net::UdpSocket::bind(loopback))
-        .collect::<io::Result<_>>()?;
-    let server_addrs: Vec<SocketAddr> = senders
-        .iter()
-        .map(std::net::UdpSocket::local_addr)
-        .collect::<io::Result<_>>()?;
-    let viewer_sockets: Vec<std::net::UdpSocket> = (0..count)
-        .map(|_| std::net::UdpSocket::bind(loopback))
-        .collect::<io::Result<_>>()?;
-    let viewer_addrs: Vec<SocketAddr> = viewer_sockets
-        .iter()
-        .map(std::net::UdpSocket::local_addr)
-        .collect::<io::Result<_>>()?;
-    for s in senders.iter().chain(&viewer_sockets) {
-        s.set_nonblocking(true)?;
-    }
+    let (senders, server_addrs) = bind_loopback(shards)?;
+    let (viewer_sockets, viewer_addrs) = bind_loopback(count)?;
 
     let receiver = {
         let run = run.clone();
