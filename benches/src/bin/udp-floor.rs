@@ -6,8 +6,9 @@
 //! `SHARDS` sender threads (the server's media workers) each own every `SHARDS`-th of
 //! `VIEWERS` loopback sockets. Every 2 ms (the server's flush coalescing) a sender writes
 //! what became due since — the livestream scenario's top layer (1.5 Mbit/s at 30 frames a
-//! second, cut into packets of at most 1 150 bytes) and its audio (a 100-byte packet every
-//! 20 ms) — to each of its viewers: a 12-byte RTP header and the payload, sealed with
+//! second, cut into the load tester's packets of at most 1 100 bytes) and its audio (a
+//! 100-byte packet every 20 ms) — to each of its viewers: a 12-byte RTP header and the
+//! payload, sealed with
 //! AES-128-GCM under the viewer's own key as SRTP's `AEAD_AES_128_GCM` does (the same
 //! aws-lc-rs call as str0m's), sent with the server's media socket
 //! ([`plenum_sfu::udp::MediaSocket`]: runs to one viewer as GSO sends, `sendmmsg`). It reads
@@ -31,17 +32,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use plenum_loadtest::synth::{DEFAULT_LAYERS, LayerSpec, MAX_PAYLOAD};
+use plenum_sfu::shard::DEFAULT_FLUSH_COALESCE;
 use plenum_sfu::udp::{BATCH, MediaSocket};
 use str0m::net::{Protocol, Transmit};
 use tokio::time::MissedTickBehavior;
 
-/// The sender's turn: the server's default flush coalescing.
-const TURN: Duration = Duration::from_millis(2);
-/// The top layer of `loadtest/scenarios/livestream.toml`.
-const VIDEO_BPS: usize = 1_500_000;
-const VIDEO_FPS: u32 = 30;
-/// Largest RTP payload (str0m's packetizer stays below 1 200 bytes with its headers).
-const PAYLOAD_MAX: usize = 1_150;
+/// The top layer of `loadtest/scenarios/livestream.toml` (the load tester's 720p layer).
+const TOP: LayerSpec = DEFAULT_LAYERS[2];
 /// One Opus packet every 20 ms.
 const AUDIO_PERIOD: Duration = Duration::from_millis(20);
 const AUDIO_BYTES: usize = 100;
@@ -81,6 +79,11 @@ fn nonce(ssrc: u32, seq: u32) -> Nonce {
     Nonce::assume_unique_for_key(n)
 }
 
+/// The SSRC of a datagram of [`seal`] (this tool's viewers put their number there).
+fn ssrc_of(datagram: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(datagram.get(8..12)?.try_into().ok()?))
+}
+
 /// A sealed datagram: header (authenticated), payload (encrypted), tag.
 fn seal(key: &LessSafeKey, ssrc: u32, seq: u32, payload: &[u8]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(RTP_HEADER + payload.len() + TAG);
@@ -99,11 +102,10 @@ fn seal(key: &LessSafeKey, ssrc: u32, seq: u32, payload: &[u8]) -> Vec<u8> {
 
 /// Open a datagram of [`seal`] in place; `false` when it does not authenticate.
 fn open(key: &LessSafeKey, datagram: &[u8], scratch: &mut Vec<u8>) -> bool {
-    if datagram.len() < RTP_HEADER + TAG {
+    let Some(ssrc) = ssrc_of(datagram).filter(|_| datagram.len() >= RTP_HEADER + TAG) else {
         return false;
-    }
+    };
     let seq = u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]);
-    let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
     scratch.clear();
     scratch.extend_from_slice(&datagram[RTP_HEADER..]);
     key.open_in_place(
@@ -152,11 +154,11 @@ async fn sender(
     let mut socket = MediaSocket::from_std(socket, BATCH, true).expect("media socket");
     let local = socket.local_addr().expect("bound");
     let keys: Vec<LessSafeKey> = viewers.iter().map(|&(v, _)| key(v)).collect();
-    let frame = vec![0x5au8; VIDEO_BPS / 8 / VIDEO_FPS as usize];
+    let frame = vec![0x5au8; (TOP.bitrate / 8 / TOP.fps) as usize];
     let audio = [0xa5u8; AUDIO_BYTES];
     let (mut frames, mut audios, mut seq) = (0u32, 0u32, 0u32);
-    let (mut transmits, mut scratch) = (Vec::new(), Vec::new());
-    let mut turn = tokio::time::interval(TURN);
+    let (mut transmits, mut scratch, mut due) = (Vec::new(), Vec::new(), Vec::new());
+    let mut turn = tokio::time::interval(DEFAULT_FLUSH_COALESCE);
     turn.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let (mut tally, mut counting, mut at_start) = (Tally::default(), false, Duration::ZERO);
     while !run.stop.load(Ordering::Relaxed) {
@@ -166,13 +168,13 @@ async fn sender(
         tokio::select! {
             _ = turn.tick() => {
                 let now = run.start.elapsed();
-                let mut due: Vec<(u32, &[u8])> = Vec::new();
-                while Duration::from_secs(u64::from(frames)) / VIDEO_FPS <= now {
-                    due.extend(frame.chunks(PAYLOAD_MAX).map(|p| (1, p)));
+                due.clear();
+                while Duration::from_secs(u64::from(frames)) / TOP.fps <= now {
+                    due.extend(frame.chunks(MAX_PAYLOAD).map(|p| (1, p)));
                     frames += 1;
                 }
                 while AUDIO_PERIOD * audios <= now {
-                    due.push((2, &audio[..]));
+                    due.push((2u32, &audio[..]));
                     audios += 1;
                 }
                 // Every packet its own sequence number: a nonce is never used twice per key.
@@ -197,8 +199,7 @@ async fn sender(
                 ready.expect("readable");
                 let mut on = |_: SocketAddr, data: &[u8]| {
                     // The viewer's number is the SSRC; this sender has every `shards`-th.
-                    let viewer = data.get(8..12).map(|s| s.iter().fold(0usize, |n, &b| n << 8 | usize::from(b)));
-                    let key = viewer.and_then(|v| keys.get(v / shards));
+                    let key = ssrc_of(data).and_then(|v| keys.get(v as usize / shards));
                     if !key.is_some_and(|k| open(k, data, &mut scratch)) {
                         run.bad.fetch_add(1, Ordering::Relaxed);
                     }
